@@ -1,0 +1,1 @@
+"""HTTP handlers only: validation, dependencies and responses. No SQL, no Qdrant, no models."""

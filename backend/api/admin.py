@@ -1,0 +1,168 @@
+"""Platform administration: companies and their API keys (admin token required)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import BaseModel, Field, model_validator
+
+from backend.api.dependencies import ClockDep, DatabaseDep, PlatformAdmin
+from backend.api.schemas import ApiKeyOut, CompanyOut, ErrorBody, IssuedApiKeyOut
+from backend.tenancy import service
+from backend.tenancy.company_id import COMPANY_ID_PATTERN, CompanyId, company_id_from_domain
+
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    responses={
+        401: {"model": ErrorBody, "description": "Missing or wrong admin token."},
+        403: {"model": ErrorBody, "description": "The admin API is disabled."},
+    },
+)
+
+CompanyIdPath = Annotated[
+    str, Path(pattern=COMPANY_ID_PATTERN, description="The company's id (a lower-case slug).")
+]
+
+
+class CompanyCreate(BaseModel):
+    company_id: CompanyId | None = Field(
+        default=None,
+        description="Lower-case slug. Omit it to derive it from `helpdesk_domain` "
+        "(`acme.freshdesk.com` → `acme`).",
+    )
+    name: str = Field(min_length=1, max_length=200)
+    helpdesk_domain: str | None = Field(default=None, max_length=255)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _derive_id(self) -> CompanyCreate:
+        if self.company_id is None:
+            if not self.helpdesk_domain:
+                raise ValueError("give company_id or helpdesk_domain")
+            self.company_id = company_id_from_domain(self.helpdesk_domain)
+        return self
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="What the key is for.")
+    expires_at: datetime | None = Field(default=None, description="Optional expiry (UTC).")
+
+
+class ApiKeyRotate(BaseModel):
+    grace_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="How long the old key keeps working, so clients can switch over.",
+    )
+
+
+@router.post(
+    "/companies",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CompanyOut,
+    responses={409: {"model": ErrorBody, "description": "The company exists."}},
+)
+async def create_company(body: CompanyCreate, db: DatabaseDep, actor: PlatformAdmin) -> Any:
+    """Create a company (a tenant). Its id is permanent and names its data in every store."""
+    assert body.company_id is not None
+    return await service.create_company(
+        db,
+        company_id=body.company_id,
+        name=body.name,
+        helpdesk_domain=body.helpdesk_domain,
+        settings=body.settings,
+        actor=actor,
+    )
+
+
+@router.get("/companies", response_model=list[CompanyOut])
+async def list_companies(
+    db: DatabaseDep,
+    _actor: PlatformAdmin,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    """List companies, ordered by id."""
+    return await service.list_companies(db, limit=limit, offset=offset)
+
+
+@router.get(
+    "/companies/{company_id}", response_model=CompanyOut, responses={404: {"model": ErrorBody}}
+)
+async def get_company(company_id: CompanyIdPath, db: DatabaseDep, _actor: PlatformAdmin) -> Any:
+    """One company's profile and knowledge generation."""
+    return await service.get_company(db, company_id)
+
+
+@router.post(
+    "/companies/{company_id}/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IssuedApiKeyOut,
+    responses={404: {"model": ErrorBody}},
+)
+async def issue_api_key(
+    company_id: CompanyIdPath, body: ApiKeyCreate, db: DatabaseDep, actor: PlatformAdmin
+) -> Any:
+    """Issue an API key for a company. The secret is in this response only; we keep a hash."""
+    issued = await service.issue_api_key(
+        db, company_id, name=body.name, actor=actor, expires_at=body.expires_at
+    )
+    return IssuedApiKeyOut(api_key=issued.plaintext, key=ApiKeyOut.model_validate(issued.key))
+
+
+@router.get("/companies/{company_id}/api-keys", response_model=list[ApiKeyOut])
+async def list_api_keys(
+    company_id: CompanyIdPath,
+    db: DatabaseDep,
+    _actor: PlatformAdmin,
+    include_revoked: bool = False,
+) -> Any:
+    """A company's API keys (prefix, name, created, last used, expiry); never the secrets."""
+    return await service.list_api_keys(db, company_id, include_revoked=include_revoked)
+
+
+@router.post(
+    "/companies/{company_id}/api-keys/{key_id}/revoke",
+    response_model=ApiKeyOut,
+    responses={404: {"model": ErrorBody}},
+)
+async def revoke_api_key(
+    company_id: CompanyIdPath,
+    key_id: uuid.UUID,
+    db: DatabaseDep,
+    clock: ClockDep,
+    actor: PlatformAdmin,
+) -> Any:
+    """Revoke a key at once. Revoking twice is harmless."""
+    return await service.revoke_api_key(db, company_id, key_id, actor=actor, clock=clock)
+
+
+@router.post(
+    "/companies/{company_id}/api-keys/{key_id}/rotate",
+    status_code=201,
+    response_model=IssuedApiKeyOut,
+    responses={404: {"model": ErrorBody}},
+)
+async def rotate_api_key(
+    company_id: CompanyIdPath,
+    key_id: uuid.UUID,
+    body: ApiKeyRotate,
+    db: DatabaseDep,
+    clock: ClockDep,
+    actor: PlatformAdmin,
+) -> Any:
+    """Replace a key: returns the new secret; the old key stops working after the grace."""
+    issued = await service.rotate_api_key(
+        db,
+        company_id,
+        key_id,
+        actor=actor,
+        clock=clock,
+        grace=timedelta(seconds=body.grace_seconds),
+    )
+    return IssuedApiKeyOut(api_key=issued.plaintext, key=ApiKeyOut.model_validate(issued.key))

@@ -1,0 +1,121 @@
+"""Request dependencies: state, the authenticated tenant, and the tenant-scoped transaction.
+
+The tenant dependency applies DESIGN.md §2: the API key decides the company, and the
+``X-Company-ID`` header must name the same company. The header alone never grants anything.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.api.state import AppState
+from backend.config import Settings
+from backend.db.session import Database
+from backend.errors import AppError, Forbidden, InvalidCompanyId, Unauthorized
+from backend.observability.metrics import count_company_request
+from backend.tenancy.clock import Clock
+from backend.tenancy.company_id import is_valid_company_id
+from backend.tenancy.service import Tenant, authenticate_api_key
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.helpdesk
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings(state: StateDep) -> Settings:
+    return state.settings
+
+
+def get_database(state: StateDep) -> Database:
+    return state.database
+
+
+def get_clock(state: StateDep) -> Clock:
+    return state.clock
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def get_current_tenant(
+    request: Request,
+    database: DatabaseDep,
+    clock: ClockDep,
+    authorization: Annotated[
+        str | None, Header(description="`Bearer <API key>` issued for your company.")
+    ] = None,
+    x_company_id: Annotated[
+        str | None,
+        Header(alias="X-Company-ID", description="Your company id; must match the API key."),
+    ] = None,
+) -> Tenant:
+    if x_company_id is not None and not is_valid_company_id(x_company_id):
+        raise InvalidCompanyId("X-Company-ID is not a valid company id")
+    token = _bearer(authorization)
+    if token is None:
+        raise Unauthorized("missing `Authorization: Bearer <API key>`", code="missing_api_key")
+    tenant = await authenticate_api_key(database, token, clock=clock)
+    if x_company_id is None:
+        raise AppError("the X-Company-ID header is required", code="missing_company_id")
+    if x_company_id != tenant.company_id:
+        raise Forbidden(
+            "the API key does not belong to the company named in X-Company-ID",
+            code="company_mismatch",
+        )
+    request.scope.setdefault("state", {})["company_id"] = tenant.company_id
+    count_company_request(tenant.company_id)
+    return tenant
+
+
+CurrentTenant = Annotated[Tenant, Depends(get_current_tenant)]
+
+
+async def get_tenant_session(
+    tenant: CurrentTenant, database: DatabaseDep
+) -> AsyncIterator[AsyncSession]:
+    """The request's transaction: committed when the handler returns, rolled back on error."""
+    async with database.tenant_session(tenant.company_id) as session:
+        yield session
+
+
+TenantSession = Annotated[AsyncSession, Depends(get_tenant_session)]
+
+
+async def require_platform_admin(
+    settings: SettingsDep,
+    authorization: Annotated[
+        str | None, Header(description="`Bearer <HELPDESK_ADMIN_TOKEN>`.")
+    ] = None,
+) -> str:
+    configured = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if not configured:
+        raise Forbidden(
+            "the admin API is disabled (HELPDESK_ADMIN_TOKEN is not set)", code="admin_disabled"
+        )
+    token = _bearer(authorization)
+    if token is None or not hmac.compare_digest(token.encode(), configured.encode()):
+        raise Unauthorized("invalid admin token", code="invalid_admin_token")
+    return "platform-admin"
+
+
+PlatformAdmin = Annotated[str, Depends(require_platform_admin)]

@@ -1,0 +1,81 @@
+"""Operations: liveness, readiness, Prometheus metrics and an SSE pass-through probe."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from backend.api.dependencies import StateDep
+from backend.api.responses import OrjsonResponse
+
+router = APIRouter(tags=["operations"])
+
+_READINESS_TIMEOUT_S = 3.0
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process is up and serving. Touches no store."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "A configured store is unreachable."}})
+async def readyz(state: StateDep) -> OrjsonResponse:
+    """Readiness: checks each configured store (Postgres, and Redis/Qdrant/object store when
+    configured) within a few seconds. 503 with the failing checks when one is down."""
+
+    async def run(check: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(check(), timeout=_READINESS_TIMEOUT_S)
+        except Exception as exc:
+            return {
+                "ok": False,
+                "error": type(exc).__name__,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+        return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+    names = list(state.readiness_checks)
+    results = await asyncio.gather(*(run(state.readiness_checks[n]) for n in names))
+    checks = dict(zip(names, results, strict=True))
+    ready = all(r["ok"] for r in results)
+    return OrjsonResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics() -> Response:
+    """Prometheus metrics (request counts and latency by route, per-company counters)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/healthz/stream", response_class=StreamingResponse)
+async def healthz_stream(
+    count: Annotated[int, Query(ge=1, le=100)] = 5,
+    interval_ms: Annotated[int, Query(ge=0, le=5000)] = 200,
+) -> StreamingResponse:
+    """Server-Sent Events probe: `count` heartbeat events, `interval_ms` apart. Lets operators
+    verify that proxies in front of the API pass streams through unbuffered."""
+
+    async def events() -> AsyncIterator[bytes]:
+        for i in range(count):
+            if i:
+                await asyncio.sleep(interval_ms / 1000)
+            data = orjson.dumps({"seq": i, "t": round(time.time(), 3)}).decode()
+            yield f"event: heartbeat\nid: {i}\ndata: {data}\n\n".encode()
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,50 @@
+"""The calling company's own profile and audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
+
+from backend.api.dependencies import CurrentTenant, TenantSession
+from backend.api.schemas import ERROR_RESPONSES, CompanyOut
+from backend.db.repositories.audit_log import list_audit_entries
+from backend.db.repositories.companies import get_company
+from backend.errors import NotFound
+
+router = APIRouter(prefix="/v1", tags=["company"], responses=ERROR_RESPONSES)
+
+
+class WhoAmI(BaseModel):
+    company: CompanyOut
+    api_key_prefix: str | None
+
+
+class AuditEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    actor: str
+    action: str
+    target: str | None
+    details: dict[str, Any]
+    created_at: datetime
+
+
+@router.get("/company", response_model=WhoAmI)
+async def read_own_company(tenant: CurrentTenant, session: TenantSession) -> Any:
+    """The company your API key belongs to. Handy to check credentials and headers."""
+    company = await get_company(session, tenant.company_id)
+    if company is None:
+        raise NotFound("company not found", code="company_not_found")
+    return WhoAmI(company=CompanyOut.model_validate(company), api_key_prefix=tenant.key_prefix)
+
+
+@router.get("/audit-log", response_model=list[AuditEntryOut])
+async def read_audit_log(
+    session: TenantSession, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> Any:
+    """Your company's audit trail (key changes, connector changes, deletions), newest first."""
+    return await list_audit_entries(session, limit=limit)

@@ -1,0 +1,61 @@
+"""The FastAPI application: ``create_app()`` builds it; the lifespan wires the stack once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from backend import __version__
+from backend.api import admin, ops
+from backend.api.errors import install_error_handlers
+from backend.api.v1 import company
+from backend.config import Settings
+from backend.observability.logging import configure_logging
+from backend.observability.middleware import RequestContextMiddleware
+from backend.stack import open_stack
+from backend.tenancy.clock import Clock
+
+DESCRIPTION = """
+Helpdesk Assistant answers agents' questions, finds similar solved tickets and drafts
+replies grounded in **your company's own** tickets, articles and reviews, with citations.
+
+**Authentication.** Every `/v1` call carries `Authorization: Bearer <API key>` and
+`X-Company-ID: <your company id>`. The key decides the company; the header must name the
+same company. Errors: missing/unknown/revoked key → 401, key of another company → 403,
+malformed company id → 400.
+
+**Errors** always have the body `{"error": "<code>", "detail": ...}`.
+"""
+
+TAGS = [
+    {"name": "company", "description": "Your company's profile and audit trail."},
+    {"name": "admin", "description": "Platform administration (admin token)."},
+    {"name": "operations", "description": "Health, readiness and metrics."},
+]
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_stack(settings, clock=clock) as state:
+            app.state.helpdesk = state
+            yield
+
+    app = FastAPI(
+        title="Helpdesk Assistant API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(ops.router)
+    app.include_router(admin.router)
+    app.include_router(company.router)
+    return app

@@ -1,0 +1,235 @@
+"""The ``helpdesk`` command: serve the API, run migrations, manage companies and API keys."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from backend.api.state import AppState
+from backend.config import Settings
+from backend.errors import AppError, Conflict
+from backend.stack import open_stack
+from backend.tenancy import service
+from backend.tenancy.company_id import company_id_from_domain
+
+app = typer.Typer(
+    help="Helpdesk Assistant: multi-tenant RAG backend for helpdesk teams.", no_args_is_help=True
+)
+tenants = typer.Typer(help="Create and list companies (tenants).", no_args_is_help=True)
+keys = typer.Typer(
+    help="Issue, list, revoke and rotate a company's API keys.", no_args_is_help=True
+)
+app.add_typer(tenants, name="tenants")
+app.add_typer(keys, name="keys")
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+CLI_ACTOR = "cli"
+
+
+def _run(work: Callable[[AppState], Awaitable[T]]) -> T:
+    """Open the stack (embedded or configured), run ``work``, map errors to exit codes."""
+
+    async def main() -> T:
+        settings = Settings(log_json=False, log_level="WARNING")
+        async with open_stack(settings) as state:
+            return await work(state)
+
+    try:
+        return asyncio.run(main())
+    except AppError as exc:
+        err_console.print(f"[red]error[/red] {exc.code}: {exc.detail}")
+        raise typer.Exit(code=2) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (needs a database URL).")] = 1,
+) -> None:
+    """Run the HTTP API (embedded default when nothing is configured)."""
+    import uvicorn
+
+    settings = Settings()
+    uvicorn.run(
+        "backend.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )
+
+
+DEMO_COMPANY = "demo"
+
+
+async def _prepare_demo(state: AppState) -> str:
+    """Create the demo company and its API key once; later runs reuse the stored key."""
+    key_file = state.settings.resolved_data_dir / "demo-api-key"
+    with contextlib.suppress(Conflict):
+        await service.create_company(
+            state.database, company_id=DEMO_COMPANY, name="Demo Company", actor=CLI_ACTOR
+        )
+    if not key_file.exists():
+        issued = await service.issue_api_key(
+            state.database, DEMO_COMPANY, name="demo", actor=CLI_ACTOR
+        )
+        key_file.write_text(issued.plaintext + "\n")
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Run the API with a ready-to-use demo company (embedded default when unconfigured)."""
+    api_key = _run(_prepare_demo)
+    settings = Settings()
+    base = f"http://{host or settings.host}:{port or settings.port}"
+    console.print(
+        f"\n[bold]Helpdesk Assistant demo[/bold]\n"
+        f"  API docs:   {base}/docs\n"
+        f"  company:    {DEMO_COMPANY}\n"
+        f"  API key:    {api_key}  (stored in {settings.resolved_data_dir / 'demo-api-key'})\n"
+        f"  try:        curl -H 'Authorization: Bearer {api_key}' "
+        f"-H 'X-Company-ID: {DEMO_COMPANY}' {base}/v1/company\n",
+        soft_wrap=True,
+    )
+    serve(host=host, port=port, workers=1)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations as the owner role (HELPDESK_DATABASE_OWNER_URL)."""
+    from backend.db.provisioning import run_migrations
+
+    settings = Settings()
+    if settings.database_url is None:
+        _run(lambda _state: asyncio.sleep(0))  # the embedded stack migrates as it opens
+    elif settings.database_owner_url is None:
+        err_console.print("[red]error[/red] set HELPDESK_DATABASE_OWNER_URL to migrate")
+        raise typer.Exit(code=2)
+    else:
+        asyncio.run(
+            run_migrations(settings.database_owner_url, app_role=settings.database_app_role)
+        )
+    console.print("migrations applied")
+
+
+@tenants.command("create")
+def tenants_create(
+    name: Annotated[str, typer.Argument(help="Display name, e.g. 'Acme Inc.'")],
+    company_id: Annotated[str | None, typer.Option("--id", help="Company id (slug).")] = None,
+    domain: Annotated[str | None, typer.Option(help="Helpdesk domain to derive the id.")] = None,
+) -> None:
+    """Create a company. Give --id, or --domain acme.freshdesk.com to derive `acme`."""
+    if company_id is None:
+        if domain is None:
+            err_console.print("[red]error[/red] give --id or --domain")
+            raise typer.Exit(code=2)
+        company_id = company_id_from_domain(domain)
+    cid = company_id
+    company = _run(
+        lambda s: service.create_company(
+            s.database, company_id=cid, name=name, helpdesk_domain=domain, actor=CLI_ACTOR
+        )
+    )
+    console.print(f"created company [bold]{company.company_id}[/bold] ({company.name})")
+
+
+@tenants.command("list")
+def tenants_list() -> None:
+    """List companies."""
+    companies = _run(lambda s: service.list_companies(s.database, limit=1000))
+    table = Table("company_id", "name", "domain", "status", "knowledge gen.")
+    for c in companies:
+        table.add_row(
+            c.company_id, c.name, c.helpdesk_domain or "", c.status, str(c.knowledge_generation)
+        )
+    console.print(table)
+
+
+@keys.command("create")
+def keys_create(
+    company_id: Annotated[str, typer.Argument(help="Company id.")],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "default",
+) -> None:
+    """Issue an API key. The secret is printed once; only its hash is stored."""
+    issued = _run(
+        lambda s: service.issue_api_key(s.database, company_id, name=name, actor=CLI_ACTOR)
+    )
+    console.print(f"key id:  {issued.key.id}\nprefix:  {issued.key.prefix}")
+    console.print("API key (shown once, store it now):")
+    typer.echo(issued.plaintext)
+
+
+@keys.command("list")
+def keys_list(
+    company_id: Annotated[str, typer.Argument(help="Company id.")],
+    all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+) -> None:
+    """List a company's keys (prefix, name, created, last used); never the secrets."""
+    found = _run(lambda s: service.list_api_keys(s.database, company_id, include_revoked=all_keys))
+    table = Table("id", "prefix", "name", "created", "last used", "revoked")
+    for k in found:
+        table.add_row(
+            str(k.id),
+            k.prefix,
+            k.name,
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never",
+            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys.command("revoke")
+def keys_revoke(company_id: str, key_id: uuid.UUID) -> None:
+    """Revoke a key at once."""
+    key = _run(
+        lambda s: service.revoke_api_key(
+            s.database, company_id, key_id, actor=CLI_ACTOR, clock=s.clock
+        )
+    )
+    console.print(f"revoked {key.prefix}… ({key.id})")
+
+
+@keys.command("rotate")
+def keys_rotate(
+    company_id: str,
+    key_id: uuid.UUID,
+    grace_seconds: Annotated[int, typer.Option(help="Old key keeps working this long.")] = 0,
+) -> None:
+    """Issue a replacement key; the old one stops working after the grace period."""
+    issued = _run(
+        lambda s: service.rotate_api_key(
+            s.database,
+            company_id,
+            key_id,
+            actor=CLI_ACTOR,
+            clock=s.clock,
+            grace=timedelta(seconds=grace_seconds),
+        )
+    )
+    console.print(f"new key id: {issued.key.id}\nAPI key (shown once, store it now):")
+    typer.echo(issued.plaintext)
+
+
+if __name__ == "__main__":
+    app()

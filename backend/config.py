@@ -1,0 +1,108 @@
+"""Settings, read from ``HELPDESK_*`` environment variables (and an optional ``.env``).
+
+With nothing set the service runs on its embedded default: an embedded PostgreSQL in
+``data_dir``, Qdrant's in-process engine on disk, an in-process cache, a local folder as
+object store and the offline embedding model. Each ``*_url`` switches one part to a server.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HELPDESK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- process -----------------------------------------------------------------------
+    environment: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Field(
+        default=Path(".helpdesk-data"),
+        description="Where the embedded default keeps Postgres, Qdrant and object-store files.",
+    )
+    log_level: str = "INFO"
+    log_json: bool = True
+    public_base_url: str | None = Field(
+        default=None, description="Externally visible base URL (used in links the API prints)."
+    )
+
+    # --- platform administration ---------------------------------------------------------
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /admin endpoints. Unset: the admin API is disabled.",
+    )
+
+    # --- Postgres --------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "Runtime connection (a role that owns nothing and cannot bypass RLS), e.g. "
+            "postgresql+asyncpg://helpdesk_app:pw@db:5432/helpdesk. Unset: embedded Postgres."
+        ),
+    )
+    database_owner_url: str | None = Field(
+        default=None,
+        description=(
+            "Connection of the schema owner, used only to run migrations and create the "
+            "runtime role. Unset with database_url set: migrations are not run at start."
+        ),
+    )
+    database_app_role: str = "helpdesk_app"
+    database_app_password: SecretStr | None = None
+    database_pool_size: int = 10
+    auto_migrate: bool = Field(
+        default=True, description="Run migrations at start when an owner connection is known."
+    )
+
+    # --- Redis (cache, job queue) ------------------------------------------------------------
+    redis_url: str | None = Field(default=None, description="redis://host:6379/0 (standalone).")
+    redis_cluster_nodes: str | None = Field(
+        default=None, description="Comma-separated host:port seeds of a Redis Cluster."
+    )
+
+    # --- Qdrant ------------------------------------------------------------------------------
+    qdrant_url: str | None = Field(default=None, description="Qdrant server URL. Unset: embedded.")
+    qdrant_api_key: SecretStr | None = None
+
+    # --- Object store --------------------------------------------------------------------------
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = Field(default=None, description="Set to use S3; unset: local folder.")
+    s3_prefix: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+
+    # --- Embeddings ------------------------------------------------------------------------------
+    embedding_provider: Literal["local", "openai"] = "local"
+    embedding_url: str | None = Field(
+        default=None, description="OpenAI-compatible /v1/embeddings base URL for 'openai'."
+    )
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_api_key: SecretStr | None = None
+    embedding_batch_size: int = 64
+    torch_threads: int = 1
+
+    # --- Secrets ---------------------------------------------------------------------------
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Base64 of 32 random bytes: AES-256-GCM key for connector credentials. Unset in "
+            "development: a key is generated into data_dir."
+        ),
+    )
+
+    @cached_property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()

@@ -1,0 +1,91 @@
+"""Engines and the tenant-scoped session.
+
+``Database.tenant_session(company_id)`` is the one way tenant rows are reached: it opens a
+transaction and sets ``app.company_id`` with ``set_config(..., true)`` (transaction-local, so a
+pooled connection forgets the tenant when the transaction ends). Row-level security then
+hides every other company's rows, even from a query that forgets ``WHERE company_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from backend.tenancy.company_id import validate_company_id
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+class Database:
+    """The runtime connection pool (a role that owns nothing and cannot bypass RLS)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @classmethod
+    def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
+        return cls(create_engine(url, pool_size=pool_size))
+
+    @asynccontextmanager
+    async def tenant_session(self, company_id: str) -> AsyncIterator[AsyncSession]:
+        """A transaction in which only ``company_id``'s rows exist. Commits on success."""
+        validate_company_id(company_id)
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                text("SELECT set_config('app.company_id', :company_id, true)"),
+                {"company_id": company_id},
+            )
+            yield session
+
+    @asynccontextmanager
+    async def platform_session(self) -> AsyncIterator[AsyncSession]:
+        """A transaction for the platform admin: may list companies, sees no tenant rows."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(text("SELECT set_config('app.platform_admin', 'on', true)"))
+            yield session
+
+    @asynccontextmanager
+    async def key_lookup_session(self, key_hash_hex: str) -> AsyncIterator[AsyncSession]:
+        """A transaction in which the one API key row whose hash is presented is visible."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                text("SELECT set_config('app.api_key_hash', :h, true)"), {"h": key_hash_hex}
+            )
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+@asynccontextmanager
+async def tenant_session(database: Database, company_id: str) -> AsyncIterator[AsyncSession]:
+    """Function form of :meth:`Database.tenant_session`, for workers and scripts."""
+    async with database.tenant_session(company_id) as session:
+        yield session
+
+
+@asynccontextmanager
+async def platform_session(database: Database) -> AsyncIterator[AsyncSession]:
+    async with database.platform_session() as session:
+        yield session

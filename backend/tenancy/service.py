@@ -1,0 +1,212 @@
+"""Companies and their API keys: create, issue, list, revoke, rotate, resolve.
+
+Used by the admin API, the CLI and the request dependency alike, so every path writes the
+same audit entries and enforces the same rules.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from backend.db.models import ApiKey, Company
+from backend.db.repositories import api_keys as key_repo
+from backend.db.repositories import companies as company_repo
+from backend.db.repositories.audit_log import append_audit_entry
+from backend.db.session import Database
+from backend.errors import Conflict, NotFound, Unauthorized
+from backend.tenancy.api_keys import generate_api_key, hash_api_key, looks_like_api_key
+from backend.tenancy.clock import Clock
+from backend.tenancy.company_id import validate_company_id
+
+# Recording last use on every request would turn each read into a write; once a minute is
+# precise enough to spot unused keys.
+_LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """The company a request acts for, and the credential that proved it."""
+
+    company_id: str
+    api_key_id: uuid.UUID | None
+    key_prefix: str | None
+    via: str = "api_key"
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    key: ApiKey
+    plaintext: str
+
+
+async def create_company(
+    db: Database,
+    *,
+    company_id: str,
+    name: str,
+    helpdesk_domain: str | None = None,
+    settings: dict[str, Any] | None = None,
+    actor: str,
+) -> Company:
+    validate_company_id(company_id)
+    try:
+        async with db.tenant_session(company_id) as session:
+            company = await company_repo.insert_company(
+                session,
+                company_id=company_id,
+                name=name,
+                helpdesk_domain=helpdesk_domain,
+                settings=settings,
+            )
+            await append_audit_entry(
+                session,
+                company_id=company_id,
+                actor=actor,
+                action="company.create",
+                target=company_id,
+                details={"name": name},
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"company {company_id!r} already exists", code="company_exists") from exc
+    return company
+
+
+async def get_company(db: Database, company_id: str) -> Company:
+    async with db.tenant_session(company_id) as session:
+        company = await company_repo.get_company(session, company_id)
+    if company is None:
+        raise NotFound(f"company {company_id!r} does not exist", code="company_not_found")
+    return company
+
+
+async def list_companies(db: Database, *, limit: int = 100, offset: int = 0) -> list[Company]:
+    async with db.platform_session() as session:
+        return await company_repo.list_companies(session, limit=limit, offset=offset)
+
+
+async def issue_api_key(
+    db: Database,
+    company_id: str,
+    *,
+    name: str,
+    actor: str,
+    expires_at: datetime | None = None,
+) -> IssuedApiKey:
+    new_key = generate_api_key()
+    async with db.tenant_session(company_id) as session:
+        if await company_repo.get_company(session, company_id) is None:
+            raise NotFound(f"company {company_id!r} does not exist", code="company_not_found")
+        key = await key_repo.insert_api_key(
+            session,
+            company_id=company_id,
+            name=name,
+            prefix=new_key.prefix,
+            key_hash=new_key.key_hash,
+            created_by=actor,
+            expires_at=expires_at,
+        )
+        await append_audit_entry(
+            session,
+            company_id=company_id,
+            actor=actor,
+            action="api_key.create",
+            target=str(key.id),
+            details={"name": name, "prefix": new_key.prefix},
+        )
+    return IssuedApiKey(key=key, plaintext=new_key.plaintext)
+
+
+async def list_api_keys(
+    db: Database, company_id: str, *, include_revoked: bool = False
+) -> list[ApiKey]:
+    async with db.tenant_session(company_id) as session:
+        return await key_repo.list_api_keys(session, include_revoked=include_revoked)
+
+
+async def revoke_api_key(
+    db: Database, company_id: str, key_id: uuid.UUID, *, actor: str, clock: Clock
+) -> ApiKey:
+    async with db.tenant_session(company_id) as session:
+        key = await key_repo.get_api_key(session, key_id)
+        if key is None:
+            raise NotFound("no such API key for this company", code="api_key_not_found")
+        if key.revoked_at is None:
+            await key_repo.mark_api_key_revoked(session, key_id, clock.now())
+            await append_audit_entry(
+                session,
+                company_id=company_id,
+                actor=actor,
+                action="api_key.revoke",
+                target=str(key_id),
+                details={"prefix": key.prefix},
+            )
+            await session.refresh(key)
+    return key
+
+
+async def rotate_api_key(
+    db: Database,
+    company_id: str,
+    key_id: uuid.UUID,
+    *,
+    actor: str,
+    clock: Clock,
+    grace: timedelta = timedelta(0),
+) -> IssuedApiKey:
+    """Issue a replacement for ``key_id``; the old key stops working after ``grace``."""
+    new_key = generate_api_key()
+    async with db.tenant_session(company_id) as session:
+        old = await key_repo.get_api_key(session, key_id)
+        if old is None or old.revoked_at is not None:
+            raise NotFound("no such active API key for this company", code="api_key_not_found")
+        key = await key_repo.insert_api_key(
+            session,
+            company_id=company_id,
+            name=old.name,
+            prefix=new_key.prefix,
+            key_hash=new_key.key_hash,
+            created_by=actor,
+            expires_at=old.expires_at,
+        )
+        if grace > timedelta(0):
+            old.expires_at = clock.now() + grace
+        else:
+            old.revoked_at = clock.now()
+        await append_audit_entry(
+            session,
+            company_id=company_id,
+            actor=actor,
+            action="api_key.rotate",
+            target=str(key_id),
+            details={
+                "old_prefix": old.prefix,
+                "new_prefix": new_key.prefix,
+                "grace_seconds": int(grace.total_seconds()),
+            },
+        )
+    return IssuedApiKey(key=key, plaintext=new_key.plaintext)
+
+
+async def authenticate_api_key(db: Database, plaintext: str, *, clock: Clock) -> Tenant:
+    """Resolve a presented key to its company, or raise 401. Never trusts any header."""
+    if not looks_like_api_key(plaintext):
+        raise Unauthorized("unknown API key", code="invalid_api_key")
+    key_hash = hash_api_key(plaintext)
+    async with db.key_lookup_session(key_hash.hex()) as session:
+        key = await key_repo.find_api_key_by_hash(session, key_hash)
+    now = clock.now()
+    if key is None:
+        raise Unauthorized("unknown API key", code="invalid_api_key")
+    if key.revoked_at is not None:
+        raise Unauthorized("this API key was revoked", code="revoked_api_key")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise Unauthorized("this API key has expired", code="expired_api_key")
+    if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_RESOLUTION:
+        async with db.tenant_session(key.company_id) as session:
+            await key_repo.touch_api_key(session, key.id, now)
+    return Tenant(company_id=key.company_id, api_key_id=key.id, key_prefix=key.prefix)
