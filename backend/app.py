@@ -11,11 +11,11 @@ from backend import __version__
 from backend.api import admin, ops
 from backend.api.errors import install_error_handlers
 from backend.api.v1 import company
+from backend.clock import Clock
 from backend.config import Settings
 from backend.observability.logging import configure_logging
 from backend.observability.middleware import RequestContextMiddleware
 from backend.stack import open_stack
-from backend.tenancy.clock import Clock
 
 DESCRIPTION = """
 Helpdesk Assistant answers agents' questions, finds similar solved tickets and drafts

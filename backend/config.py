@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_json: bool = True
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies whose X-Forwarded-* headers are trusted (comma list, or '*').",
+    )
     public_base_url: str | None = Field(
         default=None, description="Externally visible base URL (used in links the API prints)."
     )
@@ -90,6 +94,16 @@ class Settings(BaseSettings):
     embedding_batch_size: int = 64
     torch_threads: int = 1
 
+    # --- Ingest -----------------------------------------------------------------------------
+    scheduler_enabled: bool = Field(
+        default=True,
+        description="Enqueue scheduled connector syncs (in the API process in the embedded "
+        "default, in `helpdesk worker` when Redis is configured).",
+    )
+    sync_stale_minutes: int = Field(
+        default=30, description="A running sync without a page for this long lost its worker."
+    )
+
     # --- Secrets ---------------------------------------------------------------------------
     encryption_key: SecretStr | None = Field(
         default=None,
@@ -102,6 +116,10 @@ class Settings(BaseSettings):
     @cached_property
     def embedded_database(self) -> bool:
         return self.database_url is None
+
+    @property
+    def in_process_jobs(self) -> bool:
+        return not (self.redis_url or self.redis_cluster_nodes)
 
     @property
     def resolved_data_dir(self) -> Path:

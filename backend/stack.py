@@ -2,35 +2,79 @@
 
 With no ``HELPDESK_DATABASE_URL`` it starts the embedded PostgreSQL in ``data_dir`` and
 stops it again on exit; with one it connects to that server. Migrations run when an owner
-connection is known (always in the embedded default).
+connection is known (always in the embedded default). Every other store follows the same
+rule: a URL selects a server, nothing selects the embedded engine under ``data_dir``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 
+import httpx
 import structlog
 
-from backend.api.state import AppState
+from backend.api.state import AppState, ReadinessCheck
+from backend.blobs import BlobStore, LocalBlobStore, S3BlobStore
+from backend.cache import build_cache_backend
+from backend.clock import Clock, SystemClock
 from backend.config import Settings
 from backend.db.embedded import EmbeddedPostgres
 from backend.db.provisioning import assert_runtime_role_is_safe, run_migrations
 from backend.db.session import Database
-from backend.tenancy.clock import Clock, SystemClock
+from backend.embeddings.dense import build_dense_encoder
+from backend.embeddings.sparse import SparseEncoder
+from backend.ingest.connectors import ConnectorService
+from backend.ingest.jobs import JobQueue, SyncScheduler, build_broker
+from backend.ingest.sync import IndexingParts, SyncService
+from backend.secretbox import SecretBox, load_or_create_key
+from backend.vectors import build_vector_store
 
 _log = structlog.get_logger("helpdesk.stack")
 
 
+def _secret(value: object) -> str | None:
+    getter = getattr(value, "get_secret_value", None)
+    return getter() if getter else None
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    if settings.s3_bucket:
+        return S3BlobStore.from_settings(
+            bucket=settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=_secret(settings.s3_access_key_id),
+            secret_access_key=_secret(settings.s3_secret_access_key),
+        )
+    return LocalBlobStore(settings.resolved_data_dir / "objects")
+
+
+def build_secret_box(settings: Settings) -> SecretBox:
+    if settings.encryption_key is not None:
+        return SecretBox.from_base64(settings.encryption_key.get_secret_value())
+    if settings.environment == "production":
+        raise RuntimeError("HELPDESK_ENCRYPTION_KEY is required in production")
+    return SecretBox(load_or_create_key(settings.resolved_data_dir / "encryption.key"))
+
+
 @asynccontextmanager
 async def open_stack(
-    settings: Settings, *, clock: Clock | None = None, migrate: bool | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool | None = None,
+    run_scheduler: bool = False,
 ) -> AsyncIterator[AppState]:
+    clock = clock or SystemClock()
     async with AsyncExitStack() as exit_stack:
         runtime_url, owner_url = settings.database_url, settings.database_owner_url
+        data_dir = settings.resolved_data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
         if runtime_url is None:
-            data_dir = settings.resolved_data_dir
-            data_dir.mkdir(parents=True, exist_ok=True)
             embedded = EmbeddedPostgres(data_dir, app_role=settings.database_app_role)
             urls = await embedded.start()
             exit_stack.push_async_callback(embedded.stop)
@@ -45,6 +89,83 @@ async def open_stack(
         exit_stack.push_async_callback(database.dispose)
         await assert_runtime_role_is_safe(database.engine)
 
-        state = AppState(settings=settings, database=database, clock=clock or SystemClock())
+        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
+        exit_stack.push_async_callback(http.aclose)
+        dense = build_dense_encoder(
+            settings.embedding_provider,
+            model=settings.embedding_model,
+            base_url=settings.embedding_url,
+            api_key=_secret(settings.embedding_api_key),
+            batch_size=settings.embedding_batch_size,
+            torch_threads=settings.torch_threads,
+            http_client=http,
+        )
+        vectors = build_vector_store(
+            settings.qdrant_url,
+            _secret(settings.qdrant_api_key),
+            data_dir,
+            dense_dimension=dense.dimension,
+        )
+        exit_stack.push_async_callback(vectors.close)
+        blobs = build_blob_store(settings)
+        cache = build_cache_backend(settings.redis_url, settings.redis_cluster_nodes)
+        exit_stack.push_async_callback(cache.close)
+
+        connectors = ConnectorService(database, build_secret_box(settings))
+        sync = SyncService(
+            database=database,
+            connectors=connectors,
+            parts=IndexingParts(vectors=vectors, dense=dense, sparse=SparseEncoder(), blobs=blobs),
+            http=http,
+            clock=clock,
+            stale_after=timedelta(minutes=settings.sync_stale_minutes),
+        )
+        jobs = JobQueue(build_broker(settings.redis_url, settings.redis_cluster_nodes), sync)
+        await jobs.start()
+        exit_stack.push_async_callback(jobs.stop)
+
+        state = AppState(
+            settings=settings,
+            database=database,
+            clock=clock,
+            vectors=vectors,
+            dense=dense,
+            blobs=blobs,
+            cache=cache,
+            connectors=connectors,
+            sync=sync,
+            jobs=jobs,
+        )
         state.readiness_checks["postgres"] = database.ping
+        state.readiness_checks["vectors"] = _require(vectors.healthcheck, "qdrant")
+        if settings.redis_url or settings.redis_cluster_nodes:
+            state.readiness_checks["redis"] = _require(cache.ping, "redis")
+        if settings.s3_bucket:
+            state.readiness_checks["object_store"] = _blob_check(blobs)
+
+        if run_scheduler and settings.scheduler_enabled:
+            scheduler = SyncScheduler(database, jobs, clock)
+            task = asyncio.create_task(scheduler.run_forever(), name="sync-scheduler")
+
+            async def stop_scheduler() -> None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+            exit_stack.push_async_callback(stop_scheduler)
         yield state
+
+
+def _require(check: Callable[[], Awaitable[bool]], name: str) -> ReadinessCheck:
+    async def run() -> None:
+        if not await check():
+            raise ConnectionError(f"{name} is not answering")
+
+    return run
+
+
+def _blob_check(blobs: BlobStore) -> ReadinessCheck:
+    async def run() -> None:
+        async for _ in blobs.list_keys("healthcheck/"):
+            break
+
+    return run

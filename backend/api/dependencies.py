@@ -14,11 +14,11 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.api.state import AppState
+from backend.clock import Clock
 from backend.config import Settings
 from backend.db.session import Database
 from backend.errors import AppError, Forbidden, InvalidCompanyId, Unauthorized
 from backend.observability.metrics import count_company_request
-from backend.tenancy.clock import Clock
 from backend.tenancy.company_id import is_valid_company_id
 from backend.tenancy.service import Tenant, authenticate_api_key
 

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from backend.clock import Clock
 from backend.config import Settings
 from backend.db.session import Database
-from backend.tenancy.clock import Clock
+
+if TYPE_CHECKING:
+    from backend.blobs import BlobStore
+    from backend.cache import CacheBackend
+    from backend.embeddings.dense import DenseEncoder
+    from backend.ingest.connectors import ConnectorService
+    from backend.ingest.jobs import JobQueue
+    from backend.ingest.sync import SyncService
+    from backend.vectors import VectorStore
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
@@ -17,5 +27,12 @@ class AppState:
     settings: Settings
     database: Database
     clock: Clock
+    vectors: VectorStore
+    dense: DenseEncoder
+    blobs: BlobStore
+    cache: CacheBackend
+    connectors: ConnectorService
+    sync: SyncService
+    jobs: JobQueue
     # name → check; /readyz runs each configured store's check.
     readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)

@@ -125,6 +125,7 @@ class SyncRun(Base):
     trigger: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, server_default="queued")
     started_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     fetched: Mapped[int] = mapped_column(Integer, server_default="0")
     upserted: Mapped[int] = mapped_column(Integer, server_default="0")

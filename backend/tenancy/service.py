@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from backend.clock import Clock
 from backend.db.models import ApiKey, Company
 from backend.db.repositories import api_keys as key_repo
 from backend.db.repositories import companies as company_repo
@@ -20,7 +21,6 @@ from backend.db.repositories.audit_log import append_audit_entry
 from backend.db.session import Database
 from backend.errors import Conflict, NotFound, Unauthorized
 from backend.tenancy.api_keys import generate_api_key, hash_api_key, looks_like_api_key
-from backend.tenancy.clock import Clock
 from backend.tenancy.company_id import validate_company_id
 
 # Recording last use on every request would turn each read into a write; once a minute is

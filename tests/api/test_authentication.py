@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
+from backend.clock import SystemClock
 from backend.db.session import Database
 from backend.tenancy import service
-from backend.tenancy.clock import SystemClock
 from tests.conftest import CompanyWithKey
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]

@@ -28,8 +28,11 @@ async def test_readyz_reports_a_failing_store(client: httpx.AsyncClient, app: ob
     assert ready.status_code == 503
     body = ready.json()
     assert body["status"] == "unavailable"
-    assert body["checks"]["redis"] == {"ok": False, "error": "ConnectionError",
-                                       "ms": body["checks"]["redis"]["ms"]}
+    assert body["checks"]["redis"] == {
+        "ok": False,
+        "error": "ConnectionError",
+        "ms": body["checks"]["redis"]["ms"],
+    }
     assert body["checks"]["postgres"]["ok"] is True
 
 
@@ -76,8 +79,9 @@ def test_secrets_are_redacted_from_log_events() -> None:
     from backend.observability.logging import redact_secrets
 
     key = "hdk_" + "A1b2C3d4" + "z" * 35
-    event = redact_secrets(None, "info", {"event": f"used {key}", "api_key": "x",
-                                          "password": "p", "note": "fine"})
+    event = redact_secrets(
+        None, "info", {"event": f"used {key}", "api_key": "x", "password": "p", "note": "fine"}
+    )
     assert event["api_key"] == "[redacted]"
     assert event["password"] == "[redacted]"
     assert key not in event["event"]

@@ -162,6 +162,8 @@ def upgrade() -> None:
         sa.Column("trigger", sa.Text, nullable=False),
         sa.Column("status", sa.Text, nullable=False, server_default="queued"),
         _ts("started_at"),
+        # Touched after every page: a 'running' run whose heartbeat is old lost its worker.
+        _ts("heartbeat_at"),
         _ts("finished_at"),
         *(
             sa.Column(c, sa.Integer, nullable=False, server_default="0")

@@ -1,0 +1,540 @@
+"""Freshdesk v2 adapter: solution articles, then tickets with conversations, then deletions.
+
+One ``fetch_page`` call reads one listing page (plus, for tickets, each ticket's conversations).
+The checkpoint says which phase and where within it; see :class:`FreshdeskCheckpoint`.
+
+Platform rules this follows (developers.freshdesk.com/api):
+
+- Basic auth with the API key as user name and ``X`` as password.
+- ``GET /api/v2/tickets`` lists only tickets from the last 30 days unless ``updated_since`` is
+  given; ``updated_since`` is inclusive; ``per_page`` is at most 100 and ``page`` at most 300.
+- Deleted and spam tickets never appear in the plain listing, only under ``filter=deleted`` /
+  ``filter=spam``: those listings are how deletions reach the index.
+- ``Link: <...>; rel="next"`` is present while more pages exist.
+- ``X-Ratelimit-Remaining`` and ``429`` + ``Retry-After`` (handled in :mod:`..http`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from backend.adapters.base import (
+    Checkpoint,
+    Clock,
+    Deletion,
+    FetchFailure,
+    Page,
+    SourceDocument,
+)
+from backend.adapters.freshdesk.documents import (
+    SOURCE,
+    article_document,
+    parse_time,
+    ticket_deletion,
+    ticket_document,
+    ticket_external_id,
+)
+from backend.adapters.http import RateLimiter, get_json, next_link, normalize_hostname
+from backend.adapters.windowing import UpdatedWindow
+
+# Freshdesk will not list tickets before the account existed; any date before the product
+# launched (2010) means "everything" for a first full sync.
+FULL_SYNC_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class FreshdeskSettings(BaseModel):
+    """Non-secret connector settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str = Field(description="Helpdesk host, e.g. acme.freshdesk.com (or just acme).")
+    per_page: int = Field(default=100, ge=1, le=100)
+    max_pages: int = Field(
+        default=300, ge=1, le=300, description="Freshdesk refuses page numbers above 300."
+    )
+    include_articles: bool = True
+    include_draft_articles: bool = False
+    include_deletions: bool = True
+    conversation_concurrency: int = Field(default=4, ge=1, le=16)
+    max_attempts: int = Field(default=5, ge=1, le=10)
+
+    @field_validator("domain")
+    @classmethod
+    def _valid_domain(cls, value: str) -> str:
+        return normalize_hostname(value, default_suffix=".freshdesk.com")
+
+
+class FreshdeskCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: SecretStr = Field(min_length=1)
+
+
+class FreshdeskPhase(StrEnum):
+    ARTICLES = "articles"
+    TICKETS = "tickets"
+    DELETED = "deleted"
+    SPAM = "spam"
+    DONE = "done"
+
+
+class CategoryRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str | None = None
+
+
+class FolderRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str | None = None
+    category_id: int
+    category_name: str | None = None
+
+
+class FreshdeskCheckpoint(Checkpoint):
+    """Where a Freshdesk sync continues.
+
+    Articles walk categories → folders → article pages (``pending_*`` are queues, the head
+    in progress). Tickets use an inclusive ``updated_since`` window rolled forward page by
+    page (:class:`UpdatedWindow`). Deletions read ``filter=deleted`` then ``filter=spam`` the
+    same way, each in its own window, which starts at ``deletions_since`` in the first round.
+
+    A finished checkpoint (``has_more=False``, phase ``done``) passed back to ``fetch_page``
+    starts the next incremental round: articles again (the solutions API has no
+    updated-since filter, so unchanged articles come back as identical re-emissions that
+    ingest skips by content hash), then tickets from the saved window (``tickets.since`` with
+    its ``edge_ids``, so tickets already emitted at the inclusive bound are skipped, not
+    re-emitted), then the deleted and spam listings from their saved windows (de-duplicated at
+    the edge the same way).
+    """
+
+    phase: FreshdeskPhase = FreshdeskPhase.ARTICLES
+    categories_listed: bool = False
+    pending_categories: tuple[CategoryRef, ...] = ()
+    pending_folders: tuple[FolderRef, ...] = ()
+    article_page: int = Field(default=1, ge=1)
+    tickets: UpdatedWindow
+    deletions_since: datetime
+    """Where the deleted and spam listings start before they have a window of their own."""
+    deleted: UpdatedWindow | None = None
+    """Rolling window of the ``filter=deleted`` listing, kept across rounds."""
+    spam: UpdatedWindow | None = None
+    """Rolling window of the ``filter=spam`` listing, kept across rounds."""
+
+
+_PHASE_ORDER = (
+    FreshdeskPhase.ARTICLES,
+    FreshdeskPhase.TICKETS,
+    FreshdeskPhase.DELETED,
+    FreshdeskPhase.SPAM,
+    FreshdeskPhase.DONE,
+)
+
+# A fetch_page call keeps stepping through steps that yield nothing (an empty category, the
+# categories listing) so callers do not persist a stream of empty pages; bounded so one call
+# stays short.
+_MAX_EMPTY_STEPS = 20
+
+
+def _format_since(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FreshdeskAdapter:
+    source: ClassVar[str] = SOURCE
+    checkpoint_type: type[FreshdeskCheckpoint] = FreshdeskCheckpoint
+
+    def __init__(
+        self,
+        *,
+        settings: FreshdeskSettings,
+        credentials: FreshdeskCredentials,
+        client: httpx.AsyncClient,
+        limiter: RateLimiter,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self._client = client
+        self._limiter = limiter
+        self._clock = clock
+        self._base = f"https://{settings.domain}/api/v2"
+
+    # -- protocol ---------------------------------------------------------------------------
+
+    def initial_checkpoint(self, since: datetime | None = None) -> FreshdeskCheckpoint:
+        start = since.astimezone(UTC) if since is not None else FULL_SYNC_SINCE
+        # updated_since has one-second resolution; flooring keeps the bound inclusive.
+        start = start.replace(microsecond=0)
+        phase = (
+            FreshdeskPhase.ARTICLES if self.settings.include_articles else FreshdeskPhase.TICKETS
+        )
+        return FreshdeskCheckpoint(
+            phase=phase, tickets=UpdatedWindow(since=start), deletions_since=start
+        )
+
+    async def fetch_page(self, checkpoint: FreshdeskCheckpoint) -> Page[FreshdeskCheckpoint]:
+        if not checkpoint.has_more:
+            # The ingest pipeline hands back the last checkpoint of the previous sync: a
+            # finished round means "continue incrementally from its watermarks".
+            checkpoint = self._next_round(checkpoint)
+        page = await self._step(checkpoint)
+        for _ in range(_MAX_EMPTY_STEPS):
+            if page.documents or page.deletions or page.failures or not page.has_more:
+                break
+            page = await self._step(page.checkpoint)
+        return page
+
+    def _next_round(self, finished: FreshdeskCheckpoint) -> FreshdeskCheckpoint:
+        """The start of the incremental round that follows the finished round ``finished``."""
+        # Each saved window continues at page 1: its start is the newest updated_at listed so
+        # far and its edge_ids the rows already emitted at exactly that second. The page is
+        # reset because a round can end on a later page of the same window (an empty or
+        # all-edge last page), while new rows sort onto page 1.
+        return self.initial_checkpoint().model_copy(
+            update={
+                "tickets": finished.tickets.model_copy(update={"page": 1}),
+                "deletions_since": finished.deletions_since,
+                "deleted": finished.deleted and finished.deleted.model_copy(update={"page": 1}),
+                "spam": finished.spam and finished.spam.model_copy(update={"page": 1}),
+            }
+        )
+
+    # -- steps ------------------------------------------------------------------------------
+
+    async def _step(self, checkpoint: FreshdeskCheckpoint) -> Page[FreshdeskCheckpoint]:
+        match checkpoint.phase:
+            case FreshdeskPhase.ARTICLES:
+                return await self._articles_step(checkpoint)
+            case FreshdeskPhase.TICKETS:
+                return await self._tickets_step(checkpoint)
+            case FreshdeskPhase.DELETED | FreshdeskPhase.SPAM:
+                return await self._deletions_step(checkpoint)
+            case FreshdeskPhase.DONE:
+                return Page(checkpoint=checkpoint.model_copy(update={"has_more": False}))
+
+    def _next_phase(self, checkpoint: FreshdeskCheckpoint) -> FreshdeskCheckpoint:
+        phase = _PHASE_ORDER[_PHASE_ORDER.index(checkpoint.phase) + 1]
+        if phase is FreshdeskPhase.DELETED and not self.settings.include_deletions:
+            phase = FreshdeskPhase.DONE
+        return checkpoint.model_copy(
+            update={"phase": phase, "has_more": phase is not FreshdeskPhase.DONE}
+        )
+
+    async def _get(
+        self, path_or_url: str, params: dict[str, Any] | None, where: str
+    ) -> tuple[Any, httpx.Response] | FetchFailure:
+        url = path_or_url if path_or_url.startswith("https://") else f"{self._base}{path_or_url}"
+        return await get_json(
+            self._client,
+            url,
+            limiter=self._limiter,
+            clock=self._clock,
+            where=where,
+            params=params,
+            # Freshdesk's documented scheme: the API key as user name, any password ("X").
+            auth=(self.credentials.api_key.get_secret_value(), "X"),
+            max_attempts=self.settings.max_attempts,
+        )
+
+    @staticmethod
+    def _blocked(
+        checkpoint: FreshdeskCheckpoint, failure: FetchFailure
+    ) -> Page[FreshdeskCheckpoint]:
+        return Page(failures=[failure], checkpoint=checkpoint, blocked=True)
+
+    async def _articles_step(self, checkpoint: FreshdeskCheckpoint) -> Page[FreshdeskCheckpoint]:
+        if not checkpoint.categories_listed:
+            categories: list[CategoryRef] = []
+            url: str | None = "/solutions/categories"
+            while url is not None:
+                result = await self._get(url, None, "solutions/categories")
+                if isinstance(result, FetchFailure):
+                    return self._blocked(checkpoint, result)
+                body, response = result
+                categories.extend(CategoryRef(id=c["id"], name=c.get("name")) for c in body)
+                url = next_link(response)
+            return Page(
+                checkpoint=checkpoint.model_copy(
+                    update={"categories_listed": True, "pending_categories": tuple(categories)}
+                )
+            )
+
+        if checkpoint.pending_categories:
+            category, *rest = checkpoint.pending_categories
+            where = f"solutions/category:{category.id}"
+            folders: list[FolderRef] = []
+            url = f"/solutions/categories/{category.id}/folders"
+            while url is not None:
+                result = await self._get(url, None, where)
+                if isinstance(result, FetchFailure):
+                    if result.retryable:
+                        return self._blocked(checkpoint, result)
+                    # Gone or forbidden: report it and carry on with the other categories.
+                    return Page(
+                        failures=[result],
+                        checkpoint=checkpoint.model_copy(
+                            update={"pending_categories": tuple(rest)}
+                        ),
+                    )
+                body, response = result
+                folders.extend(
+                    FolderRef(
+                        id=f["id"],
+                        name=f.get("name"),
+                        category_id=category.id,
+                        category_name=category.name,
+                    )
+                    for f in body
+                )
+                url = next_link(response)
+            return Page(
+                checkpoint=checkpoint.model_copy(
+                    update={
+                        "pending_categories": tuple(rest),
+                        "pending_folders": (*checkpoint.pending_folders, *folders),
+                    }
+                )
+            )
+
+        if checkpoint.pending_folders:
+            folder, *remaining = checkpoint.pending_folders
+            where = f"solutions/folder:{folder.id}"
+            result = await self._get(
+                f"/solutions/folders/{folder.id}/articles",
+                {"per_page": self.settings.per_page, "page": checkpoint.article_page},
+                where,
+            )
+            next_folder = checkpoint.model_copy(
+                update={"pending_folders": tuple(remaining), "article_page": 1}
+            )
+            if isinstance(result, FetchFailure):
+                if result.retryable:
+                    return self._blocked(checkpoint, result)
+                return Page(failures=[result], checkpoint=next_folder)
+            body, response = result
+            documents: list[SourceDocument] = []
+            deletions: list[Deletion] = []
+            for article in body:
+                document = article_document(
+                    article,
+                    domain=self.settings.domain,
+                    folder_name=folder.name,
+                    category_name=folder.category_name,
+                )
+                if document.status == "draft" and not self.settings.include_draft_articles:
+                    # A published article moved back to draft must leave the index.
+                    deletions.append(
+                        Deletion(source=SOURCE, external_id=document.external_id, reason="draft")
+                    )
+                else:
+                    documents.append(document)
+            more_here = next_link(response) is not None
+            following = (
+                checkpoint.model_copy(update={"article_page": checkpoint.article_page + 1})
+                if more_here
+                else next_folder
+            )
+            return Page(documents=documents, deletions=deletions, checkpoint=following)
+
+        return Page(checkpoint=self._next_phase(checkpoint))
+
+    async def _tickets_step(self, checkpoint: FreshdeskCheckpoint) -> Page[FreshdeskCheckpoint]:
+        window = checkpoint.tickets
+        params: dict[str, Any] = {
+            "updated_since": _format_since(window.since),
+            "order_by": "updated_at",
+            "order_type": "asc",
+            "per_page": self.settings.per_page,
+            "page": window.page,
+            # The listing omits the description unless asked for (accounts created after
+            # 2018-11-30), and gives only requester_id without include=requester.
+            "include": "description,requester",
+        }
+        result = await self._get(
+            "/tickets", params, f"tickets?updated_since={params['updated_since']}"
+        )
+        if isinstance(result, FetchFailure):
+            return self._blocked(checkpoint, result)
+        tickets, response = result
+
+        fresh: list[dict[str, Any]] = []
+        seen: list[tuple[str, datetime]] = []
+        failures: list[FetchFailure] = []
+        for ticket in tickets:
+            updated_at = parse_time(ticket.get("updated_at"))
+            if updated_at is None:
+                failures.append(
+                    FetchFailure(
+                        where=ticket_external_id(ticket.get("id")),
+                        message="ticket without a valid updated_at",
+                        retryable=False,
+                    )
+                )
+                continue
+            key = str(ticket["id"])
+            seen.append((key, updated_at))
+            # The inclusive bound re-lists tickets emitted at the window edge: skip those.
+            if window.is_new(key, updated_at):
+                fresh.append(ticket)
+
+        documents, deletions, conversation_failures = await self._tickets_with_conversations(fresh)
+        failures.extend(conversation_failures)
+
+        following, more, capped = self._roll(
+            window,
+            seen,
+            listed=len(tickets),
+            more=next_link(response) is not None,
+            where=f"tickets?updated_since={_format_since(window.since)}",
+        )
+        failures.extend(capped)
+        # Once the listing ends, the window's start is the high-water mark the next round
+        # resumes from (see _next_round).
+        advanced = checkpoint.model_copy(update={"tickets": following})
+        return Page(
+            documents=documents,
+            deletions=deletions,
+            failures=failures,
+            checkpoint=advanced if more else self._next_phase(advanced),
+        )
+
+    def _roll(
+        self,
+        window: UpdatedWindow,
+        seen: list[tuple[str, datetime]],
+        *,
+        listed: int,
+        more: bool,
+        where: str,
+    ) -> tuple[UpdatedWindow, bool, list[FetchFailure]]:
+        """The window after one page of an ``updated_since`` listing that listed ``seen``
+        (``listed`` rows in all), whether the listing goes on, and a failure when the page
+        cap hid rows."""
+        if not more and window.page >= self.settings.max_pages and listed >= self.settings.per_page:
+            # At the page cap a full page may not advertise a next page even though more
+            # rows exist: only a short page proves the listing ended.
+            more = True
+        following = window.advance(seen)
+        if not more or following.page <= self.settings.max_pages:
+            return following, more, []
+        # More than max_pages x per_page rows share one updated_at second (a bulk update).
+        # Freshdesk refuses page numbers above the cap, and the window cannot roll inside one
+        # second, so the rest of that second is unreachable through this listing: say so, and
+        # move on to the next second.
+        failure = FetchFailure(
+            where=where,
+            message=(
+                f"{self.settings.max_pages} pages of tickets updated at "
+                f"{_format_since(window.since)} and maybe more; Freshdesk lists no "
+                "further pages, so any others from that second were skipped"
+            ),
+            retryable=False,
+        )
+        return UpdatedWindow(since=window.since + timedelta(seconds=1)), True, [failure]
+
+    async def _tickets_with_conversations(
+        self, tickets: list[dict[str, Any]]
+    ) -> tuple[list[SourceDocument], list[Deletion], list[FetchFailure]]:
+        documents: list[SourceDocument] = []
+        deletions: list[Deletion] = []
+        failures: list[FetchFailure] = []
+        to_fetch: list[dict[str, Any]] = []
+        for ticket in tickets:
+            # Defensive: a ticket flagged spam/deleted must leave the index, not be indexed.
+            if ticket.get("deleted"):
+                deletions.append(ticket_deletion(ticket, "deleted"))
+            elif ticket.get("spam"):
+                deletions.append(ticket_deletion(ticket, "spam"))
+            else:
+                to_fetch.append(ticket)
+
+        gate = asyncio.Semaphore(self.settings.conversation_concurrency)
+
+        async def conversations_of(
+            ticket: dict[str, Any],
+        ) -> list[dict[str, Any]] | FetchFailure:
+            async with gate:
+                return await self._conversations(ticket["id"])
+
+        results = await asyncio.gather(*(conversations_of(t) for t in to_fetch))
+        for ticket, conversations in zip(to_fetch, results, strict=True):
+            if isinstance(conversations, FetchFailure):
+                # Indexing the ticket without its thread would store a wrong document that the
+                # next sync would not revisit (its updated_at is unchanged); report it instead.
+                failures.append(conversations)
+            else:
+                documents.append(
+                    ticket_document(ticket, conversations, domain=self.settings.domain)
+                )
+        return documents, deletions, failures
+
+    async def _conversations(self, ticket_id: int) -> list[dict[str, Any]] | FetchFailure:
+        conversations: list[dict[str, Any]] = []
+        url: str | None = f"/tickets/{ticket_id}/conversations"
+        params: dict[str, Any] | None = {"per_page": self.settings.per_page}
+        while url is not None:
+            result = await self._get(url, params, ticket_external_id(ticket_id))
+            if isinstance(result, FetchFailure):
+                return result
+            body, response = result
+            conversations.extend(body)
+            url = next_link(response)
+            params = None  # the next link carries the query
+        return conversations
+
+    async def _deletions_step(self, checkpoint: FreshdeskCheckpoint) -> Page[FreshdeskCheckpoint]:
+        reason = "deleted" if checkpoint.phase is FreshdeskPhase.DELETED else "spam"
+        # Each filtered listing keeps its own rolling window across rounds, like the tickets:
+        # one shared bound would re-list the other listing's older rows every round.
+        saved = checkpoint.deleted if reason == "deleted" else checkpoint.spam
+        window = saved or UpdatedWindow(since=checkpoint.deletions_since)
+        params = {
+            "filter": reason,
+            # The 30-day default applies to filtered listings too. Deleting a ticket or
+            # marking it spam updates it, so this also finds tickets last edited long ago.
+            "updated_since": _format_since(window.since),
+            # Oldest first, so the window can roll forward page by page and a ticket deleted
+            # while we page lands at the end instead of shifting unread rows onto read pages.
+            "order_by": "updated_at",
+            "order_type": "asc",
+            "per_page": self.settings.per_page,
+            "page": window.page,
+        }
+        result = await self._get("/tickets", params, f"tickets?filter={reason}")
+        if isinstance(result, FetchFailure):
+            return self._blocked(checkpoint, result)
+        tickets, response = result
+        deletions: list[Deletion] = []
+        seen: list[tuple[str, datetime]] = []
+        for ticket in tickets:
+            updated_at = parse_time(ticket.get("updated_at"))
+            key = str(ticket["id"])
+            if updated_at is not None:
+                seen.append((key, updated_at))
+            # The inclusive bound re-lists deletions emitted at the window edge (by this round
+            # or the previous one): skip those. Without a timestamp: emit it, it is idempotent.
+            if updated_at is None or window.is_new(key, updated_at):
+                deletions.append(ticket_deletion(ticket, reason))
+        following, more, failures = self._roll(
+            window,
+            seen,
+            listed=len(tickets),
+            more=next_link(response) is not None,
+            where=f"tickets?filter={reason}&updated_since={params['updated_since']}",
+        )
+        advanced = checkpoint.model_copy(update={reason: following})
+        return Page(
+            deletions=deletions,
+            failures=failures,
+            checkpoint=advanced if more else self._next_phase(advanced),
+        )

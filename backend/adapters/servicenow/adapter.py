@@ -1,0 +1,341 @@
+"""ServiceNow Table API adapter: knowledge articles, then incidents with their journal.
+
+Platform rules this follows (Table API, ``GET /api/now/table/{table}``):
+
+- ``sysparm_query`` is an encoded query; ``sys_updated_on>=X^ORDERBYsys_updated_on`` lists
+  records changed since X, oldest first (``^ORDERBYsys_id`` makes ties stable across requests).
+- ``sysparm_limit`` rows are read *before* ACLs remove the ones the API user may not see, so a
+  page can be short, even empty, in the middle of a listing. Only the absence of a
+  ``Link: <...>; rel="next"`` header means the end.
+- Comments and work notes live in ``sys_journal_field`` (``element`` = ``comments`` for
+  customer-visible entries, ``work_notes`` for internal ones, ``element_id`` = the record's
+  sys_id); they are read for a whole page of incidents at once with ``element_idIN``.
+- ``429`` + ``Retry-After`` when the instance's rate-limit rules trip (see :mod:`..http`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Self
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from backend.adapters.base import (
+    Checkpoint,
+    Clock,
+    Deletion,
+    FetchFailure,
+    Page,
+    SourceDocument,
+)
+from backend.adapters.http import RateLimiter, get_json, next_link, normalize_hostname
+from backend.adapters.servicenow.documents import (
+    INCIDENT_FIELDS,
+    JOURNAL_FIELDS,
+    KB_FIELDS,
+    PUBLISHED_KB_STATES,
+    SOURCE,
+    article_deletion,
+    article_document,
+    format_time,
+    incident_document,
+    incident_external_id,
+    parse_time,
+)
+from backend.adapters.windowing import UpdatedWindow
+
+FULL_SYNC_SINCE = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ServiceNowSettings(BaseModel):
+    """Non-secret connector settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instance: str = Field(description="Instance host, e.g. acme.service-now.com (or just acme).")
+    page_size: int = Field(default=100, ge=1, le=10_000)
+    journal_batch_size: int = Field(
+        default=50, ge=1, le=100, description="Incidents per sys_journal_field request."
+    )
+    include_articles: bool = True
+    max_attempts: int = Field(default=5, ge=1, le=10)
+
+    @field_validator("instance")
+    @classmethod
+    def _valid_instance(cls, value: str) -> str:
+        return normalize_hostname(value, default_suffix=".service-now.com")
+
+
+class ServiceNowCredentials(BaseModel):
+    """Basic auth (``username`` + ``password``) or an OAuth access ``token``: exactly one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> Self:
+        basic = self.username is not None or self.password is not None
+        if basic and self.token is not None:
+            raise ValueError("give either username and password, or token, not both")
+        if self.token is None and not (self.username and self.password):
+            raise ValueError("username and password are required unless a token is given")
+        return self
+
+    def auth_headers(self) -> dict[str, str]:
+        if self.token is not None:
+            return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
+        return {}
+
+    def basic_auth(self) -> tuple[str, str] | None:
+        if self.token is None and self.username and self.password is not None:
+            return (self.username, self.password.get_secret_value())
+        return None
+
+
+class ServiceNowPhase(StrEnum):
+    ARTICLES = "articles"
+    INCIDENTS = "incidents"
+    DONE = "done"
+
+
+class ServiceNowCheckpoint(Checkpoint):
+    """Where a ServiceNow sync continues: one rolling ``sys_updated_on>=`` window per table.
+
+    A finished checkpoint (``has_more=False``, phase ``done``) passed back to ``fetch_page``
+    starts the next incremental round, articles then incidents, each from its saved window:
+    ``since`` is the newest ``sys_updated_on`` listed so far and ``edge_ids`` the records
+    already emitted at exactly that second, which the inclusive bound lists again and which
+    are skipped (de-duplicated, not re-emitted). Retired or unpublished articles come back as
+    deletions when they change; hard-deleted records are not listed by the Table API.
+    """
+
+    phase: ServiceNowPhase = ServiceNowPhase.ARTICLES
+    articles: UpdatedWindow
+    incidents: UpdatedWindow
+
+
+class ServiceNowAdapter:
+    source: ClassVar[str] = SOURCE
+    checkpoint_type: type[ServiceNowCheckpoint] = ServiceNowCheckpoint
+
+    def __init__(
+        self,
+        *,
+        settings: ServiceNowSettings,
+        credentials: ServiceNowCredentials,
+        client: httpx.AsyncClient,
+        limiter: RateLimiter,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self._client = client
+        self._limiter = limiter
+        self._clock = clock
+        self._base = f"https://{settings.instance}/api/now/table"
+
+    def initial_checkpoint(self, since: datetime | None = None) -> ServiceNowCheckpoint:
+        start = (since.astimezone(UTC) if since is not None else FULL_SYNC_SINCE).replace(
+            microsecond=0
+        )
+        phase = ServiceNowPhase.INCIDENTS
+        if self.settings.include_articles:
+            phase = ServiceNowPhase.ARTICLES
+        return ServiceNowCheckpoint(
+            phase=phase, articles=UpdatedWindow(since=start), incidents=UpdatedWindow(since=start)
+        )
+
+    async def fetch_page(self, checkpoint: ServiceNowCheckpoint) -> Page[ServiceNowCheckpoint]:
+        if not checkpoint.has_more:
+            # The ingest pipeline hands back the last checkpoint of the previous sync: a
+            # finished round means "continue incrementally from its windows".
+            checkpoint = self._next_round(checkpoint)
+        match checkpoint.phase:
+            case ServiceNowPhase.ARTICLES:
+                return await self._articles_step(checkpoint)
+            case ServiceNowPhase.INCIDENTS:
+                return await self._incidents_step(checkpoint)
+            case ServiceNowPhase.DONE:
+                return Page(checkpoint=checkpoint.model_copy(update={"has_more": False}))
+
+    def _next_round(self, finished: ServiceNowCheckpoint) -> ServiceNowCheckpoint:
+        """The start of the incremental round that follows the finished round ``finished``."""
+        return self.initial_checkpoint().model_copy(
+            update={
+                # Page 1 of each saved window: a round can end on a later page of the same
+                # window (an empty or all-edge last page), and new records sort onto page 1.
+                "articles": finished.articles.model_copy(update={"page": 1}),
+                "incidents": finished.incidents.model_copy(update={"page": 1}),
+            }
+        )
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    async def _get(
+        self, url: str, params: dict[str, Any] | None, where: str
+    ) -> tuple[Any, httpx.Response] | FetchFailure:
+        return await get_json(
+            self._client,
+            url,
+            limiter=self._limiter,
+            clock=self._clock,
+            where=where,
+            params=params,
+            headers={"Accept": "application/json", **self.credentials.auth_headers()},
+            auth=self.credentials.basic_auth(),
+            max_attempts=self.settings.max_attempts,
+        )
+
+    async def _list_window(
+        self, table: str, window: UpdatedWindow, fields: tuple[str, ...], extra_query: str = ""
+    ) -> tuple[list[dict[str, Any]], bool] | FetchFailure:
+        """One page of ``table`` updated at or after the window start; (records, more?)."""
+        query = f"sys_updated_on>={format_time(window.since)}{extra_query}"
+        params = {
+            # Date-times in encoded queries are compared in the internal (UTC) format.
+            "sysparm_query": f"{query}^ORDERBYsys_updated_on^ORDERBYsys_id",
+            "sysparm_limit": self.settings.page_size,
+            "sysparm_offset": (window.page - 1) * self.settings.page_size,
+            "sysparm_display_value": "false",
+            "sysparm_exclude_reference_link": "true",
+            "sysparm_fields": ",".join(fields),
+        }
+        result = await self._get(f"{self._base}/{table}", params, f"{table}?{query}")
+        if isinstance(result, FetchFailure):
+            return result
+        body, response = result
+        records = body.get("result") if isinstance(body, dict) else None
+        if not isinstance(records, list):
+            return FetchFailure(
+                where=f"{table}?{query}",
+                message="response has no result list",
+                status_code=response.status_code,
+                retryable=False,
+            )
+        # A short (even empty) page is not the end: rows are counted before ACLs drop them.
+        return records, next_link(response) is not None
+
+    @staticmethod
+    def _seen(records: list[dict[str, Any]]) -> tuple[list[tuple[str, datetime]], list[str]]:
+        """(id, updated) of records with a valid timestamp, and ids of those without."""
+        seen: list[tuple[str, datetime]] = []
+        invalid: list[str] = []
+        for record in records:
+            updated = parse_time(record.get("sys_updated_on"))
+            if updated is None:
+                invalid.append(str(record.get("sys_id")))
+            else:
+                seen.append((str(record["sys_id"]), updated))
+        return seen, invalid
+
+    # -- steps ------------------------------------------------------------------------------
+
+    async def _articles_step(self, checkpoint: ServiceNowCheckpoint) -> Page[ServiceNowCheckpoint]:
+        window = checkpoint.articles
+        listed = await self._list_window("kb_knowledge", window, KB_FIELDS)
+        if isinstance(listed, FetchFailure):
+            return Page(failures=[listed], checkpoint=checkpoint, blocked=True)
+        records, more = listed
+        seen, invalid = self._seen(records)
+        fresh_ids = {key for key, updated in seen if window.is_new(key, updated)}
+        documents: list[SourceDocument] = []
+        deletions: list[Deletion] = []
+        for record in records:
+            if str(record.get("sys_id")) not in fresh_ids:
+                continue
+            if record.get("workflow_state") in PUBLISHED_KB_STATES:
+                documents.append(article_document(record, instance=self.settings.instance))
+            else:
+                deletions.append(article_deletion(record))
+        following = checkpoint.model_copy(update={"articles": window.advance(seen)})
+        if not more:
+            following = following.model_copy(update={"phase": ServiceNowPhase.INCIDENTS})
+        return Page(
+            documents=documents,
+            deletions=deletions,
+            failures=_invalid_timestamps("kb_knowledge", invalid),
+            checkpoint=following,
+        )
+
+    async def _incidents_step(self, checkpoint: ServiceNowCheckpoint) -> Page[ServiceNowCheckpoint]:
+        window = checkpoint.incidents
+        listed = await self._list_window("incident", window, INCIDENT_FIELDS)
+        if isinstance(listed, FetchFailure):
+            return Page(failures=[listed], checkpoint=checkpoint, blocked=True)
+        records, more = listed
+        seen, invalid = self._seen(records)
+        fresh_ids = {key for key, updated in seen if window.is_new(key, updated)}
+        fresh = [record for record in records if str(record.get("sys_id")) in fresh_ids]
+        failures = _invalid_timestamps("incident", invalid)
+
+        journal = await self._journal([str(record["sys_id"]) for record in fresh])
+        if isinstance(journal, FetchFailure):
+            if journal.retryable:
+                # Try the whole page again later rather than index threads without comments.
+                return Page(failures=[journal], checkpoint=checkpoint, blocked=True)
+            # Not allowed to read sys_journal_field (a missing role): index what we can see,
+            # and say that the threads are missing.
+            failures.append(journal)
+            journal = {}
+
+        documents = [
+            incident_document(
+                record, journal.get(str(record["sys_id"]), []), instance=self.settings.instance
+            )
+            for record in fresh
+        ]
+        following = checkpoint.model_copy(update={"incidents": window.advance(seen)})
+        if not more:
+            following = following.model_copy(
+                update={"phase": ServiceNowPhase.DONE, "has_more": False}
+            )
+        return Page(documents=documents, failures=failures, checkpoint=following)
+
+    async def _journal(
+        self, incident_ids: list[str]
+    ) -> dict[str, list[dict[str, Any]]] | FetchFailure:
+        """Comments and work notes of ``incident_ids``, grouped by incident sys_id."""
+        entries: dict[str, list[dict[str, Any]]] = {}
+        size = self.settings.journal_batch_size
+        for start in range(0, len(incident_ids), size):
+            batch = incident_ids[start : start + size]
+            query = (
+                f"name=incident^element_idIN{','.join(batch)}"
+                "^elementINcomments,work_notes^ORDERBYsys_created_on"
+            )
+            url: str | None = f"{self._base}/sys_journal_field"
+            params: dict[str, Any] | None = {
+                "sysparm_query": query,
+                "sysparm_limit": 1000,
+                "sysparm_display_value": "false",
+                "sysparm_fields": ",".join(JOURNAL_FIELDS),
+            }
+            where = f"sys_journal_field:{incident_external_id(batch[0])}+{len(batch) - 1}"
+            while url is not None:
+                result = await self._get(url, params, where)
+                if isinstance(result, FetchFailure):
+                    return result
+                body, response = result
+                records = body.get("result") if isinstance(body, dict) else None
+                for entry in records if isinstance(records, list) else []:
+                    entries.setdefault(str(entry.get("element_id")), []).append(entry)
+                # Follow rel="next" even after a short page (ACLs filter after the limit).
+                url = next_link(response)
+                params = None
+        return entries
+
+
+def _invalid_timestamps(table: str, sys_ids: list[str]) -> list[FetchFailure]:
+    return [
+        FetchFailure(
+            where=f"{table}:{sys_id}",
+            message="record without a valid sys_updated_on",
+            retryable=False,
+        )
+        for sys_id in sys_ids
+    ]

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.db.models import Document
+
+
+async def get_document_states(
+    session: AsyncSession, source: str, external_ids: Sequence[str]
+) -> dict[str, tuple[str, int]]:
+    """external_id → (content_hash, chunk_count) for the documents that exist."""
+    if not external_ids:
+        return {}
+    result = await session.execute(
+        select(Document.external_id, Document.content_hash, Document.chunk_count).where(
+            Document.source == source, Document.external_id.in_(list(external_ids))
+        )
+    )
+    return {row.external_id: (row.content_hash, row.chunk_count) for row in result}
+
+
+_DOCUMENTS: Table = Document.__table__  # type: ignore[assignment]
+_KEY_COLUMNS = frozenset({"id", "company_id", "source", "external_id"})
+
+
+async def upsert_document(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Insert or replace one document row, keyed by (company_id, source, external_id).
+
+    ``values`` uses column names (``metadata``, not the ORM's ``metadata_``).
+    """
+    statement = insert(_DOCUMENTS).values(**values)
+    updatable: dict[str, Any] = {k: statement.excluded[k] for k in values if k not in _KEY_COLUMNS}
+    updatable["updated_at"] = func.now()
+    await session.execute(
+        statement.on_conflict_do_update(constraint="uq_documents_source_id", set_=updatable)
+    )
+
+
+async def delete_documents(
+    session: AsyncSession, source: str, external_ids: Sequence[str]
+) -> list[uuid.UUID]:
+    if not external_ids:
+        return []
+    result = await session.execute(
+        delete(Document)
+        .where(Document.source == source, Document.external_id.in_(list(external_ids)))
+        .returning(Document.id)
+    )
+    return list(result.scalars())
+
+
+async def get_document(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
+    return await session.get(Document, document_id)
+
+
+async def count_documents(session: AsyncSession, *, kind: str | None = None) -> int:
+    query = select(func.count()).select_from(Document)
+    if kind is not None:
+        query = query.where(Document.kind == kind)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def list_documents(
+    session: AsyncSession,
+    *,
+    kind: str | None,
+    source: str | None,
+    updated_after: datetime | None,
+    limit: int,
+    offset: int,
+) -> list[Document]:
+    query = select(Document).order_by(Document.source_updated_at.desc().nulls_last(), Document.id)
+    if kind is not None:
+        query = query.where(Document.kind == kind)
+    if source is not None:
+        query = query.where(Document.source == source)
+    if updated_after is not None:
+        query = query.where(Document.source_updated_at > updated_after)
+    result = await session.execute(query.limit(limit).offset(offset))
+    return list(result.scalars())

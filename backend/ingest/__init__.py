@@ -1,0 +1,1 @@
+"""Ingest: normalize → chunk → embed → upsert."""

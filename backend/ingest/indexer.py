@@ -1,0 +1,286 @@
+"""Normalize → chunk → embed → upsert: turning fetched documents into searchable knowledge.
+
+Split in two halves so a sync can overlap them (see :mod:`backend.ingest.sync`):
+:meth:`KnowledgeIndexer.prepare` does the CPU work (normalize, skip unchanged content,
+chunk, embed) and :meth:`KnowledgeIndexer.write` does the I/O (object store, Qdrant,
+Postgres). Every id is deterministic — the document row id and each chunk's point id are
+derived from (company, source, external id[, chunk]) — so repeating any step after a crash
+overwrites instead of duplicating.
+
+Write order matters for crash safety. Upserts go object store → Qdrant → Postgres: the
+Postgres row (with the content hash) is written last, so a crash before it makes the next
+run re-embed rather than skip. Deletions go Qdrant → object store → Postgres, so a
+document can never linger in search after its row is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend.adapters.base import Deletion, SourceDocument
+from backend.blobs import BlobStore, TenantBlobs
+from backend.db.repositories import documents as document_repo
+from backend.db.session import Database
+from backend.embeddings.dense import DenseEncoder
+from backend.embeddings.sparse import SparseEncoder
+from backend.ingest.chunking import Chunk, chunk_document
+from backend.ingest.normalize import NormalizedDocument, normalize_document
+from backend.tenancy.company_id import validate_company_id
+from backend.vectors import ChunkPayload, ChunkPoint, VectorStore, point_id
+
+_DOCUMENT_NAMESPACE = uuid.UUID("6f1c7a52-2b8e-4f43-9d55-0b7c0e3f4a11")
+
+
+def document_uuid(company_id: str, source: str, external_id: str) -> uuid.UUID:
+    """The documents-table id (and Qdrant ``document_id``) of one source document."""
+    return uuid.uuid5(_DOCUMENT_NAMESPACE, "\x1f".join((company_id, source, external_id)))
+
+
+@dataclass
+class IndexCounts:
+    fetched: int = 0
+    upserted: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: int = 0
+    chunks: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, other: IndexCounts) -> None:
+        self.fetched += other.fetched
+        self.upserted += other.upserted
+        self.unchanged += other.unchanged
+        self.deleted += other.deleted
+        self.failed += other.failed
+        self.chunks += other.chunks
+        self.errors.extend(other.errors)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.upserted or self.deleted)
+
+
+@dataclass(frozen=True)
+class _ChangedDocument:
+    source: SourceDocument
+    normalized: NormalizedDocument
+    chunks: list[Chunk]
+    previous_chunk_count: int
+
+
+@dataclass
+class PreparedBatch:
+    """A page after the CPU work: what must be written, with its vectors."""
+
+    company_id: str
+    changed: list[_ChangedDocument]
+    points: list[ChunkPoint]
+    counts: IndexCounts
+
+
+class KnowledgeIndexer:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        vectors: VectorStore,
+        dense: DenseEncoder,
+        sparse: SparseEncoder,
+        blobs: BlobStore,
+        connector_id: uuid.UUID | None = None,
+    ) -> None:
+        self.database = database
+        self.vectors = vectors
+        self.dense = dense
+        self.sparse = sparse
+        self.blobs = blobs
+        self.connector_id = connector_id
+
+    async def index(
+        self,
+        company_id: str,
+        documents: Sequence[SourceDocument],
+        deletions: Sequence[Deletion] = (),
+    ) -> IndexCounts:
+        """Prepare and write one batch (callers that don't overlap the two halves)."""
+        prepared = await self.prepare(company_id, documents)
+        return await self.write(prepared, deletions)
+
+    async def prepare(self, company_id: str, documents: Sequence[SourceDocument]) -> PreparedBatch:
+        validate_company_id(company_id)
+        counts = IndexCounts(fetched=len(documents))
+        # The same document twice in one page (a platform re-emitting a boundary record):
+        # the last version wins.
+        latest = {(d.source, d.external_id): d for d in documents}
+        normalized = await asyncio.to_thread(
+            lambda: {key: normalize_document(doc) for key, doc in latest.items()}
+        )
+        by_source: dict[str, list[str]] = defaultdict(list)
+        for source, external_id in latest:
+            by_source[source].append(external_id)
+        known: dict[tuple[str, str], tuple[str, int]] = {}
+        async with self.database.tenant_session(company_id) as session:
+            for source, ids in by_source.items():
+                states = await document_repo.get_document_states(session, source, ids)
+                known.update({(source, eid): state for eid, state in states.items()})
+
+        candidates = []
+        for key, doc in latest.items():
+            previous = known.get(key)
+            if previous is not None and previous[0] == normalized[key].content_hash:
+                counts.unchanged += 1
+                continue
+            candidates.append((doc, normalized[key], previous[1] if previous else 0))
+        counts.unchanged += len(documents) - len(latest)
+
+        changed = await asyncio.to_thread(
+            lambda: [
+                _ChangedDocument(doc, norm, chunk_document(norm), previous_chunks)
+                for doc, norm, previous_chunks in candidates
+            ]
+        )
+        points = await self._embed(company_id, changed)
+        counts.chunks = len(points)
+        return PreparedBatch(company_id, changed, points, counts)
+
+    async def _embed(
+        self, company_id: str, changed: Sequence[_ChangedDocument]
+    ) -> list[ChunkPoint]:
+        texts = [chunk.text for item in changed for chunk in item.chunks]
+        if not texts:
+            return []
+        dense_task = asyncio.ensure_future(self.dense.embed_documents(texts))
+        # The sparse side runs on the event loop's thread while the model encodes.
+        sparse = await asyncio.to_thread(self.sparse.encode_documents, texts)
+        dense = await dense_task
+        points: list[ChunkPoint] = []
+        position = 0
+        for item in changed:
+            doc, norm = item.source, item.normalized
+            document_id = str(document_uuid(company_id, doc.source, doc.external_id))
+            for chunk in item.chunks:
+                payload = ChunkPayload(
+                    company_id=company_id,
+                    kind=doc.kind.value,
+                    source=doc.source,
+                    document_id=document_id,
+                    external_id=doc.external_id,
+                    chunk_index=chunk.index,
+                    title=norm.title,
+                    url=doc.url,
+                    language=norm.language,
+                    status=doc.status,
+                    internal=chunk.internal,
+                    tags=list(doc.tags),
+                    requester_id=doc.requester,
+                    created_at=doc.created_at,
+                    updated_at=doc.updated_at,
+                    text=chunk.text,
+                    metadata=_chunk_metadata(doc, chunk),
+                )
+                points.append(
+                    ChunkPoint(
+                        id=point_id(company_id, doc.source, doc.external_id, chunk.index),
+                        dense=dense[position],
+                        sparse=sparse[position],
+                        payload=payload,
+                    )
+                )
+                position += 1
+        return points
+
+    async def write(
+        self, prepared: PreparedBatch, deletions: Sequence[Deletion] = ()
+    ) -> IndexCounts:
+        company_id, counts = prepared.company_id, prepared.counts
+        blobs = TenantBlobs(self.blobs, company_id)
+        if prepared.changed:
+            await asyncio.gather(
+                *(
+                    blobs.put_document(
+                        item.source.source,
+                        item.source.external_id,
+                        item.source.raw or item.source.model_dump(mode="json"),
+                    )
+                    for item in prepared.changed
+                )
+            )
+            await self.vectors.ensure_company(company_id)
+            if prepared.points:
+                await self.vectors.upsert(company_id, prepared.points)
+            stale = [
+                point_id(company_id, item.source.source, item.source.external_id, index)
+                for item in prepared.changed
+                for index in range(len(item.chunks), item.previous_chunk_count)
+            ]
+            if stale:
+                await self.vectors.delete_points(company_id, stale)
+            async with self.database.tenant_session(company_id) as session:
+                for item in prepared.changed:
+                    await document_repo.upsert_document(
+                        session, self._document_row(company_id, item)
+                    )
+            counts.upserted += len(prepared.changed)
+        if deletions:
+            counts.deleted += await self.delete(company_id, deletions)
+        return counts
+
+    async def delete(self, company_id: str, deletions: Sequence[Deletion]) -> int:
+        """Remove documents from every store; returns how many rows existed."""
+        by_source: dict[str, list[str]] = defaultdict(list)
+        for deletion in deletions:
+            by_source[deletion.source].append(deletion.external_id)
+        ids = [
+            str(document_uuid(company_id, source, eid))
+            for source, eids in by_source.items()
+            for eid in eids
+        ]
+        await self.vectors.ensure_company(company_id)
+        await self.vectors.delete_documents(company_id, ids)
+        blobs = TenantBlobs(self.blobs, company_id)
+        await asyncio.gather(*(blobs.delete_document(d.source, d.external_id) for d in deletions))
+        removed = 0
+        async with self.database.tenant_session(company_id) as session:
+            for source, eids in by_source.items():
+                removed += len(await document_repo.delete_documents(session, source, eids))
+        return removed
+
+    def _document_row(self, company_id: str, item: _ChangedDocument) -> dict[str, Any]:
+        doc, norm = item.source, item.normalized
+        metadata = dict(doc.metadata)
+        if doc.rating is not None:
+            metadata["rating"] = doc.rating
+        return {
+            "id": document_uuid(company_id, doc.source, doc.external_id),
+            "company_id": company_id,
+            "connector_id": self.connector_id,
+            "source": doc.source,
+            "external_id": doc.external_id,
+            "kind": doc.kind.value,
+            "title": norm.title,
+            "body": norm.text,
+            "url": doc.url,
+            "language": norm.language,
+            "status": doc.status,
+            "requester": doc.requester,
+            "tags": list(doc.tags),
+            "metadata": metadata,
+            "content_hash": norm.content_hash,
+            "chunk_count": len(item.chunks),
+            "source_created_at": doc.created_at,
+            "source_updated_at": doc.updated_at,
+        }
+
+
+def _chunk_metadata(doc: SourceDocument, chunk: Chunk) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    if chunk.section:
+        metadata["section"] = chunk.section
+    if doc.rating is not None:
+        metadata["rating"] = doc.rating
+    return metadata

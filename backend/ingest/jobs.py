@@ -1,0 +1,127 @@
+"""Scheduled and on-demand syncs on taskiq, a maintained asyncio job queue.
+
+With Redis configured, jobs go through a Redis stream (acknowledged, redelivered if a worker
+dies) and ``helpdesk worker`` processes run them; in the embedded default the same task runs
+in-process on taskiq's in-memory broker. The job payload is only (company id, run id): the
+work itself, and all tenant data, stay behind ``tenant_session``.
+
+The scheduler is a small loop that enqueues due connectors once a minute; duplicates from
+several loops are harmless because the database admits one active run per connector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import timedelta
+
+import structlog
+from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
+
+from backend.clock import Clock
+from backend.db.models import SyncRun
+from backend.db.repositories import connectors as connector_repo
+from backend.db.session import Database
+from backend.errors import Conflict
+from backend.ingest.sync import SyncService
+
+_log = structlog.get_logger("helpdesk.jobs")
+
+SYNC_TASK_NAME = "helpdesk.sync_connector"
+QUEUE_NAME = "helpdesk:jobs"
+
+
+def build_broker(redis_url: str | None, cluster_nodes: str | None) -> AsyncBroker:
+    if cluster_nodes:
+        from taskiq_redis import RedisStreamClusterBroker
+
+        first = cluster_nodes.split(",")[0].strip()
+        return RedisStreamClusterBroker(url=f"redis://{first}", queue_name=QUEUE_NAME)
+    if redis_url:
+        from taskiq_redis import RedisStreamBroker
+
+        return RedisStreamBroker(url=redis_url, queue_name=QUEUE_NAME)
+    return InMemoryBroker()
+
+
+async def run_sync_job(company_id: str, run_id: str, context: Context = TaskiqDepends()) -> str:
+    """The task: run one queued sync. Returns the run's final status."""
+    service: SyncService = context.state.sync_service
+    run = await service.run(company_id, uuid.UUID(run_id))
+    return run.status
+
+
+class JobQueue:
+    """Enqueues syncs on the broker; also the place a worker gets its task registered."""
+
+    def __init__(self, broker: AsyncBroker, sync_service: SyncService) -> None:
+        self.broker = broker
+        broker.state.sync_service = sync_service
+        self._sync_task = broker.register_task(run_sync_job, task_name=SYNC_TASK_NAME)
+        self.sync_service = sync_service
+
+    @property
+    def in_process(self) -> bool:
+        return isinstance(self.broker, InMemoryBroker)
+
+    async def start(self) -> None:
+        await self.broker.startup()
+
+    async def stop(self) -> None:
+        await self.broker.shutdown()
+
+    async def enqueue_sync(self, run: SyncRun) -> None:
+        await self._sync_task.kiq(run.company_id, str(run.id))
+
+    async def request_and_enqueue(
+        self, company_id: str, connector_id: uuid.UUID, *, trigger: str
+    ) -> SyncRun:
+        run = await self.sync_service.request_sync(company_id, connector_id, trigger=trigger)
+        await self.enqueue_sync(run)
+        return run
+
+
+class SyncScheduler:
+    """Finds connectors whose schedule is due and enqueues a sync for each."""
+
+    def __init__(self, database: Database, jobs: JobQueue, clock: Clock) -> None:
+        self.database = database
+        self.jobs = jobs
+        self.clock = clock
+
+    async def tick(self) -> int:
+        """Enqueue every due connector once; returns how many syncs were enqueued."""
+        from backend.tenancy.service import list_companies
+
+        enqueued, offset = 0, 0
+        now = self.clock.now()
+        while companies := await list_companies(self.database, limit=500, offset=offset):
+            offset += len(companies)
+            for company in companies:
+                async with self.database.tenant_session(company.company_id) as session:
+                    connectors = await connector_repo.list_scheduled_connectors(session)
+                for connector in connectors:
+                    assert connector.schedule_minutes is not None
+                    due = connector.last_sync_at is None or (
+                        now - connector.last_sync_at
+                        >= timedelta(minutes=connector.schedule_minutes)
+                    )
+                    if not due:
+                        continue
+                    with contextlib.suppress(Conflict):  # already queued or running
+                        await self.jobs.request_and_enqueue(
+                            company.company_id, connector.id, trigger="scheduled"
+                        )
+                        enqueued += 1
+        return enqueued
+
+    async def run_forever(self, interval_seconds: float = 60.0) -> None:
+        while True:
+            try:
+                count = await self.tick()
+                if count:
+                    _log.info("scheduled syncs enqueued", count=count)
+            except Exception:
+                _log.exception("scheduler tick failed")
+            await asyncio.sleep(interval_seconds)

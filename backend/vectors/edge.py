@@ -1,0 +1,350 @@
+"""The embedded engine: one qdrant-edge shard directory per company, in this process.
+
+qdrant-edge (``qdrant_edge``) runs Qdrant's Rust segment engine in-process with a
+synchronous API, and a shard directory can be open in only one process at a time (its WAL
+is locked). So this engine suits the single-process embedded default; API replicas and
+workers that share data need the server engine. Blocking calls run in worker threads, one
+at a time per shard, so the event loop never waits on disk or search.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import qdrant_edge as qe
+
+from backend.tenancy.company_id import validate_company_id
+from backend.vectors.filters import (
+    BOOL_FIELDS,
+    FLOAT_FIELDS,
+    KEYWORD_FIELDS,
+    Condition,
+    MatchAnyOf,
+    MatchFlag,
+    conditions_for,
+)
+from backend.vectors.namespace import namespace_for
+from backend.vectors.store import DEFAULT_RRF_K, rrf_weights, validate_points, validate_query
+from backend.vectors.types import (
+    DENSE_VECTOR_NAME,
+    SPARSE_VECTOR_NAME,
+    ChunkPayload,
+    ChunkPoint,
+    SearchMode,
+    SparseVector,
+    VectorFilter,
+    VectorHit,
+)
+
+T = TypeVar("T")
+
+# qdrant-edge-py 0.9 converts MatchValue(True) to the integer 1 (Python bools are ints), so a
+# bool payload field never matches. Each boolean is mirrored into a keyword field
+# ("true"/"false") that filters use instead; the mirror is stripped when payloads are read.
+_BOOL_MIRROR_SUFFIX = "__kw"
+
+
+def _bool_mirror(key: str) -> str:
+    return key + _BOOL_MIRROR_SUFFIX
+
+
+def _to_edge_condition(condition: Condition) -> qe.FieldCondition:
+    if isinstance(condition, MatchAnyOf):
+        if len(condition.values) == 1:
+            return qe.FieldCondition(condition.key, match=qe.MatchValue(condition.values[0]))
+        return qe.FieldCondition(condition.key, match=qe.MatchAny(list(condition.values)))
+    if isinstance(condition, MatchFlag):
+        flag = "true" if condition.value else "false"
+        return qe.FieldCondition(_bool_mirror(condition.key), match=qe.MatchValue(flag))
+    return qe.FieldCondition(
+        condition.key, range=qe.RangeFloat(gte=condition.gte, lte=condition.lte)
+    )
+
+
+def _edge_filter(company_id: str, vector_filter: VectorFilter | None) -> qe.Filter:
+    must: list[Any] = [_to_edge_condition(c) for c in conditions_for(company_id, vector_filter)]
+    return qe.Filter(must=must)
+
+
+def _edge_sparse(vector: SparseVector) -> qe.SparseVector:
+    return qe.SparseVector(list(vector.indices), list(vector.values))
+
+
+def _stored_payload(point: ChunkPoint) -> dict[str, Any]:
+    stored = point.payload.to_qdrant()
+    for key in BOOL_FIELDS:
+        stored[_bool_mirror(key)] = "true" if stored[key] else "false"
+    return stored
+
+
+def _read_payload(stored: dict[str, Any] | None) -> ChunkPayload:
+    data = {k: v for k, v in (stored or {}).items() if not k.endswith(_BOOL_MIRROR_SUFFIX)}
+    return ChunkPayload.from_qdrant(data)
+
+
+def _as_uuid(raw: Any) -> uuid.UUID:
+    return raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+
+
+class _Shard:
+    """An open shard and the lock that serializes calls into it."""
+
+    def __init__(self, shard: qe.EdgeShard) -> None:
+        self.shard = shard
+        self.lock = threading.Lock()
+
+
+class EdgeVectorStore:
+    """:class:`~backend.vectors.store.VectorStore` on qdrant-edge shards under ``root``."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        dense_dimension: int,
+        rrf_k: int = DEFAULT_RRF_K,
+        dense_weight: float = 1.0,
+        max_search_threads: int | None = 1,
+    ) -> None:
+        self._root = root
+        self._dense_dimension = dense_dimension
+        self._rrf_k = rrf_k
+        self._dense_weight = dense_weight
+        # One search thread per shard by default: the API already runs queries concurrently
+        # across requests, and the machines we target have few cores.
+        self._max_search_threads = max_search_threads
+        self._shards: dict[str, _Shard] = {}
+        self._registry_lock = threading.Lock()
+
+    # --- shard lifecycle -----------------------------------------------------------------
+
+    def _config(self) -> qe.EdgeConfig:
+        return qe.EdgeConfig(
+            vectors={
+                DENSE_VECTOR_NAME: qe.EdgeVectorParams(
+                    size=self._dense_dimension, distance=qe.Distance.Cosine
+                )
+            },
+            sparse_vectors={
+                # IDF is computed by the engine over the shard, so sparse values carry only
+                # the saturated term frequency (see backend.embeddings.sparse).
+                SPARSE_VECTOR_NAME: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
+            },
+            max_search_threads=self._max_search_threads,
+        )
+
+    def _path(self, company_id: str) -> Path:
+        return self._root / namespace_for(company_id)
+
+    def _open(self, company_id: str, *, create: bool) -> _Shard | None:
+        """The company's open shard; loads it from disk or (if ``create``) creates it."""
+        namespace = namespace_for(company_id)
+        with self._registry_lock:
+            opened = self._shards.get(namespace)
+            if opened is not None:
+                return opened
+            path = self._path(company_id)
+            if (path / "edge_config.json").exists():
+                shard = qe.EdgeShard.load(str(path))
+            elif create:
+                self._root.mkdir(parents=True, exist_ok=True)
+                shard = qe.EdgeShard.create(str(path), self._config())
+                self._create_indexes(shard)
+            else:
+                return None
+            opened = _Shard(shard)
+            self._shards[namespace] = opened
+            return opened
+
+    @staticmethod
+    def _create_indexes(shard: qe.EdgeShard) -> None:
+        for key in KEYWORD_FIELDS:
+            shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+        for key in BOOL_FIELDS:
+            shard.update(
+                qe.UpdateOperation.create_field_index(
+                    _bool_mirror(key), qe.PayloadSchemaType.Keyword
+                )
+            )
+        for key in FLOAT_FIELDS:
+            shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Float))
+
+    async def _run(
+        self, company_id: str, call: Callable[[qe.EdgeShard], T], *, create: bool, default: T
+    ) -> T:
+        def locked() -> T:
+            opened = self._open(company_id, create=create)
+            if opened is None:
+                return default
+            with opened.lock:
+                return call(opened.shard)
+
+        return await asyncio.to_thread(locked)
+
+    # --- contract ---------------------------------------------------------------------------
+
+    async def ensure_company(self, company_id: str) -> None:
+        validate_company_id(company_id)
+        await self._run(company_id, lambda _shard: None, create=True, default=None)
+
+    async def upsert(self, company_id: str, points: Sequence[ChunkPoint]) -> None:
+        validate_points(company_id, points, self._dense_dimension)
+        if not points:
+            return
+        edge_points = [
+            qe.Point(
+                point.id,
+                {
+                    DENSE_VECTOR_NAME: list(point.dense),
+                    SPARSE_VECTOR_NAME: _edge_sparse(point.sparse),
+                },
+                _stored_payload(point),
+            )
+            for point in points
+        ]
+        operation = qe.UpdateOperation.upsert_points(edge_points)
+        await self._run(
+            company_id, lambda shard: shard.update(operation), create=True, default=None
+        )
+
+    async def delete_documents(self, company_id: str, document_ids: Sequence[str]) -> None:
+        if not document_ids:
+            validate_company_id(company_id)
+            return
+        condition = _edge_filter(company_id, VectorFilter(document_ids=tuple(document_ids)))
+        operation = qe.UpdateOperation.delete_points_by_filter(condition)
+        await self._run(
+            company_id, lambda shard: shard.update(operation), create=False, default=None
+        )
+
+    async def delete_points(self, company_id: str, ids: Sequence[uuid.UUID]) -> None:
+        if not ids:
+            validate_company_id(company_id)
+            return
+        # By filter rather than by id, so the tenant condition applies to deletes too.
+        must: list[Any] = [qe.HasIdCondition(set(ids))]
+        must.extend(_edge_filter(company_id, None).must or [])
+        operation = qe.UpdateOperation.delete_points_by_filter(qe.Filter(must=must))
+        await self._run(
+            company_id, lambda shard: shard.update(operation), create=False, default=None
+        )
+
+    async def query(
+        self,
+        company_id: str,
+        *,
+        dense: Sequence[float] | None = None,
+        sparse: SparseVector | None = None,
+        filter: VectorFilter | None = None,
+        limit: int = 10,
+        mode: SearchMode = SearchMode.HYBRID,
+        prefetch_limit: int | None = None,
+    ) -> list[VectorHit]:
+        validate_company_id(company_id)
+        candidates = validate_query(
+            dense=dense,
+            sparse=sparse,
+            limit=limit,
+            mode=mode,
+            prefetch_limit=prefetch_limit,
+            dense_dimension=self._dense_dimension,
+        )
+        edge_filter = _edge_filter(company_id, filter)
+        dense_query = (
+            qe.Query.Nearest(list(dense), using=DENSE_VECTOR_NAME) if dense is not None else None
+        )
+        # An empty sparse query (only stopwords, or punctuation) matches nothing; skip it.
+        sparse_query = (
+            qe.Query.Nearest(_edge_sparse(sparse), using=SPARSE_VECTOR_NAME)
+            if sparse is not None and not sparse.is_empty
+            else None
+        )
+        request: qe.QueryRequest | None
+        if mode is SearchMode.DENSE:
+            request = qe.QueryRequest(
+                limit=limit, query=dense_query, filter=edge_filter, with_payload=True
+            )
+        elif mode is SearchMode.SPARSE:
+            request = (
+                qe.QueryRequest(
+                    limit=limit, query=sparse_query, filter=edge_filter, with_payload=True
+                )
+                if sparse_query is not None
+                else None
+            )
+        else:
+            prefetches = [
+                qe.Prefetch(limit=candidates, query=q, filter=edge_filter)
+                for q in (dense_query, sparse_query)
+                if q is not None
+            ]
+            # The 0.9 stubs declare Fusion.Rrf as a class nested in Fusion, not a subclass,
+            # so the type checker rejects what the engine accepts.
+            fusion: Any = qe.Fusion.Rrf(
+                k=self._rrf_k, weights=rrf_weights(self._dense_weight, len(prefetches))
+            )
+            request = qe.QueryRequest(
+                limit=limit,
+                prefetches=prefetches,
+                query=fusion,
+                filter=edge_filter,
+                with_payload=True,
+            )
+        if request is None:
+            return []
+        final_request = request
+        no_hits: list[qe.ScoredPoint] = []
+        scored = await self._run(
+            company_id, lambda shard: shard.query(final_request), create=False, default=no_hits
+        )
+        return [
+            VectorHit(id=_as_uuid(p.id), score=float(p.score), payload=_read_payload(p.payload))
+            for p in scored
+        ]
+
+    async def count(self, company_id: str, filter: VectorFilter | None = None) -> int:
+        request = qe.CountRequest(exact=True, filter=_edge_filter(company_id, filter))
+        return await self._run(
+            company_id, lambda shard: shard.count(request), create=False, default=0
+        )
+
+    async def drop_company(self, company_id: str) -> None:
+        namespace = namespace_for(company_id)
+        path = self._path(company_id)
+
+        def drop() -> None:
+            with self._registry_lock:
+                opened = self._shards.pop(namespace, None)
+                if opened is not None:
+                    with opened.lock:
+                        opened.shard.close()
+                shutil.rmtree(path, ignore_errors=True)
+
+        await asyncio.to_thread(drop)
+
+    async def healthcheck(self) -> bool:
+        def probe() -> bool:
+            self._root.mkdir(parents=True, exist_ok=True)
+            return self._root.is_dir()
+
+        try:
+            return await asyncio.to_thread(probe)
+        except OSError:
+            return False
+
+    async def close(self) -> None:
+        def close_all() -> None:
+            with self._registry_lock:
+                for opened in self._shards.values():
+                    with opened.lock:
+                        opened.shard.flush()
+                        opened.shard.close()
+                self._shards.clear()
+
+        await asyncio.to_thread(close_all)

@@ -1,0 +1,190 @@
+"""Retrieval quality of dense-only, sparse-only and hybrid search on a BEIR-format dataset.
+
+Indexes the corpus into the embedded vector store (the same code path the service uses:
+SparseEncoder, the local dense model, EdgeVectorStore with RRF) and reports nDCG@10,
+recall@1/5/10 and MRR@10 per mode. Results are written to bench/results/ together with
+the command, the machine and the date.
+
+    .venv/bin/python bench/retrieval_quality.py \
+        --dataset /work/shared/datasets/stackfaq/beir_qa_pair
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from backend.embeddings.dense import SentenceTransformerEncoder
+from backend.embeddings.sparse import SparseEncoder
+from backend.vectors.edge import EdgeVectorStore
+from backend.vectors.namespace import point_id
+from backend.vectors.store import DEFAULT_RRF_K
+from backend.vectors.types import ChunkPayload, ChunkPoint, SearchMode
+
+COMPANY = "bench"
+CUTOFF = 10
+
+
+@dataclass(frozen=True)
+class Dataset:
+    corpus: dict[str, str]  # doc id -> title + text
+    queries: dict[str, str]
+    qrels: dict[str, set[str]]  # query id -> relevant doc ids
+
+
+def load_dataset(path: Path) -> Dataset:
+    corpus: dict[str, str] = {}
+    with (path / "corpus.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            corpus[row["_id"]] = f"{row.get('title', '')}\n{row['text']}".strip()
+    queries: dict[str, str] = {}
+    with (path / "queries.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            queries[row["_id"]] = row["text"]
+    qrels: dict[str, set[str]] = defaultdict(set)
+    with (path / "qrels" / "test.tsv").open(encoding="utf-8") as lines:
+        next(lines)  # header
+        for line in lines:
+            query_id, doc_id, score = line.rstrip("\n").split("\t")
+            if int(score) > 0:
+                qrels[query_id].add(doc_id)
+    return Dataset(corpus, {q: t for q, t in queries.items() if q in qrels}, dict(qrels))
+
+
+def score_rankings(rankings: dict[str, list[str]], qrels: dict[str, set[str]]) -> dict[str, float]:
+    totals: dict[str, float] = defaultdict(float)
+    for query_id, relevant in qrels.items():
+        ranked = rankings.get(query_id, [])[:CUTOFF]
+        dcg = sum(1.0 / math.log2(i + 2) for i, doc in enumerate(ranked) if doc in relevant)
+        ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(relevant), CUTOFF)))
+        totals["ndcg@10"] += dcg / ideal
+        for k in (1, 5, 10):
+            totals[f"recall@{k}"] += len(set(ranked[:k]) & relevant) / len(relevant)
+        first = next((i for i, doc in enumerate(ranked) if doc in relevant), None)
+        totals["mrr@10"] += 0.0 if first is None else 1.0 / (first + 1)
+    return {name: round(value / len(qrels), 4) for name, value in sorted(totals.items())}
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    dataset = load_dataset(args.dataset)
+    dense_encoder = SentenceTransformerEncoder(
+        batch_size=args.batch_size, torch_threads=args.threads
+    )
+    sparse_encoder = SparseEncoder()
+    doc_ids = list(dataset.corpus)
+    query_ids = list(dataset.queries)
+
+    started = time.perf_counter()
+    doc_vectors = await dense_encoder.embed_documents([dataset.corpus[d] for d in doc_ids])
+    query_vectors = await dense_encoder.embed_documents([dataset.queries[q] for q in query_ids])
+    encode_seconds = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory(prefix="retrieval-quality-") as root:
+        store = EdgeVectorStore(
+            Path(root),
+            dense_dimension=dense_encoder.dimension,
+            rrf_k=args.rrf_k,
+            dense_weight=args.dense_weight,
+        )
+        points = [
+            ChunkPoint(
+                id=point_id(COMPANY, "beir", doc_id, 0),
+                dense=vector,
+                sparse=sparse_encoder.encode_document(dataset.corpus[doc_id]),
+                payload=ChunkPayload(
+                    company_id=COMPANY,
+                    kind="article",
+                    source="beir",
+                    document_id=doc_id,
+                    chunk_index=0,
+                    text=dataset.corpus[doc_id],
+                ),
+            )
+            for doc_id, vector in zip(doc_ids, doc_vectors, strict=True)
+        ]
+        for start in range(0, len(points), 256):
+            await store.upsert(COMPANY, points[start : start + 256])
+
+        results: dict[str, dict[str, float]] = {}
+        for mode in SearchMode:
+            started = time.perf_counter()
+            rankings: dict[str, list[str]] = {}
+            for query_id, dense in zip(query_ids, query_vectors, strict=True):
+                hits = await store.query(
+                    COMPANY,
+                    dense=dense,
+                    sparse=sparse_encoder.encode_query(dataset.queries[query_id]),
+                    limit=CUTOFF,
+                    mode=mode,
+                    prefetch_limit=args.prefetch_limit,
+                )
+                rankings[query_id] = [hit.payload.document_id for hit in hits]
+            metrics = score_rankings(rankings, dataset.qrels)
+            metrics["ms_per_query"] = round(
+                1000 * (time.perf_counter() - started) / len(query_ids), 3
+            )
+            results[mode.value] = metrics
+        await store.close()
+
+    return {
+        "benchmark": "retrieval_quality",
+        "dataset": str(args.dataset),
+        "documents": len(doc_ids),
+        "queries": len(query_ids),
+        "dense_model": dense_encoder.model_name,
+        "rrf_k": args.rrf_k,
+        "dense_weight": args.dense_weight,
+        "prefetch_limit": args.prefetch_limit,
+        "encode_seconds": round(encode_seconds, 1),
+        "results": results,
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch_threads": args.threads,
+        },
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--dataset", type=Path, default=Path("/work/shared/datasets/stackfaq/beir_qa_pair")
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rrf-k", type=int, default=DEFAULT_RRF_K)
+    parser.add_argument("--dense-weight", type=float, default=1.0, help="RRF weight of dense")
+    parser.add_argument("--prefetch-limit", type=int, default=None)
+    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+
+    report = asyncio.run(run(args))
+    for mode, metrics in report["results"].items():  # type: ignore[attr-defined]
+        print(f"{mode:>7}  " + "  ".join(f"{k}={v}" for k, v in metrics.items()))
+    args.output.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = args.output / f"retrieval_quality-{args.dataset.name}-{stamp}.json"
+    target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()

