@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from backend import __version__
 from backend.api import admin, ops
 from backend.api.errors import install_error_handlers
-from backend.api.v1 import company
+from backend.api.v1 import company, connectors
 from backend.clock import Clock
 from backend.config import Settings
 from backend.observability.logging import configure_logging
@@ -31,18 +32,31 @@ malformed company id → 400.
 
 TAGS = [
     {"name": "company", "description": "Your company's profile and audit trail."},
+    {"name": "connectors", "description": "Sources, syncs, indexed documents, erasure."},
     {"name": "admin", "description": "Platform administration (admin token)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
 ]
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The API. ``clock`` and ``http_transport`` are injection points for tests."""
     settings = settings or Settings()
     configure_logging(settings.log_level, json=settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_stack(settings, clock=clock) as state:
+        # Without Redis the jobs run in this process, so the scheduler runs here too.
+        async with open_stack(
+            settings,
+            clock=clock,
+            http_transport=http_transport,
+            run_scheduler=settings.in_process_jobs,
+        ) as state:
             app.state.helpdesk = state
             yield
 
@@ -58,4 +72,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(ops.router)
     app.include_router(admin.router)
     app.include_router(company.router)
+    app.include_router(connectors.router)
     return app

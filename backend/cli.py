@@ -7,6 +7,7 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -27,8 +28,13 @@ tenants = typer.Typer(help="Create and list companies (tenants).", no_args_is_he
 keys = typer.Typer(
     help="Issue, list, revoke and rotate a company's API keys.", no_args_is_help=True
 )
+ingest = typer.Typer(
+    help="Import files and run backfills in the foreground, with a progress bar.",
+    no_args_is_help=True,
+)
 app.add_typer(tenants, name="tenants")
 app.add_typer(keys, name="keys")
+app.add_typer(ingest, name="ingest")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -229,6 +235,137 @@ def keys_rotate(
     )
     console.print(f"new key id: {issued.key.id}\nAPI key (shown once, store it now):")
     typer.echo(issued.plaintext)
+
+
+CompanyOption = Annotated[str, typer.Option("--company", "-c", help="Company id.")]
+
+
+def _ingest(
+    company_id: str,
+    *,
+    platform: str,
+    name: str,
+    settings: dict[str, object],
+    total: int | None,
+) -> None:
+    from backend.ingest.operator import ensure_connector, run_sync_with_progress
+
+    async def work(state: AppState) -> list[str]:
+        connector_id = await ensure_connector(
+            state, company_id, platform=platform, name=name, settings=dict(settings)
+        )
+        summary = await run_sync_with_progress(state, company_id, connector_id, total=total)
+        return summary.lines()
+
+    for line in _run(work):
+        console.print(line)
+
+
+@ingest.command("file")
+def ingest_file(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, resolve_path=True)],
+    company_id: CompanyOption,
+    kind: Annotated[str, typer.Option(help="Kind of records without a kind field.")] = "article",
+) -> None:
+    """Import a JSONL, CSV or JSON export of articles or tickets (id, title, body, …)."""
+    from backend.ingest.operator import count_records
+
+    _ingest(
+        company_id,
+        platform="file_export",
+        name=f"file:{path}",
+        settings={"path": str(path), "default_kind": kind},
+        total=count_records(path),
+    )
+
+
+@ingest.command("folder")
+def ingest_folder(
+    root: Annotated[Path, typer.Argument(exists=True, file_okay=False, resolve_path=True)],
+    company_id: CompanyOption,
+    base_url: Annotated[str | None, typer.Option(help="Where the articles are published.")] = None,
+) -> None:
+    """Import a folder of Markdown/HTML articles (re-run to pick up changes and deletions)."""
+    total = sum(
+        1 for p in root.rglob("*") if p.suffix.lower() in {".md", ".markdown", ".html", ".htm"}
+    )
+    settings: dict[str, object] = {"root": str(root)}
+    if base_url:
+        settings["base_url"] = base_url
+    _ingest(
+        company_id, platform="article_folder", name=f"folder:{root}", settings=settings, total=total
+    )
+
+
+@ingest.command("reviews")
+def ingest_reviews(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, resolve_path=True)],
+    company_id: CompanyOption,
+    platform: Annotated[str, typer.Option(help="naver, kakao, … (rows without one).")] = "export",
+    language: Annotated[str | None, typer.Option(help="Language of the reviews, e.g. ko.")] = None,
+    timezone: Annotated[str, typer.Option(help="Zone of timestamps without one.")] = "UTC",
+) -> None:
+    """Import a CSV/JSON/JSONL review export from a platform without an API."""
+    from backend.ingest.operator import count_records
+
+    settings: dict[str, object] = {"path": str(path), "platform": platform, "timezone": timezone}
+    if language:
+        settings["language"] = language
+    _ingest(
+        company_id,
+        platform="review_export",
+        name=f"reviews:{path}",
+        settings=settings,
+        total=count_records(path),
+    )
+
+
+@ingest.command("backfill")
+def ingest_backfill(
+    connector_id: uuid.UUID,
+    company_id: CompanyOption,
+    from_scratch: Annotated[
+        bool, typer.Option(help="Forget the checkpoint and read everything again.")
+    ] = False,
+) -> None:
+    """Run a connector's sync in the foreground (e.g. the first full platform backfill)."""
+    from backend.ingest.operator import run_sync_with_progress
+
+    async def work(state: AppState) -> list[str]:
+        if from_scratch:
+            await state.connectors.reset_checkpoint(company_id, connector_id, actor=CLI_ACTOR)
+        summary = await run_sync_with_progress(state, company_id, connector_id)
+        return summary.lines()
+
+    for line in _run(work):
+        console.print(line)
+
+
+@app.command()
+def worker(
+    processes: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run sync jobs from the Redis queue (HELPDESK_REDIS_URL), and the sync scheduler."""
+    from taskiq.cli.worker.args import WorkerArgs
+    from taskiq.cli.worker.run import run_worker
+
+    if Settings().in_process_jobs:
+        err_console.print(
+            "[red]error[/red] the worker needs HELPDESK_REDIS_URL or "
+            "HELPDESK_REDIS_CLUSTER_NODES; without them the API runs jobs itself"
+        )
+        raise typer.Exit(code=2)
+    raise typer.Exit(
+        code=run_worker(
+            WorkerArgs(
+                broker="backend.ingest.worker:broker",
+                modules=[],
+                workers=processes,
+                configure_logging=False,
+            )
+        )
+        or 0
+    )
 
 
 if __name__ == "__main__":

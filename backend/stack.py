@@ -68,7 +68,10 @@ async def open_stack(
     clock: Clock | None = None,
     migrate: bool | None = None,
     run_scheduler: bool = False,
+    http_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[AppState]:
+    """Open every store; ``http_transport`` replaces the network for platform calls (tests
+    replay platform APIs through it at the protocol level)."""
     clock = clock or SystemClock()
     async with AsyncExitStack() as exit_stack:
         runtime_url, owner_url = settings.database_url, settings.database_owner_url
@@ -89,7 +92,11 @@ async def open_stack(
         exit_stack.push_async_callback(database.dispose)
         await assert_runtime_role_is_safe(database.engine)
 
-        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=10.0),
+            follow_redirects=False,
+            transport=http_transport,
+        )
         exit_stack.push_async_callback(http.aclose)
         dense = build_dense_encoder(
             settings.embedding_provider,

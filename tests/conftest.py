@@ -72,6 +72,8 @@ def settings(database_urls: DatabaseUrls, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
         log_json=True,
+        # Tests drive the scheduler's tick() themselves.
+        scheduler_enabled=False,
     )
 
 

@@ -18,6 +18,9 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.db.session import Database
 from backend.errors import AppError, Forbidden, InvalidCompanyId, Unauthorized
+from backend.ingest.connectors import ConnectorService
+from backend.ingest.indexer import KnowledgeIndexer
+from backend.ingest.jobs import JobQueue
 from backend.observability.metrics import count_company_request
 from backend.tenancy.company_id import is_valid_company_id
 from backend.tenancy.service import Tenant, authenticate_api_key
@@ -119,3 +122,27 @@ async def require_platform_admin(
 
 
 PlatformAdmin = Annotated[str, Depends(require_platform_admin)]
+
+
+def get_connector_service(state: StateDep) -> ConnectorService:
+    return state.connectors
+
+
+def get_job_queue(state: StateDep) -> JobQueue:
+    return state.jobs
+
+
+def get_indexer(state: StateDep) -> KnowledgeIndexer:
+    parts = state.sync.parts
+    return KnowledgeIndexer(
+        database=state.database,
+        vectors=parts.vectors,
+        dense=parts.dense,
+        sparse=parts.sparse,
+        blobs=parts.blobs,
+    )
+
+
+ConnectorsDep = Annotated[ConnectorService, Depends(get_connector_service)]
+JobsDep = Annotated[JobQueue, Depends(get_job_queue)]
+IndexerDep = Annotated[KnowledgeIndexer, Depends(get_indexer)]

@@ -178,6 +178,38 @@ class ConnectorService:
         async with self.database.tenant_session(company_id) as session:
             return await connector_repo.list_connectors(session)
 
+    async def reset_checkpoint(
+        self, company_id: str, connector_id: uuid.UUID, *, actor: str
+    ) -> None:
+        """Make the next sync a full backfill."""
+        async with self.database.tenant_session(company_id) as session:
+            connector = await connector_repo.get_connector_for_update(session, connector_id)
+            if connector is None:
+                raise NotFound("no such connector", code="connector_not_found")
+            connector.checkpoint = None
+            await append_audit_entry(
+                session,
+                company_id=company_id,
+                actor=actor,
+                action="connector.reset",
+                target=str(connector_id),
+            )
+
+    async def delete(self, company_id: str, connector_id: uuid.UUID, *, actor: str) -> None:
+        async with self.database.tenant_session(company_id) as session:
+            connector = await connector_repo.get_connector(session, connector_id)
+            if connector is None:
+                raise NotFound("no such connector", code="connector_not_found")
+            await connector_repo.delete_connector(session, connector)
+            await append_audit_entry(
+                session,
+                company_id=company_id,
+                actor=actor,
+                action="connector.delete",
+                target=str(connector_id),
+                details={"platform": connector.platform},
+            )
+
     def open(self, connector: Connector) -> ConnectorConfig:
         """Decrypt and validate a connector's credentials (for a sync)."""
         credentials: dict[str, Any] = {}

@@ -250,6 +250,29 @@ class KnowledgeIndexer:
                 removed += len(await document_repo.delete_documents(session, source, eids))
         return removed
 
+    async def purge(
+        self,
+        company_id: str,
+        *,
+        connector_id: uuid.UUID | None = None,
+        requester: str | None = None,
+        document_id: uuid.UUID | None = None,
+    ) -> int:
+        """Delete every document matching the criteria from all stores (connector removal,
+        a GDPR request for one requester, or a single document)."""
+        async with self.database.tenant_session(company_id) as session:
+            keys = await document_repo.list_document_keys(
+                session,
+                connector_id=connector_id,
+                requester=requester,
+                document_id=document_id,
+            )
+        if not keys:
+            return 0
+        return await self.delete(
+            company_id, [Deletion(source=s, external_id=e, reason="purged") for s, e in keys]
+        )
+
     def _document_row(self, company_id: str, item: _ChangedDocument) -> dict[str, Any]:
         doc, norm = item.source, item.normalized
         metadata = dict(doc.metadata)

@@ -14,10 +14,11 @@ from backend.errors import BadRequest
 from backend.tenancy.company_id import validate_company_id
 from backend.vectors.types import ChunkPoint, SearchMode, SparseVector, VectorFilter, VectorHit
 
-# RRF's rank constant (score = sum of 1 / (k + rank)). Qdrant's default is 2; the textbook
-# value is 60. On StackFAQ (bench/retrieval_quality.py) k=2 gave hybrid nDCG@10 0.876 and
-# k=60 gave 0.838: a small k lets a confident first place count, and the dense list's first
-# places are usually right. Both engines use the same k so their rankings agree.
+# RRF's rank constant (score = sum of 1 / (k + rank)), always sent explicitly because engine
+# defaults differ (qdrant-client's local mode uses 2; the textbook value is 60). Parametrized
+# RRF needs Qdrant server >= 1.16. On StackFAQ (bench/retrieval_quality.py) k=2 gave hybrid
+# nDCG@10 0.876 and k=60 gave 0.838: a small k lets a confident first place count, and the
+# dense list's first places are usually right. Both engines use the same k.
 DEFAULT_RRF_K = 2
 
 

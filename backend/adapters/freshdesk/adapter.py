@@ -500,8 +500,9 @@ class FreshdeskAdapter:
         window = saved or UpdatedWindow(since=checkpoint.deletions_since)
         params = {
             "filter": reason,
-            # The 30-day default applies to filtered listings too. Deleting a ticket or
-            # marking it spam updates it, so this also finds tickets last edited long ago.
+            # The 30-day default applies to filtered listings too. This relies on deleting a
+            # ticket or marking it spam bumping its updated_at (not stated by the API docs),
+            # so a ticket last edited before the window still shows up once deleted.
             "updated_since": _format_since(window.since),
             # Oldest first, so the window can roll forward page by page and a ticket deleted
             # while we page lands at the end instead of shifting unread rows onto read pages.

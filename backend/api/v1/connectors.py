@@ -1,0 +1,323 @@
+"""Connectors (your helpdesk and review sources), their syncs, and the indexed documents."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from backend.api.dependencies import (
+    ConnectorsDep,
+    CurrentTenant,
+    IndexerDep,
+    JobsDep,
+    TenantSession,
+)
+from backend.api.schemas import ERROR_RESPONSES, ErrorBody
+from backend.db.models import Connector
+from backend.db.repositories import documents as document_repo
+from backend.db.repositories import sync_runs as run_repo
+from backend.db.repositories.audit_log import append_audit_entry
+from backend.errors import NotFound
+
+router = APIRouter(prefix="/v1", tags=["connectors"], responses=ERROR_RESPONSES)
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such item for your company."}
+}
+
+
+class ConnectorCreate(BaseModel):
+    platform: str = Field(
+        description="freshdesk, servicenow, zendesk, google_business or trustpilot.",
+        examples=["freshdesk"],
+    )
+    name: str = Field(min_length=1, max_length=100, examples=["Freshdesk support"])
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        examples=[{"domain": "acme.freshdesk.com"}],
+        description="Platform settings (validated per platform; see the 400 detail).",
+    )
+    credentials: dict[str, Any] = Field(
+        default_factory=dict,
+        examples=[{"api_key": "…"}],
+        description="Secrets: encrypted at rest (AES-256-GCM) and never returned.",
+    )
+    schedule_minutes: int | None = Field(
+        default=None, ge=5, le=7 * 24 * 60, description="Sync every N minutes; null: on demand."
+    )
+    enabled: bool = True
+
+
+class ConnectorUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    settings: dict[str, Any] | None = Field(
+        default=None, description="Replaces the settings; the sync restarts from scratch."
+    )
+    credentials: dict[str, Any] | None = Field(default=None, description="Replaces them.")
+    schedule_minutes: int | None = Field(default=None, ge=5, le=7 * 24 * 60)
+    clear_schedule: bool = Field(default=False, description="Stop scheduled syncs.")
+    enabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ConnectorUpdate:
+        if not self.model_fields_set:
+            raise ValueError("nothing to update")
+        return self
+
+
+class ConnectorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    platform: str
+    name: str
+    settings: dict[str, Any]
+    has_credentials: bool
+    schedule_minutes: int | None
+    enabled: bool
+    last_sync_at: datetime | None = Field(description="Start of the last successful sync.")
+    sync_in_progress_checkpoint: bool = Field(
+        description="A sync stopped mid-way and will resume from its checkpoint."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, connector: Connector) -> ConnectorOut:
+        checkpoint = connector.checkpoint or {}
+        return cls(
+            id=connector.id,
+            platform=connector.platform,
+            name=connector.name,
+            settings=connector.settings,
+            has_credentials=connector.credentials_encrypted is not None,
+            schedule_minutes=connector.schedule_minutes,
+            enabled=connector.enabled,
+            last_sync_at=connector.last_sync_at,
+            sync_in_progress_checkpoint=bool(checkpoint.get("has_more", False)),
+            created_at=connector.created_at,
+            updated_at=connector.updated_at,
+        )
+
+
+class SyncRunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    connector_id: uuid.UUID
+    trigger: str
+    status: str = Field(description="queued, running, succeeded, failed or cancelled.")
+    started_at: datetime | None
+    finished_at: datetime | None
+    fetched: int
+    upserted: int
+    unchanged: int
+    deleted: int
+    failed: int
+    errors: list[dict[str, Any]]
+    created_at: datetime
+
+
+class DocumentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    connector_id: uuid.UUID | None
+    source: str
+    external_id: str
+    kind: str
+    title: str
+    url: str | None
+    language: str | None
+    status: str | None
+    tags: list[str]
+    chunk_count: int
+    source_updated_at: datetime | None
+    updated_at: datetime
+
+
+class DocumentDetail(DocumentOut):
+    body: str
+    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+
+
+class EraseRequester(BaseModel):
+    requester: str = Field(min_length=1, max_length=320, description="Email or platform id.")
+
+
+class PurgeResult(BaseModel):
+    deleted_documents: int
+
+
+@router.post(
+    "/connectors",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ConnectorOut,
+    responses={409: {"model": ErrorBody}},
+)
+async def create_connector(
+    body: ConnectorCreate, tenant: CurrentTenant, connectors: ConnectorsDep
+) -> Any:
+    """Connect a source. Settings and credentials are validated for the platform (400 with
+    the failing fields otherwise); credentials are stored encrypted and never shown again."""
+    connector = await connectors.create(
+        tenant.company_id,
+        platform=body.platform,
+        name=body.name,
+        settings=body.settings,
+        credentials=body.credentials,
+        schedule_minutes=body.schedule_minutes,
+        enabled=body.enabled,
+        actor=f"api_key:{tenant.key_prefix}",
+    )
+    return ConnectorOut.of(connector)
+
+
+@router.get("/connectors", response_model=list[ConnectorOut])
+async def list_connectors(tenant: CurrentTenant, connectors: ConnectorsDep) -> Any:
+    """Your connectors (credentials are never included)."""
+    return [ConnectorOut.of(c) for c in await connectors.list(tenant.company_id)]
+
+
+@router.get("/connectors/{connector_id}", response_model=ConnectorOut, responses=NOT_FOUND)
+async def get_connector(
+    connector_id: uuid.UUID, tenant: CurrentTenant, connectors: ConnectorsDep
+) -> Any:
+    """One connector."""
+    return ConnectorOut.of(await connectors.get(tenant.company_id, connector_id))
+
+
+@router.patch("/connectors/{connector_id}", response_model=ConnectorOut, responses=NOT_FOUND)
+async def update_connector(
+    connector_id: uuid.UUID,
+    body: ConnectorUpdate,
+    tenant: CurrentTenant,
+    connectors: ConnectorsDep,
+) -> Any:
+    """Rename, re-configure, replace credentials, change the schedule, or pause."""
+    connector = await connectors.update(
+        tenant.company_id,
+        connector_id,
+        actor=f"api_key:{tenant.key_prefix}",
+        name=body.name,
+        settings=body.settings,
+        credentials=body.credentials,
+        schedule_minutes=body.schedule_minutes,
+        clear_schedule=body.clear_schedule,
+        enabled=body.enabled,
+    )
+    return ConnectorOut.of(connector)
+
+
+@router.delete("/connectors/{connector_id}", status_code=204, responses=NOT_FOUND)
+async def delete_connector(
+    connector_id: uuid.UUID,
+    tenant: CurrentTenant,
+    connectors: ConnectorsDep,
+    indexer: IndexerDep,
+    keep_documents: Annotated[
+        bool, Query(description="Keep what it indexed (default: remove it everywhere).")
+    ] = False,
+) -> Response:
+    """Remove a connector and, unless `keep_documents`, everything it indexed — from
+    Postgres, the vector index and the object store."""
+    await connectors.get(tenant.company_id, connector_id)
+    if not keep_documents:
+        await indexer.purge(tenant.company_id, connector_id=connector_id)
+    await connectors.delete(tenant.company_id, connector_id, actor=f"api_key:{tenant.key_prefix}")
+    return Response(status_code=204)
+
+
+@router.post(
+    "/connectors/{connector_id}/sync",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SyncRunOut,
+    responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "Already syncing."}},
+)
+async def trigger_sync(connector_id: uuid.UUID, tenant: CurrentTenant, jobs: JobsDep) -> Any:
+    """Queue a sync now. One sync per connector runs at a time (409 otherwise). It resumes
+    from the last checkpoint, so an interrupted sync continues where it stopped."""
+    return await jobs.request_and_enqueue(tenant.company_id, connector_id, trigger="manual")
+
+
+@router.get("/connectors/{connector_id}/sync-runs", response_model=list[SyncRunOut])
+async def list_sync_runs(
+    connector_id: uuid.UUID,
+    session: TenantSession,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> Any:
+    """A connector's sync runs, newest first, with counts (fetched, upserted, unchanged,
+    deleted, failed) and errors."""
+    return await run_repo.list_sync_runs(session, connector_id=connector_id, limit=limit)
+
+
+@router.get("/sync-runs/{run_id}", response_model=SyncRunOut, responses=NOT_FOUND)
+async def get_sync_run(run_id: uuid.UUID, session: TenantSession) -> Any:
+    """One sync run."""
+    run = await run_repo.get_sync_run(session, run_id)
+    if run is None:
+        raise NotFound("no such sync run", code="sync_run_not_found")
+    return run
+
+
+@router.get("/documents", response_model=list[DocumentOut])
+async def list_documents(
+    session: TenantSession,
+    kind: Annotated[str | None, Query(pattern="^(ticket|conversation|article|review)$")] = None,
+    source: str | None = None,
+    updated_after: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    """Indexed documents, most recently updated first."""
+    return await document_repo.list_documents(
+        session,
+        kind=kind,
+        source=source,
+        updated_after=updated_after,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/documents/{document_id}", response_model=DocumentDetail, responses=NOT_FOUND)
+async def get_document(document_id: uuid.UUID, session: TenantSession) -> Any:
+    """One document with its normalized text (internal notes included: agent-only data)."""
+    document = await document_repo.get_document(session, document_id)
+    if document is None:
+        raise NotFound("no such document", code="document_not_found")
+    return document
+
+
+@router.delete("/documents/{document_id}", response_model=PurgeResult, responses=NOT_FOUND)
+async def delete_document(
+    document_id: uuid.UUID, tenant: CurrentTenant, indexer: IndexerDep
+) -> Any:
+    """Remove one document from every store. A later sync re-adds it if the platform still
+    has it; delete it there, or pause the connector, to keep it out."""
+    deleted = await indexer.purge(tenant.company_id, document_id=document_id)
+    if not deleted:
+        raise NotFound("no such document", code="document_not_found")
+    return PurgeResult(deleted_documents=deleted)
+
+
+@router.post("/privacy/erase-requester", response_model=PurgeResult)
+async def erase_requester(
+    body: EraseRequester, tenant: CurrentTenant, indexer: IndexerDep, session: TenantSession
+) -> Any:
+    """GDPR erasure: remove every ticket, conversation and review raised by one requester
+    (as the platform identifies them, e.g. an email) from Postgres, the vector index and the
+    object store. Recorded in the audit log."""
+    deleted = await indexer.purge(tenant.company_id, requester=body.requester)
+    await append_audit_entry(
+        session,
+        company_id=tenant.company_id,
+        actor=f"api_key:{tenant.key_prefix}",
+        action="privacy.erase_requester",
+        details={"documents": deleted},
+    )
+    return PurgeResult(deleted_documents=deleted)

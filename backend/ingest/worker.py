@@ -1,0 +1,33 @@
+"""The taskiq broker a ``helpdesk worker`` process consumes (``backend.ingest.worker:broker``).
+
+On start it opens the whole stack once (Postgres, vectors, embeddings, object store) and the
+sync scheduler; every job then runs through the same ``SyncService`` the API would use.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from taskiq import TaskiqEvents, TaskiqState
+
+from backend.config import Settings
+from backend.ingest.jobs import SYNC_TASK_NAME, build_broker, run_sync_job
+from backend.observability.logging import configure_logging
+from backend.stack import open_stack
+
+settings = Settings()
+broker = build_broker(settings.redis_url, settings.redis_cluster_nodes)
+broker.register_task(run_sync_job, task_name=SYNC_TASK_NAME)
+_resources = AsyncExitStack()
+
+
+@broker.on_event(TaskiqEvents.WORKER_STARTUP)
+async def open_worker_stack(state: TaskiqState) -> None:
+    configure_logging(settings.log_level, json=settings.log_json)
+    app_state = await _resources.enter_async_context(open_stack(settings, run_scheduler=True))
+    state.sync_service = app_state.sync
+
+
+@broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)
+async def close_worker_stack(_state: TaskiqState) -> None:
+    await _resources.aclose()

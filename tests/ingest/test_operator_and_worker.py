@@ -1,0 +1,173 @@
+"""Operator paths as real processes: `helpdesk ingest file` with its progress summary, and
+`helpdesk worker` running a sync that the API queued on Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from backend.api.state import AppState
+from backend.app import create_app
+from backend.config import Settings
+from backend.db.provisioning import DatabaseUrls
+from tests.conftest import CompanyWithKey
+
+MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
+REDIS_URL = "redis://127.0.0.1:6379/14"
+# API and workers must share the connector-credentials key (as in production).
+ENCRYPTION_KEY = base64.b64encode(os.urandom(32)).decode()
+
+
+def write_export(path: Path, count: int) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for n in range(count):
+            handle.write(
+                json.dumps(
+                    {
+                        "id": f"kb-{n}",
+                        "title": f"How to reset device model {n}",
+                        "body": f"Hold the reset button of model {n} for ten seconds, then pair.",
+                        "url": f"https://help.example.com/kb/{n}",
+                    }
+                )
+                + "\n"
+            )
+
+
+def helpdesk_env(database_urls: DatabaseUrls, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    env.update(
+        {
+            "HELPDESK_DATABASE_URL": database_urls.runtime_url,
+            "HELPDESK_DATA_DIR": str(data_dir),
+            "HELPDESK_AUTO_MIGRATE": "false",
+            "HELPDESK_LOG_LEVEL": "WARNING",
+            **extra,
+        }
+    )
+    return env
+
+
+async def test_cli_ingest_file_reports_progress_and_is_idempotent(
+    database_urls: DatabaseUrls, tmp_path: Path, make_company: MakeCompany, settings: Settings
+) -> None:
+    acme = await make_company("cli")
+    export = tmp_path / "kb.jsonl"
+    write_export(export, 12)
+    env = helpdesk_env(database_urls, tmp_path / "data")
+    command = [
+        sys.executable,
+        "-m",
+        "backend.cli",
+        "ingest",
+        "file",
+        str(export),
+        "--company",
+        acme.company_id,
+    ]
+    first = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert first.returncode == 0, first.stderr
+    assert "status:    succeeded" in first.stdout
+    assert "upserted:  12" in first.stdout
+    assert "chunks/s" in first.stdout
+    assert "documents" in first.stderr  # the progress bar
+    second = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert second.returncode == 0, second.stderr
+    assert "upserted:  0" in second.stdout
+
+    app = create_app(settings.model_copy(update={"data_dir": tmp_path / "data"}))
+    async with LifespanManager(app, startup_timeout=60):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            documents = (await client.get("/v1/documents?limit=100", headers=acme.headers)).json()
+    assert len(documents) == 12
+    assert {d["source"] for d in documents} == {"file_export"}
+
+
+@pytest.fixture
+async def redis_app(settings: Settings, tmp_path: Path) -> AsyncIterator[FastAPI]:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    app = create_app(
+        settings.model_copy(
+            update={
+                "redis_url": REDIS_URL,
+                "data_dir": tmp_path / "api-data",
+                "encryption_key": SecretStr(ENCRYPTION_KEY),
+            }
+        )
+    )
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
+        yield app
+
+
+async def test_worker_runs_syncs_queued_on_redis(
+    redis_app: FastAPI, database_urls: DatabaseUrls, tmp_path: Path, make_company: MakeCompany
+) -> None:
+    state: AppState = redis_app.state.helpdesk
+    assert not state.jobs.in_process
+    acme = await make_company("worker")
+    export = tmp_path / "kb.jsonl"
+    write_export(export, 5)
+    # File connectors are operator-only, so create it the way `helpdesk ingest` does.
+    connector = await state.connectors.create(
+        acme.company_id,
+        platform="file_export",
+        name="kb",
+        settings={"path": str(export)},
+        credentials={},
+        schedule_minutes=None,
+        actor="test",
+        allow_file_platforms=True,
+    )
+    worker = subprocess.Popen(  # noqa: ASYNC220 - returns at once; polled below
+        [sys.executable, "-m", "backend.cli", "worker"],
+        env=helpdesk_env(
+            database_urls,
+            tmp_path / "worker-data",
+            HELPDESK_REDIS_URL=REDIS_URL,
+            HELPDESK_SCHEDULER_ENABLED="false",
+            HELPDESK_ENCRYPTION_KEY=ENCRYPTION_KEY,
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        transport = httpx.ASGITransport(app=redis_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            queued = await client.post(f"/v1/connectors/{connector.id}/sync", headers=acme.headers)
+            assert queued.status_code == 202
+            run = queued.json()
+            for _ in range(1200):
+                run = (await client.get(f"/v1/sync-runs/{run['id']}", headers=acme.headers)).json()
+                if run["status"] in {"succeeded", "failed"}:
+                    break
+                assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
+                await asyncio.sleep(0.1)
+        assert run["status"] == "succeeded", run["errors"]
+        assert run["upserted"] == 5
+    finally:
+        worker.send_signal(signal.SIGINT)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
