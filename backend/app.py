@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from backend import __version__
 from backend.api import admin, ops
 from backend.api.errors import install_error_handlers
-from backend.api.v1 import company, connectors
+from backend.api.v1 import company, connectors, interactions
 from backend.clock import Clock
 from backend.config import Settings
 from backend.observability.logging import configure_logging
@@ -32,6 +32,7 @@ malformed company id → 400.
 
 TAGS = [
     {"name": "company", "description": "Your company's profile and audit trail."},
+    {"name": "assistant", "description": "Search, answers, reply drafts, feedback, widget."},
     {"name": "connectors", "description": "Sources, syncs, indexed documents, erasure."},
     {"name": "admin", "description": "Platform administration (admin token)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
@@ -73,4 +74,5 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(company.router)
     app.include_router(connectors.router)
+    app.include_router(interactions.router)
     return app

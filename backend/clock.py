@@ -4,12 +4,17 @@ without really waiting."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
 class Clock(Protocol):
     """Time as the service sees it, injected so tests control it."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes backwards (cool-downs, backoff)."""
+        ...
 
     def now(self) -> datetime:
         """The current time, tz-aware UTC."""
@@ -20,6 +25,9 @@ class Clock(Protocol):
 
 class SystemClock:
     """The real clock."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -41,6 +49,9 @@ class ManualClock:
 
     def now(self) -> datetime:
         return self._now
+
+    def monotonic(self) -> float:
+        return self._now.timestamp()
 
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)

@@ -94,6 +94,41 @@ class Settings(BaseSettings):
     embedding_batch_size: int = 64
     torch_threads: int = 1
 
+    # --- LLM router ---------------------------------------------------------------------------
+    # Nothing set: the extractive composer (no model) answers, and says so in every response.
+    llm_openai_base_url: str | None = Field(
+        default=None, description="Any OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp…)."
+    )
+    llm_openai_api_key: SecretStr | None = None
+    llm_openai_model: str = "gpt-4o-mini"
+    llm_anthropic_api_key: SecretStr | None = None
+    llm_anthropic_base_url: str = "https://api.anthropic.com"
+    llm_anthropic_model: str = "claude-haiku-4-5"
+    llm_local_base_url: str | None = Field(
+        default=None, description="A model server on your own machines (no key), e.g. Ollama."
+    )
+    llm_local_model: str = "local"
+    llm_routes: str | None = Field(
+        default=None, description="JSON: fallback chains per task and per company."
+    )
+    llm_budgets: str | None = Field(
+        default=None, description="JSON: monthly token/cost budgets per company."
+    )
+    llm_prices: str | None = Field(default=None, description="JSON: USD per million tokens.")
+    llm_timeout_s: float = 30.0
+    llm_connect_timeout_s: float = 5.0
+    llm_max_attempts: int = 2
+    llm_max_retry_after_s: float = 10.0
+    llm_breaker_failures: int = 5
+    llm_breaker_cooldown_s: float = 30.0
+    answer_cache_ttl_s: int = Field(
+        default=86_400, description="How long cached answers live (a new sync voids them)."
+    )
+    widget_token_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for widget tokens. Unset: derived from the encryption key.",
+    )
+
     # --- Ingest -----------------------------------------------------------------------------
     scheduler_enabled: bool = Field(
         default=True,

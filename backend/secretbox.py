@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
+import hmac
 import os
 import secrets
 import stat
@@ -99,6 +101,12 @@ class SecretBox:
 
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(_check_key(key))
+        self._key = key
+
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A 32-byte key for another purpose (e.g. signing), derived with HMAC-SHA256 so
+        neither key reveals the other."""
+        return hmac.new(self._key, b"helpdesk derive: " + purpose, hashlib.sha256).digest()
 
     @classmethod
     def from_base64(cls, encoded: str) -> SecretBox:

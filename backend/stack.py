@@ -29,7 +29,10 @@ from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.connectors import ConnectorService
 from backend.ingest.jobs import JobQueue, SyncScheduler, build_broker
 from backend.ingest.sync import IndexingParts, SyncService
+from backend.llm.builder import build_router_from_settings
+from backend.llm.ledger import PostgresBudgetLedger
 from backend.secretbox import SecretBox, load_or_create_key
+from backend.tenancy.widget_tokens import SIGNING_KEY_PURPOSE, WidgetTokenSigner
 from backend.vectors import build_vector_store
 
 _log = structlog.get_logger("helpdesk.stack")
@@ -118,7 +121,30 @@ async def open_stack(
         cache = build_cache_backend(settings.redis_url, settings.redis_cluster_nodes)
         exit_stack.push_async_callback(cache.close)
 
-        connectors = ConnectorService(database, build_secret_box(settings))
+        router = build_router_from_settings(
+            client=http,
+            ledger=PostgresBudgetLedger(database, clock),
+            clock=clock,
+            openai_base_url=settings.llm_openai_base_url,
+            openai_api_key=_secret(settings.llm_openai_api_key),
+            openai_model=settings.llm_openai_model,
+            anthropic_api_key=_secret(settings.llm_anthropic_api_key),
+            anthropic_base_url=settings.llm_anthropic_base_url,
+            anthropic_model=settings.llm_anthropic_model,
+            local_base_url=settings.llm_local_base_url,
+            local_model=settings.llm_local_model,
+            routes_json=settings.llm_routes,
+            budgets_json=settings.llm_budgets,
+            prices_json=settings.llm_prices,
+            timeout_s=settings.llm_timeout_s,
+            connect_timeout_s=settings.llm_connect_timeout_s,
+            max_attempts=settings.llm_max_attempts,
+            max_retry_after_s=settings.llm_max_retry_after_s,
+            breaker_failures=settings.llm_breaker_failures,
+            breaker_cooldown_s=settings.llm_breaker_cooldown_s,
+        )
+        secret_box = build_secret_box(settings)
+        connectors = ConnectorService(database, secret_box)
         sync = SyncService(
             database=database,
             connectors=connectors,
@@ -142,6 +168,12 @@ async def open_stack(
             connectors=connectors,
             sync=sync,
             jobs=jobs,
+            router=router,
+            widget_signer=WidgetTokenSigner(
+                settings.widget_token_secret.get_secret_value().encode()
+                if settings.widget_token_secret
+                else secret_box.derive_key(SIGNING_KEY_PURPOSE)
+            ),
         )
         state.readiness_checks["postgres"] = database.ping
         state.readiness_checks["vectors"] = _require(vectors.healthcheck, "qdrant")

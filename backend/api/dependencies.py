@@ -23,7 +23,8 @@ from backend.ingest.indexer import KnowledgeIndexer
 from backend.ingest.jobs import JobQueue
 from backend.observability.metrics import count_company_request
 from backend.tenancy.company_id import is_valid_company_id
-from backend.tenancy.service import Tenant, authenticate_api_key
+from backend.tenancy.service import Tenant, authenticate_api_key, authenticate_widget_token
+from backend.tenancy.widget_tokens import TOKEN_SCHEME
 
 
 def get_state(request: Request) -> AppState:
@@ -77,7 +78,12 @@ async def get_current_tenant(
     token = _bearer(authorization)
     if token is None:
         raise Unauthorized("missing `Authorization: Bearer <API key>`", code="missing_api_key")
-    tenant = await authenticate_api_key(database, token, clock=clock)
+    if token.startswith(TOKEN_SCHEME):
+        tenant = await authenticate_widget_token(
+            database, token, signer=request.app.state.helpdesk.widget_signer, clock=clock
+        )
+    else:
+        tenant = await authenticate_api_key(database, token, clock=clock)
     if x_company_id is None:
         raise AppError("the X-Company-ID header is required", code="missing_company_id")
     if x_company_id != tenant.company_id:
@@ -91,6 +97,19 @@ async def get_current_tenant(
 
 
 CurrentTenant = Annotated[Tenant, Depends(get_current_tenant)]
+"""An API key or a widget token."""
+
+
+def require_api_key(tenant: CurrentTenant) -> Tenant:
+    """Management endpoints: a widget token (which lives in a browser) is not enough."""
+    if tenant.via != "api_key":
+        raise Forbidden(
+            "this endpoint needs an API key, not a widget token", code="api_key_required"
+        )
+    return tenant
+
+
+KeyTenant = Annotated[Tenant, Depends(require_api_key)]
 
 
 async def get_tenant_session(

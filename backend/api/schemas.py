@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,3 +51,23 @@ class ApiKeyOut(BaseModel):
 class IssuedApiKeyOut(BaseModel):
     api_key: str = Field(description="The secret key. Shown once: store it now.")
     key: ApiKeyOut
+
+
+class MessageIn(BaseModel):
+    author_role: Literal["customer", "agent", "system"] = "customer"
+    text: str = Field(max_length=50_000)
+    internal: bool = Field(default=False, description="A private note: never quoted.")
+    created_at: datetime | None = None
+
+
+class TicketIn(BaseModel):
+    """The ticket in view, as the helpdesk shows it."""
+
+    id: str | None = Field(default=None, max_length=200, description="Platform ticket id.")
+    source: str | None = Field(default=None, max_length=64, examples=["freshdesk"])
+    subject: str = Field(default="", max_length=2_000)
+    description: str = Field(default="", max_length=100_000)
+    status: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=16)
+    requester: str | None = Field(default=None, max_length=320)
+    conversation: list[MessageIn] = Field(default_factory=list, max_length=500)

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from backend.ingest.connectors import ConnectorService
     from backend.ingest.jobs import JobQueue
     from backend.ingest.sync import SyncService
+    from backend.llm.router import LLMRouter
+    from backend.tenancy.widget_tokens import WidgetTokenSigner
     from backend.vectors import VectorStore
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -34,5 +36,7 @@ class AppState:
     connectors: ConnectorService
     sync: SyncService
     jobs: JobQueue
+    router: LLMRouter
+    widget_signer: WidgetTokenSigner
     # name → check; /readyz runs each configured store's check.
     readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)

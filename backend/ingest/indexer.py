@@ -278,6 +278,19 @@ class KnowledgeIndexer:
         metadata = dict(doc.metadata)
         if doc.rating is not None:
             metadata["rating"] = doc.rating
+        if doc.kind.value in {"ticket", "conversation"}:
+            # The thread as structured parts, so agents' tools can show and reuse it without
+            # re-fetching from the platform (internal notes stay flagged).
+            metadata["parts"] = [
+                {
+                    "label": part.label,
+                    "author_role": part.author_role,
+                    "internal": part.internal,
+                    "text": part.text,
+                    "created_at": part.created_at.isoformat() if part.created_at else None,
+                }
+                for part in norm.parts
+            ]
         return {
             "id": document_uuid(company_id, doc.source, doc.external_id),
             "company_id": company_id,

@@ -25,10 +25,11 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from backend.adapters.base import Checkpoint, Page
+from backend.adapters.http import RateLimiter
 from backend.adapters.registry import build_adapter
 from backend.blobs import BlobStore
 from backend.clock import Clock
-from backend.db.models import SyncRun
+from backend.db.models import Connector, SyncRun
 from backend.db.repositories import companies as company_repo
 from backend.db.repositories import connectors as connector_repo
 from backend.db.repositories import sync_runs as run_repo
@@ -43,6 +44,9 @@ from backend.vectors import VectorStore
 _log = structlog.get_logger("helpdesk.sync")
 
 ProgressCallback = Callable[[IndexCounts], Awaitable[None] | None]
+LimiterFactory = Callable[[Connector], RateLimiter | None]
+"""The rate limiter for one connector's adapter; ``None`` means the platform's default
+budget (see :class:`backend.adapters.registry.AdapterSpec`)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class SyncService:
         http: httpx.AsyncClient,
         clock: Clock,
         stale_after: timedelta = timedelta(minutes=30),
+        limiter_for: LimiterFactory | None = None,
     ) -> None:
         self.database = database
         self.connectors = connectors
@@ -72,6 +77,9 @@ class SyncService:
         self.http = http
         self.clock = clock
         self.stale_after = stale_after
+        # Injected so a shared budget (several connectors on one account) or an unlimited
+        # one (benchmarks against a local replay) can replace the per-platform default.
+        self.limiter_for = limiter_for
 
     async def request_sync(
         self, company_id: str, connector_id: uuid.UUID, *, trigger: str
@@ -142,6 +150,7 @@ class SyncService:
                 config.settings,
                 config.credentials,
                 client=self.http,
+                limiter=self.limiter_for(connector) if self.limiter_for else None,
                 clock=self.clock,
             )
             checkpoint_type: type[Checkpoint] = adapter.checkpoint_type

@@ -19,9 +19,10 @@ from backend.db.repositories import api_keys as key_repo
 from backend.db.repositories import companies as company_repo
 from backend.db.repositories.audit_log import append_audit_entry
 from backend.db.session import Database
-from backend.errors import Conflict, NotFound, Unauthorized
+from backend.errors import Conflict, Forbidden, NotFound, Unauthorized
 from backend.tenancy.api_keys import generate_api_key, hash_api_key, looks_like_api_key
 from backend.tenancy.company_id import validate_company_id
+from backend.tenancy.widget_tokens import MAX_TTL, WidgetClaims, WidgetTokenSigner
 
 # Recording last use on every request would turn each read into a write; once a minute is
 # precise enough to spot unused keys.
@@ -36,6 +37,13 @@ class Tenant:
     api_key_id: uuid.UUID | None
     key_prefix: str | None
     via: str = "api_key"
+    """``api_key`` or ``widget`` (a short-lived token minted with an API key)."""
+    ticket_id: str | None = None
+    """Set for widget tokens scoped to one ticket."""
+
+    @property
+    def actor(self) -> str:
+        return f"{self.via}:{self.key_prefix}"
 
 
 @dataclass(frozen=True)
@@ -190,6 +198,53 @@ async def rotate_api_key(
             },
         )
     return IssuedApiKey(key=key, plaintext=new_key.plaintext)
+
+
+async def authenticate_widget_token(
+    db: Database, token: str, *, signer: WidgetTokenSigner, clock: Clock
+) -> Tenant:
+    """Resolve a widget token; it dies with the API key that minted it."""
+    claims = signer.verify(token, now=clock.now())
+    async with db.tenant_session(claims.company_id) as session:
+        key = await key_repo.get_api_key(session, claims.api_key_id)
+    now = clock.now()
+    if (
+        key is None
+        or key.revoked_at is not None
+        or (key.expires_at is not None and key.expires_at <= now)
+    ):
+        raise Unauthorized(
+            "the API key behind this widget token is no longer valid", code="invalid_widget_token"
+        )
+    return Tenant(
+        company_id=claims.company_id,
+        api_key_id=key.id,
+        key_prefix=key.prefix,
+        via="widget",
+        ticket_id=claims.ticket_id,
+    )
+
+
+def mint_widget_token(
+    tenant: Tenant,
+    *,
+    signer: WidgetTokenSigner,
+    clock: Clock,
+    ttl: timedelta,
+    ticket_id: str | None,
+) -> tuple[str, datetime]:
+    if tenant.via != "api_key" or tenant.api_key_id is None:
+        raise Forbidden("widget tokens are minted with an API key", code="api_key_required")
+    expires_at = clock.now() + min(ttl, MAX_TTL)
+    token = signer.mint(
+        WidgetClaims(
+            company_id=tenant.company_id,
+            api_key_id=tenant.api_key_id,
+            expires_at=expires_at,
+            ticket_id=ticket_id,
+        )
+    )
+    return token, expires_at
 
 
 async def authenticate_api_key(db: Database, plaintext: str, *, clock: Clock) -> Tenant:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
-from backend.api.dependencies import CurrentTenant, TenantSession
+from backend.api.dependencies import CurrentTenant, KeyTenant, TenantSession
 from backend.api.schemas import ERROR_RESPONSES, CompanyOut
 from backend.db.repositories.audit_log import list_audit_entries
 from backend.db.repositories.companies import get_company
@@ -44,7 +44,7 @@ async def read_own_company(tenant: CurrentTenant, session: TenantSession) -> Any
 
 @router.get("/audit-log", response_model=list[AuditEntryOut])
 async def read_audit_log(
-    session: TenantSession, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    _tenant: KeyTenant, session: TenantSession, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> Any:
     """Your company's audit trail (key changes, connector changes, deletions), newest first."""
     return await list_audit_entries(session, limit=limit)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api.dependencies import (
@@ -15,6 +15,7 @@ from backend.api.dependencies import (
     IndexerDep,
     JobsDep,
     TenantSession,
+    require_api_key,
 )
 from backend.api.schemas import ERROR_RESPONSES, ErrorBody
 from backend.db.models import Connector
@@ -23,7 +24,13 @@ from backend.db.repositories import sync_runs as run_repo
 from backend.db.repositories.audit_log import append_audit_entry
 from backend.errors import NotFound
 
-router = APIRouter(prefix="/v1", tags=["connectors"], responses=ERROR_RESPONSES)
+# Management endpoints: API keys only, never a widget token.
+router = APIRouter(
+    prefix="/v1",
+    tags=["connectors"],
+    responses=ERROR_RESPONSES,
+    dependencies=[Depends(require_api_key)],
+)
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such item for your company."}
@@ -172,7 +179,7 @@ async def create_connector(
         credentials=body.credentials,
         schedule_minutes=body.schedule_minutes,
         enabled=body.enabled,
-        actor=f"api_key:{tenant.key_prefix}",
+        actor=tenant.actor,
     )
     return ConnectorOut.of(connector)
 
@@ -202,7 +209,7 @@ async def update_connector(
     connector = await connectors.update(
         tenant.company_id,
         connector_id,
-        actor=f"api_key:{tenant.key_prefix}",
+        actor=tenant.actor,
         name=body.name,
         settings=body.settings,
         credentials=body.credentials,
@@ -228,7 +235,7 @@ async def delete_connector(
     await connectors.get(tenant.company_id, connector_id)
     if not keep_documents:
         await indexer.purge(tenant.company_id, connector_id=connector_id)
-    await connectors.delete(tenant.company_id, connector_id, actor=f"api_key:{tenant.key_prefix}")
+    await connectors.delete(tenant.company_id, connector_id, actor=tenant.actor)
     return Response(status_code=204)
 
 
@@ -316,7 +323,7 @@ async def erase_requester(
     await append_audit_entry(
         session,
         company_id=tenant.company_id,
-        actor=f"api_key:{tenant.key_prefix}",
+        actor=tenant.actor,
         action="privacy.erase_requester",
         details={"documents": deleted},
     )

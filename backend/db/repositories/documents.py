@@ -103,3 +103,17 @@ async def list_document_keys(
     if document_id is not None:
         query = query.where(Document.id == document_id)
     return [(row.source, row.external_id) for row in await session.execute(query)]
+
+
+async def find_ticket(
+    session: AsyncSession, ticket_id: str, *, source: str | None
+) -> Document | None:
+    """A ticket by its platform id (``external_id`` ``ticket:<id>``), newest source first."""
+    query = select(Document).where(
+        Document.kind.in_(("ticket", "conversation")),
+        Document.external_id.in_((f"ticket:{ticket_id}", ticket_id)),
+    )
+    if source is not None:
+        query = query.where(Document.source == source)
+    result = await session.execute(query.order_by(Document.updated_at.desc()).limit(1))
+    return result.scalar_one_or_none()

@@ -1,0 +1,165 @@
+"""Widget tokens, tickets for the widget, the interaction history and feedback."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.api.dependencies import (
+    ClockDep,
+    CurrentTenant,
+    KeyTenant,
+    StateDep,
+    TenantSession,
+)
+from backend.api.schemas import ERROR_RESPONSES, ErrorBody, MessageIn, TicketIn
+from backend.db.repositories import documents as document_repo
+from backend.db.repositories import interactions as interaction_repo
+from backend.errors import Forbidden, NotFound
+from backend.tenancy.service import mint_widget_token
+
+router = APIRouter(prefix="/v1", tags=["assistant"], responses=ERROR_RESPONSES)
+
+
+class WidgetTokenCreate(BaseModel):
+    ticket_id: str | None = Field(
+        default=None, max_length=200, description="Scope the token to this ticket only."
+    )
+    ttl_seconds: int = Field(default=900, ge=60, le=3600)
+
+
+class WidgetTokenOut(BaseModel):
+    token: str = Field(description="Send as `Authorization: Bearer <token>` from the widget.")
+    expires_at: datetime
+    company_id: str
+    ticket_id: str | None
+
+
+class FeedbackIn(BaseModel):
+    interaction_id: uuid.UUID
+    rating: Literal["up", "down"] | None = None
+    reason: Literal["incorrect", "incomplete", "outdated", "inappropriate", "other"] | None = None
+    comment: str | None = Field(default=None, max_length=2_000)
+    inserted: bool = Field(default=False, description="The agent inserted the draft.")
+
+
+class FeedbackOut(BaseModel):
+    id: uuid.UUID
+
+
+class InteractionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    task: str
+    question: str
+    ticket_ref: str | None
+    answer: str
+    citations: list[dict[str, Any]]
+    provider: str | None
+    model: str | None
+    latency_ms: int | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    cache_hit: bool
+    created_at: datetime
+
+
+@router.post("/widget-tokens", status_code=status.HTTP_201_CREATED, response_model=WidgetTokenOut)
+async def create_widget_token(
+    body: WidgetTokenCreate, tenant: KeyTenant, state: StateDep, clock: ClockDep
+) -> Any:
+    """Mint a short-lived token for the sidebar widget, server-side, with your API key: the
+    browser gets this token, never the key. It is scoped to your company (and to one ticket
+    if `ticket_id` is given), lasts at most an hour, and dies if the key is revoked."""
+    token, expires_at = mint_widget_token(
+        tenant,
+        signer=state.widget_signer,
+        clock=clock,
+        ttl=timedelta(seconds=body.ttl_seconds),
+        ticket_id=body.ticket_id,
+    )
+    return WidgetTokenOut(
+        token=token, expires_at=expires_at, company_id=tenant.company_id, ticket_id=body.ticket_id
+    )
+
+
+@router.get("/tickets/{ticket_id}", response_model=TicketIn, responses={404: {"model": ErrorBody}})
+async def read_ticket(
+    ticket_id: str,
+    tenant: CurrentTenant,
+    session: TenantSession,
+    source: Annotated[str | None, Query(max_length=64)] = None,
+) -> Any:
+    """An indexed ticket by its platform id, with its thread (private notes flagged). A
+    ticket-scoped widget token may read only its own ticket."""
+    if tenant.ticket_id is not None and tenant.ticket_id != ticket_id:
+        raise Forbidden("this widget token is for another ticket", code="ticket_out_of_scope")
+    document = await document_repo.find_ticket(session, ticket_id, source=source)
+    if document is None:
+        raise NotFound("no such ticket", code="ticket_not_found")
+    parts = document.metadata_.get("parts", [])
+    description = next((p["text"] for p in parts if p.get("label") == "description"), "")
+    conversation = [
+        MessageIn(
+            author_role=p.get("author_role")
+            if p.get("author_role") in {"customer", "agent", "system"}
+            else "agent",
+            text=p["text"],
+            internal=bool(p.get("internal")),
+            created_at=p.get("created_at"),
+        )
+        for p in parts
+        if p.get("label") not in {"description", "subject"}
+    ]
+    return TicketIn(
+        id=ticket_id,
+        source=document.source,
+        subject=document.title,
+        description=description,
+        status=document.status,
+        language=document.language,
+        requester=document.requester,
+        conversation=conversation,
+    )
+
+
+@router.post(
+    "/feedback",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FeedbackOut,
+    responses={404: {"model": ErrorBody}},
+)
+async def give_feedback(body: FeedbackIn, tenant: CurrentTenant, session: TenantSession) -> Any:
+    """Rate an answer or draft (up/down, with a reason), or record that the agent inserted
+    it into their reply. Several feedback entries per interaction are kept."""
+    if await interaction_repo.get_interaction(session, body.interaction_id) is None:
+        raise NotFound("no such interaction", code="interaction_not_found")
+    feedback = await interaction_repo.insert_feedback(
+        session,
+        company_id=tenant.company_id,
+        interaction_id=body.interaction_id,
+        rating=body.rating,
+        reason=body.reason,
+        comment=body.comment,
+        inserted=body.inserted,
+    )
+    return FeedbackOut(id=feedback.id)
+
+
+@router.get("/interactions", response_model=list[InteractionOut])
+async def list_interactions(
+    _tenant: KeyTenant,
+    session: TenantSession,
+    task: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    """Recorded assistant calls (question, answer, citations, model, latency, tokens, cost,
+    cache hit), newest first."""
+    return await interaction_repo.list_interactions(session, task=task, limit=limit, offset=offset)

@@ -1,0 +1,87 @@
+"""Per-company assistant settings: reply tone and PII redaction.
+
+They live in the ``companies.settings`` JSON column::
+
+    {"tone": {"greeting": "Hi {name},", "sign_off": "Cheers,", "style": "friendly",
+              "signature": "The Acme team"},
+     "pii_redaction": true}
+
+Unknown keys are ignored (the column holds other features' settings too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from backend.db.session import Database
+from backend.errors import BadRequest
+from backend.tenancy import service
+
+
+class ToneSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    greeting: str | None = None
+    sign_off: str | None = None
+    style: str | None = None
+    """Free text for a model ("warm and concise"); ``friendly`` and ``concise`` also change
+    the extractive composer's template."""
+    signature: str | None = None
+
+    def as_mapping(self) -> dict[str, str]:
+        """The non-empty fields, as :class:`~backend.llm.types.LLMRequest` ``tone`` wants."""
+        return {
+            key: value.strip()
+            for key, value in self.model_dump().items()
+            if isinstance(value, str) and value.strip()
+        }
+
+
+class AssistantSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    tone: ToneSettings = ToneSettings()
+    pii_redaction: bool = False
+
+    @classmethod
+    def from_company_settings(cls, raw: Mapping[str, Any] | None) -> AssistantSettings:
+        try:
+            return cls.model_validate(dict(raw or {}))
+        except ValidationError as exc:
+            raise BadRequest(
+                f"invalid assistant settings: {exc.errors(include_url=False)}",
+                code="invalid_company_settings",
+            ) from exc
+
+
+CompanySettingsLoader: TypeAlias = Callable[[str], Awaitable[Mapping[str, Any]]]
+"""``company_id`` → that company's raw settings mapping."""
+
+CompanySettingsSource: TypeAlias = (
+    CompanySettingsLoader | Mapping[str, Mapping[str, Any]] | AssistantSettings | None
+)
+"""A loader, a static ``{company_id: settings}`` mapping, one settings object for every
+company, or ``None`` (defaults)."""
+
+
+def company_settings_from_database(database: Database) -> CompanySettingsLoader:
+    """A loader reading ``companies.settings`` through the tenant session (RLS applies)."""
+
+    async def load(company_id: str) -> Mapping[str, Any]:
+        company = await service.get_company(database, company_id)
+        return company.settings or {}
+
+    return load
+
+
+async def resolve_settings(source: CompanySettingsSource, company_id: str) -> AssistantSettings:
+    if source is None:
+        return AssistantSettings()
+    if isinstance(source, AssistantSettings):
+        return source
+    if isinstance(source, Mapping):
+        return AssistantSettings.from_company_settings(source.get(company_id))
+    return AssistantSettings.from_company_settings(await source(company_id))

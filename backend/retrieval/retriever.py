@@ -1,0 +1,221 @@
+"""Hybrid retrieval: encode the query both ways, let the store fuse, dedupe per document."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from backend.embeddings.dense import DenseEncoder
+from backend.embeddings.sparse import SparseEncoder
+from backend.errors import BadRequest
+from backend.retrieval.filters import SOLVED_STATUSES, SearchFilters
+from backend.retrieval.passages import RetrievedPassage, query_terms
+from backend.tenancy.company_id import validate_company_id
+from backend.vectors import ChunkPayload, SearchMode, VectorHit, VectorStore
+
+MAX_LIMIT: Final = 100
+# Chunks fetched per requested passage before dedupe. Tickets have several chunks (Q&A,
+# thread, notes) that often all match, so a few per document is the common case.
+_OVERFETCH: Final = 4
+_MIN_FETCH: Final = 20
+_MAX_FETCH: Final = 400
+_MAX_QUERY_CHARS: Final = 4000
+
+
+def _is_latin_letter(ch: str) -> bool:
+    code = ord(ch)
+    # Basic Latin through Latin Extended-B, IPA, and Latin Extended Additional (Vietnamese).
+    return code <= 0x02AF or 0x1E00 <= code <= 0x1EFF or 0xFF21 <= code <= 0xFF5A
+
+
+def is_mostly_non_latin(text: str) -> bool:
+    """True when most letters are outside the Latin script (Hangul, kana, Han, Cyrillic…)."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return False
+    non_latin = sum(1 for ch in letters if not _is_latin_letter(ch))
+    return non_latin * 2 > len(letters)
+
+
+class HybridRetriever:
+    """Searches one company's chunks. Stateless apart from its injected parts; share one.
+
+    The local dense model (all-MiniLM-L6-v2) was trained on English: for a query written
+    mostly in another script its vector is close to noise, and RRF would let that noise
+    outvote the lexical list. Such queries run on the sparse side alone, whose CJK character
+    bigrams match Korean and Japanese without word segmentation.
+    """
+
+    def __init__(
+        self,
+        vectors: VectorStore,
+        dense: DenseEncoder,
+        sparse: SparseEncoder,
+        *,
+        dense_handles_non_latin: bool = False,
+    ) -> None:
+        self._vectors = vectors
+        self._dense = dense
+        self._sparse = sparse
+        # A multilingual dense model (an embeddings API) can be trusted with any script.
+        self._dense_handles_non_latin = dense_handles_non_latin
+
+    def effective_mode(self, query: str, mode: SearchMode | str) -> SearchMode:
+        """The mode a query really runs in (hybrid falls back to sparse, see the class)."""
+        resolved = SearchMode(mode)
+        if (
+            resolved is SearchMode.HYBRID
+            and not self._dense_handles_non_latin
+            and is_mostly_non_latin(query)
+        ):
+            return SearchMode.SPARSE
+        return resolved
+
+    async def search(
+        self,
+        company_id: str,
+        query: str,
+        *,
+        filters: SearchFilters | None = None,
+        limit: int = 8,
+        mode: SearchMode | str = SearchMode.HYBRID,
+        include_internal: bool = True,
+        per_document: int = 1,
+    ) -> list[RetrievedPassage]:
+        """The best ``limit`` passages for ``query``, at most ``per_document`` per document.
+
+        ``include_internal=False`` leaves private-note content out (customer-facing use).
+        """
+        return await self._search(
+            company_id,
+            query,
+            filters=filters or SearchFilters(),
+            limit=limit,
+            mode=mode,
+            include_internal=include_internal,
+            per_document=per_document,
+        )
+
+    async def similar_tickets(
+        self,
+        company_id: str,
+        ticket_text: str,
+        *,
+        limit: int = 5,
+        exclude_external_id: str | None = None,
+        include_internal: bool = True,
+        filters: SearchFilters | None = None,
+    ) -> list[RetrievedPassage]:
+        """Tickets like ``ticket_text``: solved ones (resolved/closed) first, best first, then
+        unsolved ones. ``exclude_external_id`` (e.g. ``ticket:123``) leaves the ticket being
+        worked on out of its own results."""
+        base = (filters or SearchFilters()).model_copy(update={"kinds": ("ticket",)})
+
+        def excluded(payload: ChunkPayload) -> bool:
+            return exclude_external_id is not None and payload.external_id == exclude_external_id
+
+        # A caller who chose statuses gets exactly those, in rank order.
+        first_pass = base if base.statuses else base.model_copy(update={"statuses": SOLVED_STATUSES})
+        solved = await self._search(
+            company_id,
+            ticket_text,
+            filters=first_pass,
+            limit=limit,
+            mode=SearchMode.HYBRID,
+            include_internal=include_internal,
+            per_document=1,
+            exclude=excluded,
+        )
+        if len(solved) >= limit or base.statuses:
+            return solved[:limit]
+        seen = {p.document_id for p in solved}
+
+        def excluded_or_seen(payload: ChunkPayload) -> bool:
+            return excluded(payload) or payload.document_id in seen
+
+        others = await self._search(
+            company_id,
+            ticket_text,
+            filters=base,
+            limit=limit - len(solved),
+            mode=SearchMode.HYBRID,
+            include_internal=include_internal,
+            per_document=1,
+            exclude=excluded_or_seen,
+        )
+        return solved + others
+
+    async def _search(
+        self,
+        company_id: str,
+        query: str,
+        *,
+        filters: SearchFilters,
+        limit: int,
+        mode: SearchMode | str,
+        include_internal: bool,
+        per_document: int,
+        exclude: Callable[[ChunkPayload], bool] | None = None,
+    ) -> list[RetrievedPassage]:
+        validate_company_id(company_id)
+        text = query.strip()[:_MAX_QUERY_CHARS]
+        if not text:
+            raise BadRequest("the search query is empty", code="empty_query")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", code="invalid_limit")
+        if per_document < 1:
+            raise BadRequest("per_document must be at least 1", code="invalid_limit")
+        effective = self.effective_mode(text, mode)
+        dense = (
+            await self._dense.embed_query(text)
+            if effective in (SearchMode.DENSE, SearchMode.HYBRID)
+            else None
+        )
+        sparse = (
+            await asyncio.to_thread(self._sparse.encode_query, text)
+            if effective in (SearchMode.SPARSE, SearchMode.HYBRID)
+            else None
+        )
+        vector_filter = filters.to_vector_filter(include_internal=include_internal)
+        terms = query_terms(text)
+
+        fetch = max(limit * _OVERFETCH * per_document, _MIN_FETCH)
+        while True:
+            hits = await self._vectors.query(
+                company_id,
+                dense=dense,
+                sparse=sparse,
+                filter=vector_filter,
+                limit=fetch,
+                mode=effective,
+            )
+            kept = _dedupe(hits, limit=limit, per_document=per_document, exclude=exclude)
+            # Fetch more only when dedupe left us short and the store had more to give.
+            if len(kept) >= limit or len(hits) < fetch or fetch >= _MAX_FETCH:
+                break
+            fetch = min(fetch * 2, _MAX_FETCH)
+        return [RetrievedPassage.from_hit(hit, terms) for hit in kept]
+
+
+def _dedupe(
+    hits: Sequence[VectorHit],
+    *,
+    limit: int,
+    per_document: int,
+    exclude: Callable[[ChunkPayload], bool] | None,
+) -> list[VectorHit]:
+    """Best-first hits with at most ``per_document`` chunks of any one document."""
+    taken: dict[str, int] = {}
+    kept: list[VectorHit] = []
+    for hit in hits:
+        if exclude is not None and exclude(hit.payload):
+            continue
+        document = hit.payload.document_id
+        if taken.get(document, 0) >= per_document:
+            continue
+        taken[document] = taken.get(document, 0) + 1
+        kept.append(hit)
+        if len(kept) >= limit:
+            break
+    return kept
