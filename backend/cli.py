@@ -76,7 +76,7 @@ def serve(
         log_config=None,
         access_log=False,
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -250,7 +250,7 @@ class FreshdeskReplayServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+            def do_GET(self) -> None:
                 status, body, headers = server.answer(
                     self.path, self.headers.get("Host", ""), self.headers.get("Authorization")
                 )
@@ -263,7 +263,7 @@ class FreshdeskReplayServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # quiet: one line per request would swamp benchmark output
 
         return Handler

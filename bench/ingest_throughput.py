@@ -49,7 +49,7 @@ from backend.stack import open_stack
 from backend.tenancy import service as tenancy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from freshdesk_replay import (  # noqa: E402 - a sibling module, importable as a script too
+from freshdesk_replay import (
     API_KEY,
     DATASET_DIR,
     DOMAIN,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.llm.types import LLMRequest, StreamFailed, Task, TextDelta
 from backend.retrieval import RetrievedPassage
@@ -75,6 +75,12 @@ class ReviewContext(BaseModel):
     language: str | None = None
     author: str | None = None
     platform: str | None = None
+
+    @model_validator(mode="after")
+    def _rating_within_scale(self) -> ReviewContext:
+        if self.rating is not None and self.rating > self.rating_scale:
+            raise ValueError("rating must not exceed rating_scale")
+        return self
 
 
 class Citation(BaseModel):
