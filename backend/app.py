@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from backend import __version__
 from backend.api import admin, ops
 from backend.api.errors import install_error_handlers
-from backend.api.v1 import company, connectors, interactions
+from backend.api.v1 import assistant, company, connectors, interactions
 from backend.clock import Clock
 from backend.config import Settings
 from backend.observability.logging import configure_logging
@@ -74,5 +74,6 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(company.router)
     app.include_router(connectors.router)
+    app.include_router(assistant.router)
     app.include_router(interactions.router)
     return app

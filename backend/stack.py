@@ -17,6 +17,8 @@ import httpx
 import structlog
 
 from backend.api.state import AppState, ReadinessCheck
+from backend.assistant import Assistant, company_settings_from_database
+from backend.assistant.service import AssistantService
 from backend.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from backend.cache import build_cache_backend
 from backend.clock import Clock, SystemClock
@@ -31,6 +33,7 @@ from backend.ingest.jobs import JobQueue, SyncScheduler, build_broker
 from backend.ingest.sync import IndexingParts, SyncService
 from backend.llm.builder import build_router_from_settings
 from backend.llm.ledger import PostgresBudgetLedger
+from backend.retrieval import HybridRetriever
 from backend.secretbox import SecretBox, load_or_create_key
 from backend.tenancy.widget_tokens import SIGNING_KEY_PURPOSE, WidgetTokenSigner
 from backend.vectors import build_vector_store
@@ -117,6 +120,7 @@ async def open_stack(
             dense_dimension=dense.dimension,
         )
         exit_stack.push_async_callback(vectors.close)
+        sparse = SparseEncoder()
         blobs = build_blob_store(settings)
         cache = build_cache_backend(settings.redis_url, settings.redis_cluster_nodes)
         exit_stack.push_async_callback(cache.close)
@@ -148,7 +152,7 @@ async def open_stack(
         sync = SyncService(
             database=database,
             connectors=connectors,
-            parts=IndexingParts(vectors=vectors, dense=dense, sparse=SparseEncoder(), blobs=blobs),
+            parts=IndexingParts(vectors=vectors, dense=dense, sparse=sparse, blobs=blobs),
             http=http,
             clock=clock,
             stale_after=timedelta(minutes=settings.sync_stale_minutes),
@@ -169,6 +173,17 @@ async def open_stack(
             sync=sync,
             jobs=jobs,
             router=router,
+            assistant=AssistantService(
+                assistant=Assistant(
+                    HybridRetriever(vectors, dense, sparse),
+                    router,
+                    company_settings=company_settings_from_database(database),
+                ),
+                router=router,
+                database=database,
+                cache=cache,
+                cache_ttl_seconds=settings.answer_cache_ttl_s,
+            ),
             widget_signer=WidgetTokenSigner(
                 settings.widget_token_secret.get_secret_value().encode()
                 if settings.widget_token_secret

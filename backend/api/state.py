@@ -11,6 +11,7 @@ from backend.config import Settings
 from backend.db.session import Database
 
 if TYPE_CHECKING:
+    from backend.assistant.service import AssistantService
     from backend.blobs import BlobStore
     from backend.cache import CacheBackend
     from backend.embeddings.dense import DenseEncoder
@@ -37,6 +38,7 @@ class AppState:
     sync: SyncService
     jobs: JobQueue
     router: LLMRouter
+    assistant: AssistantService
     widget_signer: WidgetTokenSigner
     # name → check; /readyz runs each configured store's check.
     readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)

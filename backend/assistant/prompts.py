@@ -102,7 +102,7 @@ def answer_system(
         f"You help a support agent of the company '{company_id}' answer questions from the "
         "company's own knowledge. Answer concisely for the agent (not for the customer).",
         CITATION_RULE,
-        "Passages marked internal=\"true\" come from private notes: you may use them for the "
+        'Passages marked internal="true" come from private notes: you may use them for the '
         "agent, but say that the information is internal.",
         UNTRUSTED_DATA_RULE,
         f"Answer in {language_name(language)}.",

@@ -29,14 +29,16 @@ _KR_RRN_RE: Final = re.compile(
 # 13-19 digits, optionally grouped by single spaces or hyphens (how people type cards).
 _CARD_RE: Final = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _PHONE_RE: Final = re.compile(
-    r"(?<![\w+])(?:"
+    # Not part of a longer digit run ("4111 1111 1111 1112" is a card-like number, and
+    # the middle of it is not a phone number).
+    r"(?<![\w+])(?<!\d{4}[\s.-])(?:"
     # International: +82 10-1234-5678, +1 (415) 555-0132, +44 20 7946 0958
     r"\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,3}"
     # Grouped national: 010-1234-5678, 02-123-4567, (415) 555-0132, 03-1234-5678
     r"|\(?0?\d{2,4}\)?[\s.-]\d{3,4}[\s.-]\d{4}"
     # Korean mobile without separators: 01012345678
     r"|01[016789]\d{7,8}"
-    r")(?![\w])"
+    r")(?!\w|[\s.-]\d{4})"
 )
 
 

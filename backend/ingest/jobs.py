@@ -17,13 +17,14 @@ import uuid
 from datetime import timedelta
 
 import structlog
+from redis.exceptions import RedisError
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
 
 from backend.clock import Clock
 from backend.db.models import SyncRun
 from backend.db.repositories import connectors as connector_repo
 from backend.db.session import Database
-from backend.errors import Conflict
+from backend.errors import Conflict, Unavailable
 from backend.ingest.sync import SyncService
 
 _log = structlog.get_logger("helpdesk.jobs")
@@ -60,25 +61,51 @@ class JobQueue:
         broker.state.sync_service = sync_service
         self._sync_task = broker.register_task(run_sync_job, task_name=SYNC_TASK_NAME)
         self.sync_service = sync_service
+        self._started = False
 
     @property
     def in_process(self) -> bool:
         return isinstance(self.broker, InMemoryBroker)
 
     async def start(self) -> None:
-        await self.broker.startup()
+        """Connect the broker. A Redis outage at start must not take the API down (answers
+        still work without Redis): we log it and connect again on the next enqueue."""
+        try:
+            await self.broker.startup()
+            self._started = True
+        except (ConnectionError, OSError, RedisError) as exc:
+            _log.warning(
+                "job broker unavailable at start; will retry on enqueue", error=type(exc).__name__
+            )
+
+    async def _ensure_started(self) -> None:
+        if not self._started:
+            try:
+                await self.broker.startup()
+            except (ConnectionError, OSError, RedisError) as exc:
+                raise Unavailable(
+                    "the job queue is unavailable; try again shortly", code="job_queue_unavailable"
+                ) from exc
+            self._started = True
 
     async def stop(self) -> None:
-        await self.broker.shutdown()
+        if self._started:
+            await self.broker.shutdown()
 
     async def enqueue_sync(self, run: SyncRun) -> None:
+        await self._ensure_started()
         await self._sync_task.kiq(run.company_id, str(run.id))
 
     async def request_and_enqueue(
         self, company_id: str, connector_id: uuid.UUID, *, trigger: str
     ) -> SyncRun:
         run = await self.sync_service.request_sync(company_id, connector_id, trigger=trigger)
-        await self.enqueue_sync(run)
+        try:
+            await self.enqueue_sync(run)
+        except Exception:
+            # Nothing will ever run it: free the connector for the next attempt.
+            await self.sync_service.abandon(company_id, run.id, reason="could not be queued")
+            raise
         return run
 
 

@@ -120,6 +120,16 @@ class SyncService:
                 ) from exc
         return run
 
+    async def abandon(self, company_id: str, run_id: uuid.UUID, *, reason: str) -> None:
+        async with self.database.tenant_session(company_id) as session:
+            await run_repo.update_sync_run(
+                session,
+                run_id,
+                status="failed",
+                finished_at=self.clock.now(),
+                errors=[{"message": reason}],
+            )
+
     def _is_stale(self, run: SyncRun) -> bool:
         last = run.heartbeat_at or run.started_at or run.created_at
         return last is not None and self.clock.now() - last > self.stale_after

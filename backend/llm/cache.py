@@ -11,48 +11,28 @@ company's entries are purged together.
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from backend.cache import CacheBackend, TenantCache
-from backend.llm.types import LLMRequest
 
 KEY_VERSION = "v1"
 
 
-def _normalise(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
-
-
 def response_key(
-    req: LLMRequest,
-    *,
-    route: Sequence[str],
-    knowledge_generation: int,
-    extra: dict[str, Any] | None = None,
+    material: dict[str, Any], *, route: Sequence[str], knowledge_generation: int
 ) -> str:
-    material = {
+    """The cache key: the normalised prompt inputs (task, messages, passage ids and text
+    hashes, language, tone…), the route that would answer, and the knowledge generation."""
+    payload = {
         "v": KEY_VERSION,
-        "task": req.task,
+        "inputs": material,
         "route": list(route),
         "generation": knowledge_generation,
-        "system": _normalise(req.system),
-        "messages": [(m.role, _normalise(m.content)) for m in req.messages],
-        "passages": [
-            (p.id, hashlib.sha256(p.text.encode()).hexdigest()[:16], p.internal)
-            for p in req.passages
-        ],
-        "language": req.language,
-        "tone": dict(sorted((req.tone or {}).items())),
-        "rating": req.rating,
-        "max_tokens": req.max_tokens,
-        "temperature": req.temperature,
-        "extra": extra or {},
     }
-    return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class ResponseCache:

@@ -29,13 +29,33 @@ def _is_latin_letter(ch: str) -> bool:
     return code <= 0x02AF or 0x1E00 <= code <= 0x1EFF or 0xFF21 <= code <= 0xFF5A
 
 
+def _is_cjk(ch: str) -> bool:
+    code = ord(ch)
+    return (
+        0x1100 <= code <= 0x11FF
+        or 0x3040 <= code <= 0x30FF
+        or 0x3130 <= code <= 0x318F
+        or 0x3400 <= code <= 0x4DBF
+        or 0x4E00 <= code <= 0x9FFF
+        or 0xAC00 <= code <= 0xD7AF
+    )
+
+
 def is_mostly_non_latin(text: str) -> bool:
-    """True when most letters are outside the Latin script (Hangul, kana, Han, Cyrillic…)."""
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return False
-    non_latin = sum(1 for ch in letters if not _is_latin_letter(ch))
-    return non_latin * 2 > len(letters)
+    """True when most of the text is outside the Latin script (Hangul, kana, Han, Cyrillic…).
+
+    A Hangul syllable or a kanji carries about as much as two or three Latin letters, so
+    CJK characters count double: "パスワード reset" is mostly Japanese.
+    """
+    latin = non_latin = 0
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        if _is_latin_letter(ch):
+            latin += 1
+        else:
+            non_latin += 2 if _is_cjk(ch) else 1
+    return non_latin > latin
 
 
 class HybridRetriever:
@@ -116,7 +136,9 @@ class HybridRetriever:
             return exclude_external_id is not None and payload.external_id == exclude_external_id
 
         # A caller who chose statuses gets exactly those, in rank order.
-        first_pass = base if base.statuses else base.model_copy(update={"statuses": SOLVED_STATUSES})
+        first_pass = (
+            base if base.statuses else base.model_copy(update={"statuses": SOLVED_STATUSES})
+        )
         solved = await self._search(
             company_id,
             ticket_text,

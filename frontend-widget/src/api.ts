@@ -85,13 +85,14 @@ export class HelpdeskApi {
     this.fetchImpl = config.fetch ?? ((input, init) => globalThis.fetch(input, init));
   }
 
-  private headers(accept: string): Record<string, string> {
-    return {
+  private headers(accept: string, hasBody: boolean): Record<string, string> {
+    const headers: Record<string, string> = {
       Accept: accept,
-      'Content-Type': 'application/json',
       Authorization: `Bearer ${this.config.token}`,
       'X-Company-ID': this.config.companyId,
     };
+    if (hasBody) headers['Content-Type'] = 'application/json';
+    return headers;
   }
 
   private async request(
@@ -105,7 +106,7 @@ export class HelpdeskApi {
     try {
       response = await this.fetchImpl(`${this.base}${path}`, {
         method,
-        headers: this.headers(accept),
+        headers: this.headers(accept, body !== undefined),
         body: body === undefined ? undefined : JSON.stringify(body),
         signal,
         credentials: 'omit',

@@ -1,0 +1,362 @@
+"""Search, answers, reply drafts, review replies, similar tickets and summaries.
+
+Every response carries citations (numbered like the `[n]` markers in the text), says which
+provider and model produced it, and is recorded as an interaction that can receive feedback.
+The `/stream` variants send Server-Sent Events: `token` events with text, then one `done`
+event with the same body as the non-streaming endpoint, or an `error` event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from backend.api.dependencies import CurrentTenant, StateDep
+from backend.api.schemas import ERROR_RESPONSES, TicketIn
+from backend.assistant.service import AssistantService, TaskCall
+from backend.assistant.types import Message, ReviewContext, TicketContext
+from backend.errors import BadRequest, Forbidden
+from backend.retrieval import SearchFilters
+from backend.tenancy.service import Tenant
+
+router = APIRouter(prefix="/v1", tags=["assistant"], responses=ERROR_RESPONSES)
+
+Kind = Literal["ticket", "conversation", "article", "review"]
+STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/event-stream": {}},
+        "description": "`token` events, then `done` (or `error`).",
+    }
+}
+
+
+def get_assistant_service(state: StateDep) -> AssistantService:
+    return state.assistant
+
+
+AssistantDep = Annotated[AssistantService, Depends(get_assistant_service)]
+
+
+class FiltersIn(BaseModel):
+    kinds: list[Kind] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list, max_length=20)
+    languages: list[str] = Field(default_factory=list, max_length=20)
+    statuses: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+
+    def to_filters(self) -> SearchFilters:
+        return SearchFilters(
+            kinds=tuple(self.kinds),
+            sources=tuple(self.sources),
+            languages=tuple(self.languages),
+            statuses=tuple(self.statuses),
+            tags=tuple(self.tags),
+            updated_from=self.updated_from,
+            updated_to=self.updated_to,
+        )
+
+
+class SearchIn(BaseModel):
+    query: str = Field(min_length=1, max_length=2_000)
+    filters: FiltersIn = Field(default_factory=FiltersIn)
+    limit: int = Field(default=8, ge=1, le=50)
+    mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    include_internal: bool = Field(
+        default=True, description="Include private notes / work notes (marked `internal`)."
+    )
+
+
+class PassageOut(BaseModel):
+    document_id: str
+    passage_id: str
+    external_id: str | None
+    title: str
+    url: str | None
+    kind: str
+    source: str
+    language: str | None
+    status: str | None
+    internal: bool = Field(description="From a private note: agent-only, never for customers.")
+    snippet: str
+    score: float
+    updated_at: datetime | None
+
+
+class SearchOut(BaseModel):
+    results: list[PassageOut]
+
+
+class AnswerIn(BaseModel):
+    question: str = Field(min_length=1, max_length=4_000)
+    ticket: TicketIn | None = Field(default=None, description="Optional ticket in view.")
+    filters: FiltersIn = Field(default_factory=FiltersIn)
+
+
+class DraftIn(BaseModel):
+    ticket: TicketIn
+    regenerate: bool = Field(default=False, description="Skip the cache: write a new draft.")
+
+
+class ReviewIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+    rating: float | None = Field(default=None, ge=0, le=100)
+    rating_scale: float = Field(default=5, gt=0, le=100)
+    language: str | None = Field(default=None, max_length=16)
+    author: str | None = Field(default=None, max_length=200)
+    platform: str | None = Field(default=None, max_length=64)
+
+
+class ReviewReplyIn(BaseModel):
+    review: ReviewIn
+    regenerate: bool = False
+
+
+class SimilarIn(BaseModel):
+    ticket: TicketIn | None = None
+    query: str | None = Field(default=None, max_length=4_000)
+    limit: int = Field(default=5, ge=1, le=20)
+
+
+class SimilarTicketOut(BaseModel):
+    document_id: str
+    external_id: str | None
+    title: str
+    url: str | None
+    status: str | None
+    resolved: bool
+    score: float
+    snippet: str
+
+
+class SimilarOut(BaseModel):
+    tickets: list[SimilarTicketOut]
+
+
+class CitationOut(BaseModel):
+    index: int
+    passage_id: str
+    document_id: str
+    title: str
+    url: str | None
+    kind: str
+    source: str
+    internal: bool
+    snippet: str
+
+
+class GeneratedOut(BaseModel):
+    answer: str
+    citations: list[CitationOut]
+    context: list[CitationOut] = Field(description="Every passage the model was given.")
+    interaction_id: str = Field(description="Send feedback about this answer with this id.")
+    provider: str = Field(description="Who wrote it: openai, anthropic, local or extractive.")
+    model: str
+    cached: bool
+    language: str
+    flagged_passages: list[str] = Field(
+        description="Retrieved passages left out because they tried to instruct the model."
+    )
+    usage: dict[str, Any]
+    cost_usd: float
+
+
+class SummaryOut(GeneratedOut):
+    summary: str
+
+
+def _ticket_context(ticket: TicketIn, tenant: Tenant) -> TicketContext:
+    if tenant.ticket_id is not None and ticket.id not in (None, tenant.ticket_id):
+        raise Forbidden("this widget token is for another ticket", code="ticket_out_of_scope")
+    raw_id = ticket.id or tenant.ticket_id
+    external_id = (
+        "ticket:adhoc" if raw_id is None else raw_id if ":" in raw_id else f"ticket:{raw_id}"
+    )
+    return TicketContext(
+        id=external_id,
+        source=ticket.source or "widget",
+        subject=ticket.subject,
+        description=ticket.description,
+        status=ticket.status,
+        language=ticket.language,
+        requester=ticket.requester,
+        conversation=[
+            Message(
+                author_role=m.author_role, text=m.text, internal=m.internal, created_at=m.created_at
+            )
+            for m in ticket.conversation
+        ],
+    )
+
+
+def _stream(body: Any) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/search", response_model=SearchOut)
+async def search(body: SearchIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
+    """Hybrid search (dense + sparse, fused by reciprocal rank) over your knowledge, with
+    filters; one passage per document, each with a citation handle."""
+    passages = await service.assistant.retriever.search(
+        tenant.company_id,
+        body.query,
+        filters=body.filters.to_filters(),
+        limit=body.limit,
+        mode=body.mode,
+        include_internal=body.include_internal,
+    )
+    return SearchOut(
+        results=[
+            PassageOut(
+                document_id=p.document_id,
+                passage_id=p.id,
+                external_id=p.external_id,
+                title=p.title,
+                url=p.url,
+                kind=p.kind,
+                source=p.source,
+                language=p.language,
+                status=p.status,
+                internal=p.internal,
+                snippet=p.snippet,
+                score=p.score,
+                updated_at=p.updated_at,
+            )
+            for p in passages
+        ]
+    )
+
+
+def _answer_call(body: AnswerIn, tenant: Tenant, service: AssistantService) -> TaskCall:
+    ticket = _ticket_context(body.ticket, tenant) if body.ticket else None
+    return TaskCall(
+        task="answer",
+        inputs=body.model_dump(mode="json"),
+        question=body.question,
+        ticket_ref=ticket.id if ticket else None,
+        prepare=lambda: service.assistant.prepare_answer(
+            tenant.company_id, body.question, ticket, filters=body.filters.to_filters()
+        ),
+    )
+
+
+def _draft_call(body: DraftIn, tenant: Tenant, service: AssistantService) -> TaskCall:
+    ticket = _ticket_context(body.ticket, tenant)
+    return TaskCall(
+        task="draft_reply",
+        inputs=body.ticket.model_dump(mode="json"),
+        question=ticket.subject or ticket.description[:500],
+        ticket_ref=ticket.id,
+        prepare=lambda: service.assistant.prepare_draft_reply(tenant.company_id, ticket),
+        use_cache=not body.regenerate,
+    )
+
+
+def _review_call(body: ReviewReplyIn, tenant: Tenant, service: AssistantService) -> TaskCall:
+    review = ReviewContext(**body.review.model_dump())
+    return TaskCall(
+        task="review_reply",
+        inputs=body.review.model_dump(mode="json"),
+        question=review.text[:500],
+        ticket_ref=None,
+        prepare=lambda: service.assistant.prepare_review_reply(tenant.company_id, review),
+        use_cache=not body.regenerate,
+    )
+
+
+@router.post("/answer", response_model=GeneratedOut)
+async def answer(body: AnswerIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
+    """Answer a question from your knowledge (optionally about a ticket), with citations.
+    Agent-facing: internal notes may be used and are marked in the citations."""
+    return await service.complete(tenant, _answer_call(body, tenant, service))
+
+
+@router.post("/answer/stream", responses=STREAM_DOC, response_class=StreamingResponse)
+async def answer_stream(
+    body: AnswerIn, tenant: CurrentTenant, service: AssistantDep
+) -> StreamingResponse:
+    """`/answer`, streamed as Server-Sent Events."""
+    return _stream(service.stream(tenant, _answer_call(body, tenant, service)))
+
+
+@router.post("/draft-reply", response_model=GeneratedOut)
+async def draft_reply(body: DraftIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
+    """Draft a reply to the ticket, in the customer's language and your configured tone,
+    grounded in knowledge articles and similar solved tickets. Internal notes are never
+    quoted to the customer."""
+    return await service.complete(tenant, _draft_call(body, tenant, service))
+
+
+@router.post("/draft-reply/stream", responses=STREAM_DOC, response_class=StreamingResponse)
+async def draft_reply_stream(
+    body: DraftIn, tenant: CurrentTenant, service: AssistantDep
+) -> StreamingResponse:
+    """`/draft-reply`, streamed as Server-Sent Events (what the sidebar widget uses)."""
+    return _stream(service.stream(tenant, _draft_call(body, tenant, service)))
+
+
+@router.post("/review-reply", response_model=GeneratedOut)
+async def review_reply(body: ReviewReplyIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
+    """Draft a reply to a customer review: thanks for a positive one, an apology and a next
+    step for a negative one, in the review's language, without inventing facts."""
+    return await service.complete(tenant, _review_call(body, tenant, service))
+
+
+@router.post("/review-reply/stream", responses=STREAM_DOC, response_class=StreamingResponse)
+async def review_reply_stream(
+    body: ReviewReplyIn, tenant: CurrentTenant, service: AssistantDep
+) -> StreamingResponse:
+    """`/review-reply`, streamed as Server-Sent Events."""
+    return _stream(service.stream(tenant, _review_call(body, tenant, service)))
+
+
+@router.post("/similar-tickets", response_model=SimilarOut)
+async def similar_tickets(body: SimilarIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
+    """Tickets like this one, solved ones first (the ticket itself is left out)."""
+    if body.ticket is not None:
+        subject: TicketContext | str = _ticket_context(body.ticket, tenant)
+    elif body.query:
+        subject = body.query
+    else:
+        raise BadRequest("give a ticket or a query", code="empty_query")
+    found = await service.assistant.similar_tickets(tenant.company_id, subject, limit=body.limit)
+    return SimilarOut(
+        tickets=[
+            SimilarTicketOut(
+                document_id=p.document_id,
+                external_id=p.external_id,
+                title=p.title,
+                url=p.url,
+                status=p.status,
+                resolved=(p.status or "") in {"resolved", "closed", "solved"},
+                score=p.score,
+                snippet=p.snippet,
+            )
+            for p in found
+        ]
+    )
+
+
+@router.post("/summarize", response_model=SummaryOut)
+async def summarize(body: DraftIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
+    """Summarize a ticket thread for the agent (citing its messages)."""
+    ticket = _ticket_context(body.ticket, tenant)
+    call = TaskCall(
+        task="summarize",
+        inputs=body.ticket.model_dump(mode="json"),
+        question=ticket.subject,
+        ticket_ref=ticket.id,
+        prepare=lambda: service.assistant.prepare_summarize(tenant.company_id, ticket),
+        use_cache=not body.regenerate,
+    )
+    result = await service.complete(tenant, call)
+    return {**result, "summary": result["answer"]}

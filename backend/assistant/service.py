@@ -1,0 +1,212 @@
+"""Serving assistant tasks: cache, generate, record — for the HTTP API and its streams.
+
+For each call: decide the route (which providers/models would answer, budget included),
+look the response up in the company's cache, otherwise retrieve, generate and cache it;
+then record the interaction (question, task, model, citations, latency, tokens, cost, cache
+hit) so it can receive feedback.
+
+Cache keys. A response is keyed by the task, the normalised request (question, ticket,
+review), the company's assistant settings, the route, and the company's knowledge
+generation. The retrieved passages are a deterministic function of those inputs within one
+knowledge generation, so the key determines them too; their ids are stored with the entry
+(and in the interaction). Keying on the inputs rather than on the passages lets a cached
+answer skip retrieval (a query embedding and a vector search) entirely, and any sync that
+changes knowledge bumps the generation, which voids every older entry at once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import structlog
+
+from backend.assistant.assistant import Assistant
+from backend.assistant.types import AssistantCompleted, AssistantResult, PreparedRequest
+from backend.cache import CacheBackend
+from backend.db.repositories import companies as company_repo
+from backend.db.repositories import interactions as interaction_repo
+from backend.db.session import Database
+from backend.errors import AppError
+from backend.llm.cache import ResponseCache, response_key
+from backend.llm.router import LLMRouter
+from backend.llm.types import LLMRequest, StreamFailed, Task, TextDelta
+from backend.tenancy.service import Tenant
+
+_log = structlog.get_logger("helpdesk.assistant")
+
+# Cached text is re-streamed in pieces of this many characters, so clients have one code path.
+_CACHED_CHUNK = 24
+
+
+@dataclass(frozen=True)
+class TaskCall:
+    """One assistant call: what to key and record it by, and how to prepare it."""
+
+    task: Task
+    inputs: dict[str, Any]
+    question: str
+    ticket_ref: str | None
+    prepare: Callable[[], Awaitable[PreparedRequest]]
+    use_cache: bool = True
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {orjson.dumps(data).decode()}\n\n".encode()
+
+
+class AssistantService:
+    def __init__(
+        self,
+        *,
+        assistant: Assistant,
+        router: LLMRouter,
+        database: Database,
+        cache: CacheBackend,
+        cache_ttl_seconds: int,
+    ) -> None:
+        self.assistant = assistant
+        self.router = router
+        self.database = database
+        self.cache_backend = cache
+        self.cache_ttl_seconds = cache_ttl_seconds
+
+    async def _cache_key(self, tenant: Tenant, call: TaskCall) -> str:
+        plan = await self.router.plan(LLMRequest(task=call.task, company_id=tenant.company_id))
+        providers = self.router.providers
+        route = [
+            f"{name}:{providers[name].model}" if name in providers else name for name in plan.chain
+        ]
+        async with self.database.tenant_session(tenant.company_id) as session:
+            company = await company_repo.get_company(session, tenant.company_id)
+        generation = company.knowledge_generation if company else 0
+        settings = await self.assistant.settings_for(tenant.company_id)
+        material = {
+            "task": call.task,
+            "inputs": call.inputs,
+            "settings": settings.model_dump(mode="json"),
+        }
+        return response_key(material, route=route, knowledge_generation=generation)
+
+    def _cache(self, tenant: Tenant) -> ResponseCache:
+        return ResponseCache(
+            self.cache_backend, tenant.company_id, ttl_seconds=self.cache_ttl_seconds
+        )
+
+    async def _record(
+        self,
+        tenant: Tenant,
+        call: TaskCall,
+        result: AssistantResult,
+        *,
+        started: float,
+        cache_hit: bool,
+    ) -> uuid.UUID:
+        async with self.database.tenant_session(tenant.company_id) as session:
+            interaction = await interaction_repo.insert_interaction(
+                session,
+                company_id=tenant.company_id,
+                task=call.task,
+                question=call.question[:10_000],
+                ticket_ref=call.ticket_ref,
+                answer=result.text,
+                citations=[c.model_dump(mode="json") for c in result.citations],
+                provider=result.provider,
+                model=result.model,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                prompt_tokens=0 if cache_hit else result.usage.prompt_tokens,
+                completion_tokens=0 if cache_hit else result.usage.completion_tokens,
+                cost_usd=0.0 if cache_hit else result.cost_usd,
+                cache_hit=cache_hit,
+                api_key_id=tenant.api_key_id,
+            )
+            return interaction.id
+
+    @staticmethod
+    def body(result: AssistantResult, interaction_id: uuid.UUID, *, cached: bool) -> dict[str, Any]:
+        return {
+            "answer": result.text,
+            "citations": [c.model_dump(mode="json") for c in result.citations],
+            "context": [c.model_dump(mode="json") for c in result.context],
+            "interaction_id": str(interaction_id),
+            "provider": result.provider,
+            "model": result.model,
+            "cached": cached,
+            "language": result.language,
+            "flagged_passages": result.flagged_passages,
+            "usage": result.usage.model_dump(mode="json"),
+            "cost_usd": result.cost_usd,
+        }
+
+    async def _lookup(self, tenant: Tenant, call: TaskCall) -> tuple[str, AssistantResult | None]:
+        key = await self._cache_key(tenant, call)
+        if not call.use_cache:
+            return key, None
+        cached = await self._cache(tenant).get(call.task, key)
+        if cached is None:
+            return key, None
+        return key, AssistantResult.model_validate(cached)
+
+    async def complete(self, tenant: Tenant, call: TaskCall) -> dict[str, Any]:
+        started = time.perf_counter()
+        key, cached = await self._lookup(tenant, call)
+        if cached is not None:
+            interaction_id = await self._record(
+                tenant, call, cached, started=started, cache_hit=True
+            )
+            return self.body(cached, interaction_id, cached=True)
+        prepared = await call.prepare()
+        result = await self.assistant.run(prepared)
+        await self._cache(tenant).put(call.task, key, result.model_dump(mode="json"))
+        interaction_id = await self._record(tenant, call, result, started=started, cache_hit=False)
+        return self.body(result, interaction_id, cached=False)
+
+    async def stream(self, tenant: Tenant, call: TaskCall) -> AsyncIterator[bytes]:
+        """Server-Sent Events: ``token`` events, then ``done`` (citations and metadata) or
+        ``error``. Cached answers stream too. If the client goes away, the generator is
+        closed, which closes the provider's stream and stops generation."""
+        started = time.perf_counter()
+        try:
+            key, cached = await self._lookup(tenant, call)
+            if cached is not None:
+                for i in range(0, len(cached.text), _CACHED_CHUNK):
+                    yield _sse("token", {"text": cached.text[i : i + _CACHED_CHUNK]})
+                interaction_id = await self._record(
+                    tenant, call, cached, started=started, cache_hit=True
+                )
+                yield _sse("done", self.body(cached, interaction_id, cached=True))
+                return
+            prepared = await call.prepare()
+            async for event in self.assistant.stream(prepared):
+                if isinstance(event, TextDelta):
+                    yield _sse("token", {"text": event.text})
+                elif isinstance(event, AssistantCompleted):
+                    result = event.result
+                    await self._cache(tenant).put(call.task, key, result.model_dump(mode="json"))
+                    interaction_id = await self._record(
+                        tenant, call, result, started=started, cache_hit=False
+                    )
+                    yield _sse("done", self.body(result, interaction_id, cached=False))
+                elif isinstance(event, StreamFailed):
+                    yield _sse(
+                        "error",
+                        {
+                            "error": event.code,
+                            "detail": event.detail,
+                            "provider": event.provider,
+                            "model": event.model,
+                        },
+                    )
+        except Exception as exc:  # reported to the client as the stream's last event
+            _log.exception("assistant stream failed", task=call.task)
+            yield _sse("error", _error_body(exc))
+
+
+def _error_body(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, AppError):
+        return exc.to_body()
+    return {"error": "internal_error", "detail": "an unexpected error occurred"}
