@@ -29,6 +29,9 @@ from backend.db.provisioning import (
 )
 from backend.db.session import Database
 from backend.tenancy import service
+from tests.cluster_fixtures import redis_cluster
+
+__all__ = ["redis_cluster"]  # a shared fixture: a real 6-node Redis Cluster on loopback
 
 SUPERUSER_DSN = os.environ.get(
     "HELPDESK_TEST_SUPERUSER_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -37,8 +37,10 @@ export class ApiError extends Error {
     return this.status === 429 || QUOTA_CODES.has(this.code);
   }
 
+  /** The token was refused (expired, revoked). A 403 is not this: a new token would not help
+   * (e.g. `ticket_out_of_scope`), and re-minting on it would loop. */
   get isAuth(): boolean {
-    return this.status === 401 || this.status === 403;
+    return this.status === 401;
   }
 }
 

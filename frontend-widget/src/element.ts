@@ -85,6 +85,8 @@ export class HelpdeskAssistantElement extends HTMLElement {
   private readonly root: ShadowRoot;
   private ticketValue: Ticket | null = null;
   private loadedTicketId: string | null = null;
+  /** The ticket came from `ticket-id` (not from the host): a new id replaces it. */
+  private ticketFromId = false;
   private ticketController: AbortController | undefined;
   private runQueued = false;
   private lastRunKey: string | null = null;
@@ -117,6 +119,7 @@ export class HelpdeskAssistantElement extends HTMLElement {
 
   set ticket(value: Ticket | null) {
     this.ticketValue = value ?? null;
+    this.ticketFromId = false;
     this.loadedTicketId = null;
     this.scheduleRun();
   }
@@ -160,7 +163,10 @@ export class HelpdeskAssistantElement extends HTMLElement {
       // A re-minted token: only what failed on authentication needs another try.
       this.retryAuthFailures();
     }
-    if (name === 'ticket-id' || name === 'ticket-source') this.loadedTicketId = null;
+    if (name === 'ticket-id' || name === 'ticket-source') {
+      this.loadedTicketId = null;
+      if (this.ticketFromId) this.ticketValue = null;
+    }
     this.scheduleRun();
   }
 
@@ -232,6 +238,7 @@ export class HelpdeskAssistantElement extends HTMLElement {
       (ticket) => {
         if (controller.signal.aborted) return;
         this.ticketValue = ticket;
+        this.ticketFromId = true;
         this.loadedTicketId = ticketId;
         this.scheduleRun();
       },
@@ -545,12 +552,11 @@ export class HelpdeskAssistantElement extends HTMLElement {
     state.notice = this.t('inserted');
     this.renderPanel(panel);
     if (interactionId) {
-      // Inserting is the strongest signal a draft was useful; an explicit vote still wins.
-      void this.postFeedback(panel, {
-        interaction_id: interactionId,
-        rating: state.rating ?? 'up',
-        inserted: true,
-      }, false);
+      // Recorded on its own: inserting says the draft was used, not how good it was; a vote
+      // the agent already gave travels along.
+      const feedback: Feedback = { interaction_id: interactionId, inserted: true };
+      if (state.rating) feedback.rating = state.rating;
+      void this.postFeedback(panel, feedback, false);
     }
   }
 

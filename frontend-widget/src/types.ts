@@ -75,7 +75,8 @@ export type FeedbackReason = (typeof FEEDBACK_REASONS)[number];
 
 export interface Feedback {
   interaction_id: string;
-  rating: Rating;
+  /** Absent when only recording an insert. */
+  rating?: Rating;
   reason?: FeedbackReason;
   comment?: string;
   inserted?: boolean;

@@ -246,6 +246,21 @@ describe('suggestions for the ticket in view', () => {
     expect(element.ticket).toEqual(TICKET);
   });
 
+  it('loads the next ticket when ticket-id changes', async () => {
+    const api = standardApi()
+      .on('GET /v1/tickets/1042', () => json(200, TICKET))
+      .on('GET /v1/tickets/1043', () => json(200, { ...TICKET, id: '1043', subject: 'Plug' }));
+    const element = mount(api, { 'ticket-id': '1042' }, null);
+    await untilDone(element);
+    element.setAttribute('ticket-id', '1043');
+    await waitFor(() => api.calls('POST /v1/draft-reply/stream').length === 2, 'second draft');
+    expect(api.calls('GET /v1/tickets/1043')).toHaveLength(1);
+    expect(api.calls('POST /v1/draft-reply/stream')[1].body).toEqual({
+      ticket: { ...TICKET, id: '1043', subject: 'Plug' },
+    });
+    expect($(element, '.ticket-ref')!.textContent).toBe('#1043');
+  });
+
   it('reports a ticket that cannot be loaded, with a retry', async () => {
     const api = standardApi().on(
       'GET /v1/tickets/9',
@@ -366,6 +381,21 @@ describe('errors and quotas', () => {
   });
 });
 
+describe('a refused ticket scope', () => {
+  it('shows a 403 as an error, not as an expired session', async () => {
+    const api = standardApi().on('POST /v1/draft-reply/stream', () =>
+      json(403, { error: 'ticket_out_of_scope', detail: 'this widget token is for another ticket' }),
+    );
+    const element = mount(api);
+    let authErrors = 0;
+    element.addEventListener('helpdesk:auth-error', () => authErrors++);
+    const alert = await waitFor(() => body(element, 'draft').querySelector('.error'), 'error');
+    expect(alert.getAttribute('data-error')).toBe('ticket_out_of_scope');
+    expect(alert.textContent).toContain('another ticket');
+    expect(authErrors).toBe(0);
+  });
+});
+
 describe('agent actions', () => {
   it('inserts the draft through a composed, bubbling event and records it', async () => {
     const api = standardApi();
@@ -388,12 +418,26 @@ describe('agent actions', () => {
     await waitFor(() => api.calls('POST /v1/feedback').length === 1, 'feedback');
     expect(api.calls('POST /v1/feedback')[0].body).toEqual({
       interaction_id: 'int-draft-1',
-      rating: 'up',
       inserted: true,
     });
     expect(body(element, 'draft').querySelector('.notice')!.textContent).toBe(
       'Inserted into the reply.',
     );
+  });
+
+  it('sends the vote already given along with an insert', async () => {
+    const api = standardApi();
+    const element = mount(api);
+    await untilDone(element);
+    click(element, 'draft', 'rate-up');
+    await waitFor(() => api.calls('POST /v1/feedback').length === 1, 'vote');
+    click(element, 'draft', 'insert');
+    await waitFor(() => api.calls('POST /v1/feedback').length === 2, 'insert');
+    expect(api.calls('POST /v1/feedback')[1].body).toEqual({
+      interaction_id: 'int-draft-1',
+      rating: 'up',
+      inserted: true,
+    });
   });
 
   it('copies the draft to the clipboard', async () => {

@@ -231,4 +231,19 @@ describe('Freshdesk app script', () => {
     );
     mounted.stop();
   });
+
+  it('re-mints once, not in a loop, when fresh tokens keep being refused', async () => {
+    const api = backend().on('POST /v1/draft-reply/stream', () =>
+      json(401, { error: 'invalid_token', detail: 'clock skew' }),
+    );
+    const element = sidebar(api);
+    const { client, templates } = fakeClient();
+    const mounted = appModule().start(client, document);
+    await mounted.ready;
+    await waitFor(() => document.getElementById('sidebar-status')!.textContent?.includes('refused'), 'gave up');
+    expect(templates).toHaveLength(2);
+    expect(api.calls('POST /v1/draft-reply/stream')).toHaveLength(2);
+    expect(element.getAttribute('token')).toBe('hdw_minted_2');
+    mounted.stop();
+  });
 });

@@ -122,7 +122,7 @@ async def stores(
 
 @pytest.fixture
 def replay() -> Iterator[FreshdeskReplayServer]:
-    with running_replay(FreshdeskDataset.load(articles=30, tickets=60)) as server:
+    with running_replay(FreshdeskDataset.load(articles=15, tickets=60)) as server:
         yield server
 
 
@@ -170,6 +170,7 @@ async def assert_index_matches(stores: Stores, company_id: str, dimension: int) 
     assert set(ids) == expected
     for hit in hits:
         assert hit.payload.company_id == company_id
+        assert hit.payload.external_id is not None
         assert hit.payload.document_id == str(
             document_uuid(company_id, SOURCE, hit.payload.external_id)
         )
@@ -193,11 +194,8 @@ async def test_freshdesk_sync_end_to_end(
     assert (first.fetched, first.upserted, first.failed) == (articles + tickets,) * 2 + (0,)
 
     async with stores.database.tenant_session(acme) as session:
-        kinds = dict(
-            (await session.execute(select(Document.kind, func.count()).group_by(Document.kind)))
-            .tuples()
-            .all()
-        )
+        result = await session.execute(select(Document.kind, func.count()).group_by(Document.kind))
+        kinds = {kind: count for kind, count in result}
     assert kinds == {"article": articles, "ticket": tickets}
     points = await assert_index_matches(stores, acme, encoder.dimension)
     assert points >= articles + tickets
@@ -207,6 +205,7 @@ async def test_freshdesk_sync_end_to_end(
     assert len(stored) == articles + tickets
     first_ticket = replay.dataset.tickets[0]
     raw = await blobs.get_document(SOURCE, f"ticket:{first_ticket['id']}")
+    assert raw is not None
     assert raw["ticket"]["subject"] == first_ticket["subject"]
     # The replay's agent reply (from the gold article) came through the conversations API.
     assert [c["ticket_id"] for c in raw["conversations"]] == [first_ticket["id"]]

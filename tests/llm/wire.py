@@ -82,6 +82,8 @@ class ScriptedServer:
         self._lock = threading.Lock()
         server = self
 
+        self.aborted = 0  # replies the client stopped reading before the end
+
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -112,6 +114,8 @@ class ScriptedServer:
                 except ConnectionError:
                     # The client gave up first (timeouts, early stops): that is the test.
                     self.close_connection = True
+                    with server._lock:
+                        server.aborted += 1
 
             def _answer(self, reply: Reply) -> None:
                 if reply.hang_s:

@@ -7,6 +7,7 @@ TypeScript side too.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ def npm(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     assert executable is not None, "npm is required to build the widget (Node 20+)"
     # CI=true keeps Vitest from watching and npm from prompting.
     env = {**os.environ, "CI": "true", "NO_COLOR": "1", "FORCE_COLOR": "0"}
-    return subprocess.run(  # noqa: S603 - fixed arguments, no shell
+    return subprocess.run(
         [executable, *args],
         cwd=WIDGET_DIR,
         env=env,
@@ -68,3 +69,40 @@ def test_widget_builds_under_budget_and_its_tests_pass() -> None:
     assert summary is not None, output
     assert summary.group(1) == summary.group(2)
     assert int(summary.group(1)) >= 40
+
+
+def test_built_widget_works_in_chromium() -> None:
+    """The bundle in real Chromium: shadow DOM, SSE over fetch, citations, insert, ask box.
+
+    Runs e2e_demo.mjs against its built-in replay of the v1 widget endpoints; the same script
+    runs against the real API when API_BASE/TOKEN are set.
+    """
+    ensure_dependencies()
+    if not BUNDLE.exists():
+        built = npm("run", "build", timeout=120)
+        assert built.returncode == 0, built.stdout + built.stderr
+    node = shutil.which("node")
+    assert node is not None
+    assert Path("/usr/bin/chromium").exists(), "apt-get install chromium"
+    env = {key: value for key, value in os.environ.items() if key != "API_BASE"}
+    result = subprocess.run(
+        [node, str(Path(__file__).with_name("e2e_demo.mjs"))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is True
+    assert summary["citationCount"] == 2 and summary["internalCount"] == 1
+    assert summary["buttonFont"] != "30px"  # the host page's CSS did not leak in
+    assert "[1]" in summary["draft"] and "[1]" not in summary["inserted"]
+    # The three suggestions start together (their arrival order varies); then the question.
+    assert set(summary["requests"][:3]) == {
+        "POST /v1/draft-reply/stream demo",
+        "POST /v1/summarize demo",
+        "POST /v1/similar-tickets demo",
+    }
+    assert "POST /v1/answer/stream demo" in summary["requests"]

@@ -12,6 +12,8 @@
   var TOKEN_TTL_SECONDS = 900;
   /** Mint a new token this long before the old one expires. */
   var TOKEN_REFRESH_MARGIN_MS = 60 * 1000;
+  /** A token refused right after minting means something else is wrong: do not loop. */
+  var MIN_REMINT_INTERVAL_MS = 30 * 1000;
 
   // Freshdesk API v2 ticket status codes.
   var FRESHDESK_STATUS = { 2: 'open', 3: 'pending', 4: 'resolved', 5: 'closed' };
@@ -117,7 +119,18 @@
       }
     }
 
+    var lastMint = 0;
+
+    function refreshAfterRefusal() {
+      if (Date.now() - lastMint < MIN_REMINT_INTERVAL_MS) {
+        say('Helpdesk Assistant refused the session; reload the ticket.');
+        return;
+      }
+      refresh();
+    }
+
     function refresh() {
+      lastMint = Date.now();
       return mintToken(client, ticketId).then(applyToken, function () {
         say('Helpdesk Assistant: could not renew the session.');
       });
@@ -141,7 +154,7 @@
     }
     element.addEventListener('helpdesk:insert', onInsert);
     // The widget says when the API refused its token (expired, revoked): mint a new one.
-    element.addEventListener('helpdesk:auth-error', refresh);
+    element.addEventListener('helpdesk:auth-error', refreshAfterRefusal);
 
     var ready = Promise.all([
       client.iparams.get(),
@@ -176,7 +189,7 @@
       stop: function () {
         if (refreshTimer) clearTimeout(refreshTimer);
         element.removeEventListener('helpdesk:insert', onInsert);
-        element.removeEventListener('helpdesk:auth-error', refresh);
+        element.removeEventListener('helpdesk:auth-error', refreshAfterRefusal);
       },
     };
   }
