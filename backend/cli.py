@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -16,7 +15,7 @@ from rich.table import Table
 
 from backend.api.state import AppState
 from backend.config import Settings
-from backend.errors import AppError, Conflict
+from backend.errors import AppError
 from backend.stack import open_stack
 from backend.tenancy import service
 from backend.tenancy.company_id import company_id_from_domain
@@ -80,43 +79,36 @@ def serve(
     )
 
 
-DEMO_COMPANY = "demo"
-
-
-async def _prepare_demo(state: AppState) -> str:
-    """Create the demo company and its API key once; later runs reuse the stored key."""
-    key_file = state.settings.resolved_data_dir / "demo-api-key"
-    with contextlib.suppress(Conflict):
-        await service.create_company(
-            state.database, company_id=DEMO_COMPANY, name="Demo Company", actor=CLI_ACTOR
-        )
-    if not key_file.exists():
-        issued = await service.issue_api_key(
-            state.database, DEMO_COMPANY, name="demo", actor=CLI_ACTOR
-        )
-        key_file.write_text(issued.plaintext + "\n")
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
-
-
 @app.command()
 def demo(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
 ) -> None:
-    """Run the API with a ready-to-use demo company (embedded default when unconfigured)."""
-    api_key = _run(_prepare_demo)
+    """Run the API with a demo company and sample data, and the widget on a sample ticket."""
+    import os
+
+    from backend.demo.loader import prepare_demo
+
+    api_key = _run(prepare_demo)
     settings = Settings()
     base = f"http://{host or settings.host}:{port or settings.port}"
+    company_id = settings.demo_company_id
+    widget = (
+        f"{base}/demo   (Korean: {base}/demo?lang=ko)"
+        if settings.widget_dir.is_dir()
+        else "not built: run `make widget` (npm) to see the sidebar widget"
+    )
     console.print(
-        f"\n[bold]Helpdesk Assistant demo[/bold]\n"
-        f"  API docs:   {base}/docs\n"
-        f"  company:    {DEMO_COMPANY}\n"
-        f"  API key:    {api_key}  (stored in {settings.resolved_data_dir / 'demo-api-key'})\n"
-        f"  try:        curl -H 'Authorization: Bearer {api_key}' "
-        f"-H 'X-Company-ID: {DEMO_COMPANY}' {base}/v1/company\n",
+        f"\n[bold]Helpdesk Assistant demo[/bold] — company [bold]{company_id}[/bold]\n"
+        f"  widget demo: {widget}\n"
+        f"  API docs:    {base}/docs\n"
+        f"  API key:     {api_key}  (stored in {settings.resolved_data_dir / 'demo-api-key'})\n"
+        f"  try:         curl -X POST -H 'Authorization: Bearer {api_key}' "
+        f"-H 'X-Company-ID: {company_id}' -H 'Content-Type: application/json' "
+        f'-d \'{{"question": "Why does my hub go offline?"}}\' {base}/v1/answer\n',
         soft_wrap=True,
     )
+    os.environ["HELPDESK_DEMO_MODE"] = "true"  # read by the app the server builds
     serve(host=host, port=port, workers=1)
 
 

@@ -34,6 +34,19 @@ class Settings(BaseSettings):
         default="127.0.0.1",
         description="Proxies whose X-Forwarded-* headers are trusted (comma list, or '*').",
     )
+    cors_allow_origins: str = Field(
+        default="*",
+        description="Origins allowed to call the API from a browser (the widget), comma "
+        "separated; '*' for any. Credentials are bearer tokens, never cookies.",
+    )
+    widget_dir: Path = Field(
+        default=Path("frontend-widget/dist"),
+        description="Built widget files, served at /widget/ when the folder exists.",
+    )
+    demo_mode: bool = Field(
+        default=False, description="Serve /demo: the widget on a sample ticket (`helpdesk demo`)."
+    )
+    demo_company_id: str = "demo"
     public_base_url: str | None = Field(
         default=None, description="Externally visible base URL (used in links the API prints)."
     )

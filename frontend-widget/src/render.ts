@@ -4,6 +4,13 @@
 import type { Translate } from './i18n';
 import { FEEDBACK_REASONS, type Citation, type Rating, type SimilarTicket } from './types';
 
+// Inline icons: emoji glyphs depend on the host machine's fonts (many agents' desktops and
+// headless browsers have none), an SVG path does not.
+const THUMB_UP =
+  '<svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true" focusable="false"><path fill="currentColor" d="M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z"/></svg>';
+const THUMB_DOWN =
+  '<svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true" focusable="false"><path fill="currentColor" d="M22 3h-4v12h4V3zM2 14a2 2 0 0 0 2 2h6.3l-1 4.6v.3c0 .4.2.8.4 1.1l1.1 1 6.6-6.6c.4-.4.6-.9.6-1.4V5a2 2 0 0 0-2-2H7c-.8 0-1.5.5-1.8 1.2l-3 7.1c-.1.2-.2.5-.2.7v2z"/></svg>';
+
 export function escapeHtml(value: unknown): string {
   return String(value ?? '')
     .replace(/&/g, '&amp;')
@@ -122,8 +129,8 @@ export function feedbackHtml(panel: string, view: FeedbackView, t: Translate): s
   const pressed = (rating: Rating) => `aria-pressed="${view.rating === rating}"`;
   const thumbs = `<div class="feedback" role="group" aria-label="${escapeHtml(t('helpfulQuestion'))}">
   <span aria-hidden="true">${escapeHtml(t('helpfulQuestion'))}</span>
-  <button type="button" class="icon" data-action="rate-up" data-panel="${panel}" aria-label="${escapeHtml(t('helpful'))}" title="${escapeHtml(t('helpful'))}" ${pressed('up')}>👍</button>
-  <button type="button" class="icon" data-action="rate-down" data-panel="${panel}" aria-label="${escapeHtml(t('notHelpful'))}" title="${escapeHtml(t('notHelpful'))}" ${pressed('down')}>👎</button>
+  <button type="button" class="icon" data-action="rate-up" data-panel="${panel}" aria-label="${escapeHtml(t('helpful'))}" title="${escapeHtml(t('helpful'))}" ${pressed('up')}>${THUMB_UP}</button>
+  <button type="button" class="icon" data-action="rate-down" data-panel="${panel}" aria-label="${escapeHtml(t('notHelpful'))}" title="${escapeHtml(t('notHelpful'))}" ${pressed('down')}>${THUMB_DOWN}</button>
 </div>`;
   const options = FEEDBACK_REASONS.map(
     (reason) => `<option value="${reason}">${escapeHtml(t(`reason_${reason}`))}</option>`,

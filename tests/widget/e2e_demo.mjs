@@ -128,6 +128,10 @@ async function main() {
     await field.press('Enter');
     await page.locator('helpdesk-assistant [data-panel="answer"][data-action="insert"]').waitFor({ timeout: 60000 });
 
+    if (process.env.SCREENSHOT) {
+      await page.waitForTimeout(300); // let the last streamed tokens paint
+      await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+    }
     const result = {
       ok: errors.length === 0 && draft.length > 0 && citationCount > 0 && buttonFont !== '30px' && !/\[\d+\]/.test(inserted),
       draft, citationCount, internalCount, buttonFont, inserted, errors,

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from backend.adapters.base import (
@@ -84,6 +85,8 @@ class RecordColumns(BaseModel):
     language: list[str] = ["language", "lang", "locale"]
     tags: list[str] = ["tags", "labels", "label_names", "keywords"]
     requester: list[str] = ["requester", "requester_email", "customer_email", "email"]
+    conversation: list[str] = ["conversation", "messages", "thread", "comments"]
+    """A JSON list of ``{author_role, text, internal, created_at}`` after the first message."""
 
     @field_validator("*", mode="before")
     @classmethod
@@ -212,6 +215,35 @@ class RecordExportAdapter:
             documents=documents, deletions=deletions, failures=failures, checkpoint=advanced
         )
 
+    def _thread(self, raw: Any, formats: list[str], zone: ZoneInfo) -> list[DocumentPart]:
+        """Replies and notes of a ticket export; private notes stay flagged internal."""
+        if isinstance(raw, str) and raw.strip().startswith("["):
+            try:
+                raw = orjson.loads(raw)  # CSV exports carry the thread as a JSON cell
+            except orjson.JSONDecodeError:
+                return []
+        if not isinstance(raw, list):
+            return []
+        parts = []
+        for message in raw:
+            if not isinstance(message, dict) or not str(message.get("text") or "").strip():
+                continue
+            internal = bool(message.get("internal") or message.get("private"))
+            role = str(message.get("author_role") or "agent")
+            parts.append(
+                DocumentPart(
+                    text=str(message["text"]).strip(),
+                    format=self.settings.body_format,
+                    label="note" if internal else "reply",
+                    author_role=role if role in {"customer", "agent", "system"} else "agent",
+                    internal=internal,
+                    created_at=parse_export_date(
+                        message.get("created_at"), formats=formats, zone=zone
+                    ),
+                )
+            )
+        return parts
+
     def _convert(
         self, record: ExportRecord, file_name: str
     ) -> SourceDocument | Deletion | FetchFailure:
@@ -245,6 +277,7 @@ class RecordExportAdapter:
             if body
             else []
         )
+        parts.extend(self._thread(value(columns.conversation), formats, zone))
         requester = value(columns.requester)
         return SourceDocument(
             source=SOURCE,

@@ -448,6 +448,15 @@ class ExtractiveComposer:
         return tuple(cited)
 
 
+# Greetings and thanks quoted from someone else's message: the composer writes its own.
+_SALUTATION_RE = re.compile(
+    r"^((hi|hello|hey|dear [^,.]{0,40}|thanks?( you)?( (so|very) much)?( for [^.]{0,40})?|"
+    r"(best |kind )?regards|cheers|안녕하세요[^.!?]{0,10}|감사합니다|고맙습니다|"
+    r"こんにちは|ありがとうございます)[\s,.!。！]*)+$",
+    re.IGNORECASE,
+)
+
+
 def _split_sentences(text: str) -> list[str]:
     sentences = []
     for raw in _SENTENCE_SPLIT_RE.split(text):
@@ -456,6 +465,8 @@ def _split_sentences(text: str) -> list[str]:
         if len(_WORD_RE.findall(sentence)) < 2 and not _CJK_RUN_RE.search(sentence):
             continue
         if len(sentence) < 4 or _INJECTION_RE.search(sentence):
+            continue
+        if _SALUTATION_RE.match(sentence):
             continue
         sentences.append(sentence)
     return sentences

@@ -1,0 +1,58 @@
+"""The demo page (only with HELPDESK_DEMO_MODE): the widget on a sample ticket.
+
+`/demo` mints a fresh short-lived widget token for the demo company on the server, with the
+demo company's API key, and redirects to the widget's demo page with it — so the browser
+never sees an API key, exactly as a helpdesk integration would do it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse
+
+from backend.api.dependencies import ClockDep, StateDep
+from backend.demo import SAMPLE_OPEN_TICKET_ID, SAMPLE_OPEN_TICKET_ID_KO, TICKET_SOURCE
+from backend.errors import NotFound
+from backend.tenancy import service
+
+router = APIRouter(tags=["operations"], include_in_schema=False)
+
+
+@router.get("/demo")
+async def demo_page(
+    request: Request,
+    state: StateDep,
+    clock: ClockDep,
+    lang: Annotated[Literal["en", "ko"], Query()] = "en",
+) -> RedirectResponse:
+    company_id = state.settings.demo_company_id
+    keys = [k for k in await service.list_api_keys(state.database, company_id) if k.name == "demo"]
+    if not keys:
+        raise NotFound(
+            "the demo company has no demo key; run `helpdesk demo`", code="demo_not_prepared"
+        )
+    tenant = service.Tenant(company_id=company_id, api_key_id=keys[0].id, key_prefix=keys[0].prefix)
+    ticket_id = SAMPLE_OPEN_TICKET_ID_KO if lang == "ko" else SAMPLE_OPEN_TICKET_ID
+    token, _ = service.mint_widget_token(
+        tenant,
+        signer=state.widget_signer,
+        clock=clock,
+        ttl=timedelta(hours=1),
+        ticket_id=ticket_id,
+    )
+    base = str(request.base_url).rstrip("/")
+    query = urlencode(
+        {
+            "api": base,
+            "company": company_id,
+            "token": token,
+            "ticket-id": ticket_id,
+            "ticket-source": TICKET_SOURCE,
+            "lang": lang,
+        }
+    )
+    return RedirectResponse(f"/widget/demo.html?{query}", status_code=307)
