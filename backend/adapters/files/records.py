@@ -11,7 +11,7 @@ import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -32,6 +32,8 @@ from backend.adapters.base import (
 from backend.adapters.files.tabular import (
     ExportFormat,
     ExportRecord,
+    NoCredentials,
+    TimeZoneName,
     load_export,
     parse_export_date,
     pick,
@@ -104,25 +106,13 @@ class RecordExportSettings(BaseModel):
     """Kind of records without a kind field."""
     body_format: PartFormat = "text"
     date_formats: list[str] = Field(default_factory=list)
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     encoding: str = "utf-8-sig"
     delimiter: str | None = None
     batch_size: int = Field(default=500, ge=1, le=10_000)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
-
-class FileCredentials(BaseModel):
-    """Local files need no credentials; the type keeps every adapter built the same way."""
-
-    model_config = ConfigDict(frozen=True)
+FileCredentials = NoCredentials
 
 
 class RecordExportCheckpoint(Checkpoint):

@@ -13,7 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from backend.adapters.base import FetchFailure
 
@@ -240,3 +243,21 @@ def _in_zone(value: datetime, zone: tzinfo) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return value.astimezone(UTC)
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+"""An IANA zone name (``Asia/Seoul``), checked against the tz database."""
+
+
+class NoCredentials(BaseModel):
+    """Local files need no credentials; the type keeps every adapter built the same way."""
+
+    model_config = ConfigDict(frozen=True)

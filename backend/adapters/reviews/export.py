@@ -15,7 +15,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -33,6 +33,8 @@ from backend.adapters.files.tabular import (
     ExportFormat,
     ExportRecord,
     ExportSnapshot,
+    NoCredentials,
+    TimeZoneName,
     load_export,
     parse_export_date,
     pick,
@@ -96,7 +98,7 @@ class ReviewExportSettings(BaseModel):
     zero_means_missing: bool = True
     """Several platforms write 0 for "no rating given"."""
     date_formats: list[str] = Field(default_factory=list)
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     """Zone of timestamps without one; Korean platforms export local time (Asia/Seoul)."""
     language: str | None = None
     """Language of rows without a language column (e.g. "ko")."""
@@ -104,20 +106,8 @@ class ReviewExportSettings(BaseModel):
     delimiter: str | None = None
     batch_size: int = Field(default=500, ge=1, le=10_000)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
-
-class ReviewExportCredentials(BaseModel):
-    """Exports need no credentials; the type exists so every adapter is built the same way."""
-
-    model_config = ConfigDict(frozen=True)
+ReviewExportCredentials = NoCredentials
 
 
 class ReviewExportCheckpoint(Checkpoint):
