@@ -14,6 +14,7 @@ import os
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -116,6 +117,7 @@ class SentenceTransformerEncoder:
         model_name: str = LOCAL_MODEL_NAME,
         batch_size: int = 64,
         torch_threads: int = 1,
+        query_cache_size: int = 2048,
     ) -> None:
         self._model_path = model_path if model_path is not None else default_model_path()
         self._model_name = model_name
@@ -124,10 +126,21 @@ class SentenceTransformerEncoder:
         # workers, a single torch thread encodes faster than two contending ones.
         self._torch_threads = torch_threads
         self._dimension = _dimension_from_files(self._model_path)
+        # Encoding one query costs milliseconds of CPU on the request path, and agents ask the
+        # same questions (and widgets re-send them) often. The vector is a pure function of
+        # the text, so a bounded per-process LRU can never serve a stale answer. 2,048
+        # vectors of 384 floats are about 7 MB of Python floats; 0 turns it off.
+        self._query_cache_size = query_cache_size
+        self._query_cache: OrderedDict[str, tuple[float, ...]] = OrderedDict()
 
     @property
     def model_name(self) -> str:
         return self._model_name
+
+    @property
+    def cached_query_count(self) -> int:
+        """How many query vectors the per-process LRU holds now."""
+        return len(self._query_cache)
 
     @property
     def dimension(self) -> int:
@@ -166,7 +179,17 @@ class SentenceTransformerEncoder:
         return await loop.run_in_executor(_encoding_executor(), self.encode_batch, list(texts))
 
     async def embed_query(self, text: str) -> list[float]:
-        return (await self.embed_documents([text]))[0]
+        cached = self._query_cache.get(text)
+        if cached is not None:
+            self._query_cache.move_to_end(text)
+            return list(cached)
+        vector = (await self.embed_documents([text]))[0]
+        if self._query_cache_size > 0:
+            # Only the event loop touches the cache (embed_query is a coroutine): no lock.
+            self._query_cache[text] = tuple(vector)
+            while len(self._query_cache) > self._query_cache_size:
+                self._query_cache.popitem(last=False)
+        return vector
 
 
 # --- OpenAI-compatible HTTP endpoint --------------------------------------------------------

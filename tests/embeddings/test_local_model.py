@@ -42,3 +42,21 @@ async def test_local_model_gives_normalized_384_dim_vectors() -> None:
         assert single == pytest.approx(batched, abs=1e-5)
     assert encoder.encode_batch([texts[0]])[0] == pytest.approx(vectors[0], abs=1e-5)
     assert await encoder.embed_documents([]) == []
+
+
+@pytest.mark.slow
+async def test_repeated_queries_come_from_a_bounded_cache() -> None:
+    encoder = SentenceTransformerEncoder(batch_size=4, torch_threads=1, query_cache_size=2)
+    first = await encoder.embed_query("How do I reset my password?")
+    first[0] += 1.0  # a caller mutating its vector must not change the cached one
+    again = await encoder.embed_query("How do I reset my password?")
+    assert again == pytest.approx(encoder.encode_batch(["How do I reset my password?"])[0])
+    assert encoder.cached_query_count == 1
+
+    await encoder.embed_query("The invoice shows a double charge")
+    await encoder.embed_query("Refund the duplicate payment")
+    assert encoder.cached_query_count == 2  # the least recently used one was dropped
+
+    uncached = SentenceTransformerEncoder(batch_size=4, torch_threads=1, query_cache_size=0)
+    await uncached.embed_query("How do I reset my password?")
+    assert uncached.cached_query_count == 0
