@@ -27,6 +27,7 @@ tenants = typer.Typer(help="Create and list companies (tenants).", no_args_is_he
 keys = typer.Typer(
     help="Issue, list, revoke and rotate a company's API keys.", no_args_is_help=True
 )
+vectors = typer.Typer(help="Maintain the vector index.", no_args_is_help=True)
 ingest = typer.Typer(
     help="Import files and run backfills in the foreground, with a progress bar.",
     no_args_is_help=True,
@@ -34,6 +35,7 @@ ingest = typer.Typer(
 app.add_typer(tenants, name="tenants")
 app.add_typer(keys, name="keys")
 app.add_typer(ingest, name="ingest")
+app.add_typer(vectors, name="vectors")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -331,6 +333,31 @@ def ingest_backfill(
 
     for line in _run(work):
         console.print(line)
+
+
+@vectors.command("optimize")
+def vectors_optimize(
+    company_id: Annotated[
+        str | None, typer.Option("--company", "-c", help="One company (default: all).")
+    ] = None,
+) -> None:
+    """Build the search indexes of the embedded engine after bulk loads (the API should not
+    be serving from the same data directory meanwhile: the build blocks its process)."""
+
+    async def work(state: AppState) -> list[str]:
+        ids = (
+            [company_id]
+            if company_id
+            else [c.company_id for c in await service.list_companies(state.database, limit=10_000)]
+        )
+        done = []
+        for cid in ids:
+            await state.vectors.optimize(cid)
+            done.append(cid)
+        return done
+
+    for cid in _run(work):
+        console.print(f"optimized {cid}")
 
 
 @app.command()

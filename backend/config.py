@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         description="Bearer token for /admin endpoints. Unset: the admin API is disabled.",
     )
 
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Remember resolved API keys/widget tokens this long per process (a key "
+        "revoked in another process keeps working here at most this long); 0 disables.",
+    )
+
     # --- Postgres --------------------------------------------------------------------------
     database_url: str | None = Field(
         default=None,

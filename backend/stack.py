@@ -35,6 +35,7 @@ from backend.llm.builder import build_router_from_settings
 from backend.llm.ledger import PostgresBudgetLedger
 from backend.retrieval import HybridRetriever
 from backend.secretbox import SecretBox, load_or_create_key
+from backend.tenancy.credential_cache import CredentialCache
 from backend.tenancy.widget_tokens import SIGNING_KEY_PURPOSE, WidgetTokenSigner
 from backend.vectors import build_vector_store
 
@@ -184,6 +185,7 @@ async def open_stack(
                 cache=cache,
                 cache_ttl_seconds=settings.answer_cache_ttl_s,
             ),
+            credentials=CredentialCache(settings.auth_cache_seconds),
             widget_signer=WidgetTokenSigner(
                 settings.widget_token_secret.get_secret_value().encode()
                 if settings.widget_token_secret

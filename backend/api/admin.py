@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field, model_validator
 
-from backend.api.dependencies import ClockDep, DatabaseDep, PlatformAdmin
+from backend.api.dependencies import ClockDep, DatabaseDep, PlatformAdmin, StateDep
 from backend.api.schemas import ApiKeyOut, CompanyOut, ErrorBody, IssuedApiKeyOut
 from backend.tenancy import service
 from backend.tenancy.company_id import COMPANY_ID_PATTERN, CompanyId, company_id_from_domain
@@ -137,9 +137,12 @@ async def revoke_api_key(
     db: DatabaseDep,
     clock: ClockDep,
     actor: PlatformAdmin,
+    state: StateDep,
 ) -> Any:
     """Revoke a key at once. Revoking twice is harmless."""
-    return await service.revoke_api_key(db, company_id, key_id, actor=actor, clock=clock)
+    key = await service.revoke_api_key(db, company_id, key_id, actor=actor, clock=clock)
+    state.credentials.clear()  # this process stops accepting it now, not after the TTL
+    return key
 
 
 @router.post(
@@ -155,6 +158,7 @@ async def rotate_api_key(
     db: DatabaseDep,
     clock: ClockDep,
     actor: PlatformAdmin,
+    state: StateDep,
 ) -> Any:
     """Replace a key: returns the new secret; the old key stops working after the grace."""
     issued = await service.rotate_api_key(
@@ -165,4 +169,5 @@ async def rotate_api_key(
         clock=clock,
         grace=timedelta(seconds=body.grace_seconds),
     )
+    state.credentials.clear()  # the old key's cached resolution must not outlive the grace
     return IssuedApiKeyOut(api_key=issued.plaintext, key=ApiKeyOut.model_validate(issued.key))

@@ -6,6 +6,7 @@ The tenant dependency applies DESIGN.md §2: the API key decides the company, an
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -78,12 +79,19 @@ async def get_current_tenant(
     token = _bearer(authorization)
     if token is None:
         raise Unauthorized("missing `Authorization: Bearer <API key>`", code="missing_api_key")
-    if token.startswith(TOKEN_SCHEME):
-        tenant = await authenticate_widget_token(
-            database, token, signer=request.app.state.helpdesk.widget_signer, clock=clock
-        )
+    state: AppState = request.app.state.helpdesk
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    cached = state.credentials.get(digest)
+    if cached is not None:
+        tenant = cached
     else:
-        tenant = await authenticate_api_key(database, token, clock=clock)
+        if token.startswith(TOKEN_SCHEME):
+            tenant = await authenticate_widget_token(
+                database, token, signer=state.widget_signer, clock=clock
+            )
+        else:
+            tenant = await authenticate_api_key(database, token, clock=clock)
+        state.credentials.put(digest, tenant)
     if x_company_id is None:
         raise AppError("the X-Company-ID header is required", code="missing_company_id")
     if x_company_id != tenant.company_id:

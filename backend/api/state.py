@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from backend.ingest.jobs import JobQueue
     from backend.ingest.sync import SyncService
     from backend.llm.router import LLMRouter
+    from backend.tenancy.credential_cache import CredentialCache
     from backend.tenancy.widget_tokens import WidgetTokenSigner
     from backend.vectors import VectorStore
 
@@ -40,5 +41,6 @@ class AppState:
     router: LLMRouter
     assistant: AssistantService
     widget_signer: WidgetTokenSigner
+    credentials: CredentialCache
     # name → check; /readyz runs each configured store's check.
     readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)

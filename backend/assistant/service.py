@@ -26,6 +26,7 @@ import orjson
 import structlog
 
 from backend.assistant.assistant import Assistant
+from backend.assistant.settings import AssistantSettings
 from backend.assistant.types import AssistantCompleted, AssistantResult, PreparedRequest
 from backend.cache import CacheBackend
 from backend.db.repositories import companies as company_repo
@@ -84,7 +85,8 @@ class AssistantService:
         async with self.database.tenant_session(tenant.company_id) as session:
             company = await company_repo.get_company(session, tenant.company_id)
         generation = company.knowledge_generation if company else 0
-        settings = await self.assistant.settings_for(tenant.company_id)
+        # From the row just read (not a second query): the tone etc. change the output.
+        settings = AssistantSettings.from_company_settings(company.settings if company else None)
         material = {
             "task": call.task,
             "inputs": call.inputs,

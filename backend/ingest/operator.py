@@ -151,4 +151,7 @@ async def run_sync_with_progress(
         finished = await state.sync.run(company_id, run.id, progress=on_page)
         if total is None:
             progress.update(task, total=progress.tasks[0].completed)
+    if chunks:
+        # A foreground import is the moment to build the embedded engine's search index.
+        await state.vectors.optimize(company_id)
     return IngestSummary(finished, time.perf_counter() - started, chunks)

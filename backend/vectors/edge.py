@@ -314,6 +314,13 @@ class EdgeVectorStore:
             company_id, lambda shard: shard.count(request), create=False, default=0
         )
 
+    async def optimize(self, company_id: str) -> None:
+        """Build the shard's search index (HNSW) and merge segments. qdrant-edge does not do
+        this by itself, and without it every query scans the shard; it holds the GIL for
+        the whole build (tens of seconds at 50k chunks), so run it where nothing else waits
+        on this process: `helpdesk vectors optimize`, or after an operator import."""
+        await self._run(company_id, lambda shard: shard.optimize(), create=False, default=None)
+
     async def drop_company(self, company_id: str) -> None:
         namespace = namespace_for(company_id)
         path = self._path(company_id)

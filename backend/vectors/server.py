@@ -368,6 +368,10 @@ class QdrantServerVectorStore:
         )
         return result.count
 
+    async def optimize(self, company_id: str) -> None:
+        """A Qdrant server builds its indexes in the background by itself: nothing to do."""
+        validate_company_id(company_id)
+
     async def drop_company(self, company_id: str) -> None:
         namespace = namespace_for(company_id)
         async with self._lock(company_id):

@@ -58,6 +58,10 @@ class VectorStore(Protocol):
 
     async def count(self, company_id: str, filter: VectorFilter | None = None) -> int: ...
 
+    async def optimize(self, company_id: str) -> None:
+        """Build search indexes now (the embedded engine needs it after bulk loads)."""
+        ...
+
     async def drop_company(self, company_id: str) -> None:
         """Remove the company's namespace and everything in it (idempotent)."""
 

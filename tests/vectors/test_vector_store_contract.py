@@ -119,6 +119,18 @@ async def test_dense_mode_ranks_by_vector_similarity(store: VectorStore) -> None
     assert hits[0].payload.text == "Refund for a double charge on the invoice"
 
 
+async def test_optimize_keeps_every_point_and_ranking(store: VectorStore) -> None:
+    await seed_acme(store)
+    before = await store.query("acme", dense=axis(1, wobble=0.3), limit=3, mode=SearchMode.DENSE)
+    count = await store.count("acme")
+    await store.optimize("acme")
+    await store.optimize("globex")  # a company with no data yet: nothing to do, no error
+    assert await store.count("acme") == count
+    after = await store.query("acme", dense=axis(1, wobble=0.3), limit=3, mode=SearchMode.DENSE)
+    assert doc_ids(after) == doc_ids(before)
+    assert await store.count("globex") == 0
+
+
 async def test_sparse_mode_matches_terms(store: VectorStore) -> None:
     await seed_acme(store)
     hits = await store.query(
