@@ -358,3 +358,18 @@ async def test_stream_yields_word_chunks_of_the_same_text() -> None:
         == events[-1].result.text
         == (await composer.complete(request)).text
     )
+
+
+def test_chunk_scaffolding_and_fragments_are_not_quoted() -> None:
+    from backend.llm.providers.extractive import _split_sentences
+
+    text = (
+        "Q: Hub offline after router restart\n"
+        "Resolution: Update the hub firmware to 3.4 from Settings.\n"
+        "and then it reconnects by itself. Hello!\n"
+        "안녕하세요. 반품은 30일 이내에 가능합니다."
+    )
+    assert _split_sentences(text) == [
+        "Update the hub firmware to 3.4 from Settings.",
+        "반품은 30일 이내에 가능합니다.",
+    ]

@@ -457,10 +457,24 @@ _SALUTATION_RE = re.compile(
 )
 
 
+# Labels the chunker writes into ticket chunks ("Q: …", "Resolution: …", "Agent: …").
+_CHUNK_LABEL_RE = re.compile(
+    r"^(?:resolution|latest agent reply|agent|customer|owner reply|review \(\d/\d\))\s*:\s*",
+    re.IGNORECASE,
+)
+
+
 def _split_sentences(text: str) -> list[str]:
     sentences = []
     for raw in _SENTENCE_SPLIT_RE.split(text):
         sentence = _MARKER_RE.sub("", _BULLET_RE.sub("", raw)).strip()
+        # A ticket chunk's question line restates the subject: not an answer to quote.
+        if sentence.startswith("Q:"):
+            continue
+        sentence = _CHUNK_LABEL_RE.sub("", sentence)
+        # A chunk cut mid-sentence (the splitter's overlap) starts in lower case: a fragment.
+        if sentence[:1].isascii() and sentence[:1].islower():
+            continue
         # Headings, fragments and instructions aimed at a model are not quotable sentences.
         if len(_WORD_RE.findall(sentence)) < 2 and not _CJK_RUN_RE.search(sentence):
             continue
