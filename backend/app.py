@@ -27,7 +27,12 @@ replies grounded in **your company's own** tickets, articles and reviews, with c
 **Authentication.** Every `/v1` call carries `Authorization: Bearer <API key>` and
 `X-Company-ID: <your company id>`. The key decides the company; the header must name the
 same company. Errors: missing/unknown/revoked key → 401, key of another company → 403,
-malformed company id → 400.
+malformed company id → 400. The sidebar widget uses a short-lived **widget token** instead
+(`POST /v1/widget-tokens`, minted server-side with an API key); it works for the assistant
+endpoints only.
+
+**Streams.** The `/stream` endpoints send Server-Sent Events: `token` events with text, then
+one `done` event (the full response with citations) or an `error` event.
 
 **Errors** always have the body `{"error": "<code>", "detail": ...}`.
 """

@@ -67,11 +67,12 @@ async def get_current_tenant(
     database: DatabaseDep,
     clock: ClockDep,
     authorization: Annotated[
-        str | None, Header(description="`Bearer <API key>` issued for your company.")
+        str | None,
+        Header(description="`Bearer <API key>` issued for your company, or a widget token."),
     ] = None,
     x_company_id: Annotated[
         str | None,
-        Header(alias="X-Company-ID", description="Your company id; must match the API key."),
+        Header(alias="X-Company-ID", description="Your company id; must match the credential."),
     ] = None,
 ) -> Tenant:
     if x_company_id is not None and not is_valid_company_id(x_company_id):
