@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import text
 
 from backend.api.state import AppState
@@ -17,6 +16,7 @@ from backend.app import create_app
 from backend.config import Settings
 from tests.api.test_assistant_api import ACME_KNOWLEDGE, sync_file, write_jsonl
 from tests.conftest import CompanyWithKey
+from tests.live_server import serve_on_loopback
 from tests.llm.payloads import openai_completion, openai_stream
 from tests.llm.wire import ScriptedServer
 
@@ -45,18 +45,8 @@ async def served(
         }
     )
     app = create_app(configured)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", app.state.helpdesk
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_on_loopback(app) as base:
+        yield base, app.state.helpdesk
 
 
 async def test_model_answer_names_the_model_and_records_usage(

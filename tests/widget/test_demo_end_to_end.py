@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import text
 
 from backend.api.state import AppState
@@ -26,6 +25,7 @@ from backend.demo import SAMPLE_OPEN_TICKET_ID, TICKET_SOURCE
 from backend.demo.loader import prepare_demo
 from tests.api.test_assistant_api import sync_file, write_jsonl
 from tests.conftest import CompanyWithKey
+from tests.live_server import serve_on_loopback
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,18 +53,9 @@ async def demo_api(settings: Settings) -> AsyncIterator[tuple[str, AppState, str
         }
     )
     app = create_app(configured)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    state: AppState = app.state.helpdesk
-    try:
-        api_key = await prepare_demo(state)
-        yield f"http://127.0.0.1:{port}", state, api_key
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_on_loopback(app) as base:
+        state: AppState = app.state.helpdesk
+        yield base, state, await prepare_demo(state)
 
 
 async def test_widget_drafts_a_grounded_reply_for_the_sample_ticket(
