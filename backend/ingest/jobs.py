@@ -26,6 +26,7 @@ from backend.db.repositories import connectors as connector_repo
 from backend.db.session import Database
 from backend.errors import Conflict, Unavailable
 from backend.ingest.sync import SyncService
+from backend.tenancy.service import list_companies
 
 _log = structlog.get_logger("helpdesk.jobs")
 
@@ -119,8 +120,6 @@ class SyncScheduler:
 
     async def tick(self) -> int:
         """Enqueue every due connector once; returns how many syncs were enqueued."""
-        from backend.tenancy.service import list_companies
-
         enqueued, offset = 0, 0
         now = self.clock.now()
         while companies := await list_companies(self.database, limit=500, offset=offset):
