@@ -76,9 +76,23 @@ class CacheBackend(Protocol):
     :class:`backend.errors.Unavailable` (code ``cache_unavailable``) instead, see module doc.
     """
 
+    @property
+    def shared(self) -> bool:
+        """True when every process of the deployment sees the same entries (Redis)."""
+        ...
+
     async def get(self, key: str) -> bytes | None: ...
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        """One round trip for several keys (all under one hash tag); misses are ``None``."""
+        ...
+
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None: ...
+
+    async def set_if_absent(self, key: str, value: bytes) -> bytes | None:
+        """Store ``value`` unless the key exists; return what the key holds afterwards
+        (``None`` if the cache is down)."""
+        ...
 
     async def delete(self, *keys: str) -> int: ...
 
@@ -186,6 +200,10 @@ class RedisCacheBackend:
     def is_cluster(self) -> bool:
         return isinstance(self._client, RedisCluster)
 
+    @property
+    def shared(self) -> bool:
+        return True
+
     async def _guarded(
         self, operation: str, call: Callable[[], Awaitable[T]]
     ) -> tuple[bool, T | None]:
@@ -205,9 +223,28 @@ class RedisCacheBackend:
         # The clients are built with decode_responses=False, so values come back as bytes.
         return value if isinstance(value, bytes) else None
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        # MGET is one command: in a cluster every key must hash to one slot, which keys of
+        # one company do (they share its hash tag).
+        _, values = await self._guarded("get", lambda: self._client.mget(list(keys)))
+        if not isinstance(values, list):
+            return [None] * len(keys)
+        return [value if isinstance(value, bytes) else None for value in values]
+
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
         px = _ttl_milliseconds(ttl_seconds)
         await self._guarded("set", lambda: self._client.set(key, value, px=px))
+
+    async def set_if_absent(self, key: str, value: bytes) -> bytes | None:
+        async def call() -> bytes | None:
+            if await self._client.set(key, value, nx=True):
+                return value
+            # Someone else's value won the race (or was there already): use theirs.
+            current = await self._client.get(key)
+            return current if isinstance(current, bytes) else None
+
+        _, stored = await self._guarded("set", call)
+        return stored
 
     async def delete(self, *keys: str) -> int:
         if not keys:
@@ -375,13 +412,27 @@ class MemoryCacheBackend:
         for key in expired:
             del self._entries[key]
 
+    @property
+    def shared(self) -> bool:
+        return False
+
     async def get(self, key: str) -> bytes | None:
         entry = self._live(key)
         return None if entry is None else entry[0]
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        return [await self.get(key) for key in keys]
+
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
         px = _ttl_milliseconds(ttl_seconds)
         self._store(key, bytes(value), None if px is None else self._clock() + px / 1000)
+
+    async def set_if_absent(self, key: str, value: bytes) -> bytes | None:
+        entry = self._live(key)
+        if entry is not None:
+            return entry[0]
+        self._store(key, bytes(value), None)
+        return bytes(value)
 
     async def delete(self, *keys: str) -> int:
         deleted = 0
@@ -474,6 +525,15 @@ class TenantCache:
         self, namespace: str, key: str, value: bytes, ttl_seconds: float | None = None
     ) -> None:
         await self._backend.set(self.full_key(namespace, key), value, ttl_seconds)
+
+    async def get_many(self, *entries: tuple[str, str]) -> list[bytes | None]:
+        """Several ``(namespace, key)`` entries in one round trip (one hash tag, one slot).
+        Not counted in the hit/miss metric: the caller knows which reads were hits."""
+        return await self._backend.get_many(*(self.full_key(ns, key) for ns, key in entries))
+
+    async def set_if_absent(self, namespace: str, key: str, value: bytes) -> bytes | None:
+        """Store ``value`` (no TTL) unless the entry exists; return the entry's value now."""
+        return await self._backend.set_if_absent(self.full_key(namespace, key), value)
 
     async def get_json(self, namespace: str, key: str) -> Any | None:
         """The JSON value stored at ``key``, or ``None`` on a miss or unreadable entry."""

@@ -18,6 +18,7 @@ import structlog
 
 from backend.api.state import AppState, ReadinessCheck
 from backend.assistant import Assistant, company_settings_from_database
+from backend.assistant.recorder import InteractionRecorder
 from backend.assistant.service import AssistantService
 from backend.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from backend.cache import build_cache_backend
@@ -32,6 +33,7 @@ from backend.ingest.connectors import ConnectorService
 from backend.ingest.jobs import JobQueue, SyncScheduler, build_broker
 from backend.ingest.sync import IndexingParts, SyncService
 from backend.llm.builder import build_router_from_settings
+from backend.llm.cache import ResponseInvalidator
 from backend.llm.ledger import PostgresBudgetLedger
 from backend.retrieval import HybridRetriever
 from backend.secretbox import SecretBox, load_or_create_key
@@ -153,7 +155,13 @@ async def open_stack(
         sync = SyncService(
             database=database,
             connectors=connectors,
-            parts=IndexingParts(vectors=vectors, dense=dense, sparse=sparse, blobs=blobs),
+            parts=IndexingParts(
+                vectors=vectors,
+                dense=dense,
+                sparse=sparse,
+                blobs=blobs,
+                knowledge_changed=ResponseInvalidator(cache),
+            ),
             http=http,
             clock=clock,
             stale_after=timedelta(minutes=settings.sync_stale_minutes),
@@ -161,6 +169,9 @@ async def open_stack(
         jobs = JobQueue(build_broker(settings.redis_url, settings.redis_cluster_nodes), sync)
         await jobs.start()
         exit_stack.push_async_callback(jobs.stop)
+
+        recorder = InteractionRecorder(database, clock)
+        exit_stack.push_async_callback(recorder.close)
 
         state = AppState(
             settings=settings,
@@ -184,6 +195,7 @@ async def open_stack(
                 database=database,
                 cache=cache,
                 cache_ttl_seconds=settings.answer_cache_ttl_s,
+                recorder=recorder,
             ),
             credentials=CredentialCache(settings.auth_cache_seconds),
             widget_signer=WidgetTokenSigner(

@@ -168,6 +168,7 @@ def get_indexer(state: StateDep) -> KnowledgeIndexer:
         dense=parts.dense,
         sparse=parts.sparse,
         blobs=parts.blobs,
+        knowledge_changed=parts.knowledge_changed,
     )
 
 

@@ -6,12 +6,13 @@ then record the interaction (question, task, model, citations, latency, tokens, 
 hit) so it can receive feedback.
 
 Cache keys. A response is keyed by the task, the normalised request (question, ticket,
-review), the company's assistant settings, the route, and the company's knowledge
-generation. The retrieved passages are a deterministic function of those inputs within one
-knowledge generation, so the key determines them too; their ids are stored with the entry
-(and in the interaction). Keying on the inputs rather than on the passages lets a cached
-answer skip retrieval (a query embedding and a vector search) entirely, and any sync that
-changes knowledge bumps the generation, which voids every older entry at once.
+review) and the route, and stored under the company's cache epoch, which every change to
+its knowledge voids (see :mod:`backend.llm.cache`). The retrieved passages are a
+deterministic function of those inputs between two changes, so the key determines them
+too; their ids are stored with the entry (and in the interaction). Keying on the inputs
+rather than on the passages lets a cached answer skip retrieval (a query embedding and a
+vector search) entirely: with Redis, a hit costs one round trip to it and no database
+read. Interactions are written in batches by :class:`InteractionRecorder`.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ import orjson
 import structlog
 
 from backend.assistant.assistant import Assistant
+from backend.assistant.recorder import InteractionRecorder
 from backend.assistant.settings import AssistantSettings
-from backend.assistant.types import AssistantCompleted, AssistantResult, PreparedRequest
+from backend.assistant.types import AssistantCompleted, PreparedRequest
 from backend.cache import CacheBackend
 from backend.db.repositories import companies as company_repo
-from backend.db.repositories import interactions as interaction_repo
 from backend.db.session import Database
 from backend.errors import AppError
-from backend.llm.cache import ResponseCache, response_key
+from backend.llm.cache import CacheLookup, ResponseCache, response_key
 from backend.llm.router import LLMRouter
 from backend.llm.types import LLMRequest, StreamFailed, Task, TextDelta
 from backend.tenancy.service import Tenant
@@ -69,12 +70,33 @@ class AssistantService:
         database: Database,
         cache: CacheBackend,
         cache_ttl_seconds: int,
+        recorder: InteractionRecorder,
     ) -> None:
         self.assistant = assistant
         self.router = router
         self.database = database
         self.cache_backend = cache
         self.cache_ttl_seconds = cache_ttl_seconds
+        self.recorder = recorder
+
+    def _cache(self, tenant: Tenant) -> ResponseCache:
+        return ResponseCache(
+            self.cache_backend, tenant.company_id, ttl_seconds=self.cache_ttl_seconds
+        )
+
+    async def _private_cache_material(self, tenant: Tenant) -> dict[str, Any]:
+        """What an in-process cache must also key on (see backend.llm.cache): the knowledge
+        generation and the settings, read from Postgres. A shared cache needs neither: its
+        epoch is voided by every change, in every process."""
+        if self.cache_backend.shared:
+            return {}
+        async with self.database.tenant_session(tenant.company_id) as session:
+            company = await company_repo.get_company(session, tenant.company_id)
+        settings = AssistantSettings.from_company_settings(company.settings if company else None)
+        return {
+            "generation": company.knowledge_generation if company else 0,
+            "settings": settings.model_dump(mode="json"),
+        }
 
     async def _cache_key(self, tenant: Tenant, call: TaskCall) -> str:
         plan = await self.router.plan(LLMRequest(task=call.task, company_id=tenant.company_id))
@@ -82,89 +104,105 @@ class AssistantService:
         route = [
             f"{name}:{providers[name].model}" if name in providers else name for name in plan.chain
         ]
-        async with self.database.tenant_session(tenant.company_id) as session:
-            company = await company_repo.get_company(session, tenant.company_id)
-        generation = company.knowledge_generation if company else 0
-        # From the row just read (not a second query): the tone etc. change the output.
-        settings = AssistantSettings.from_company_settings(company.settings if company else None)
         material = {
             "task": call.task,
             "inputs": call.inputs,
-            "settings": settings.model_dump(mode="json"),
+            **(await self._private_cache_material(tenant)),
         }
-        return response_key(material, route=route, knowledge_generation=generation)
+        return response_key(material, route=route)
 
-    def _cache(self, tenant: Tenant) -> ResponseCache:
-        return ResponseCache(
-            self.cache_backend, tenant.company_id, ttl_seconds=self.cache_ttl_seconds
-        )
+    async def cached(
+        self,
+        tenant: Tenant,
+        namespace: str,
+        material: dict[str, Any],
+        compute: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """``compute()``'s JSON value, from the company's cache when an equal request was
+        answered since its knowledge last changed (searches use this)."""
+        material = {**material, **(await self._private_cache_material(tenant))}
+        key = response_key(material, route=())
+        cache = self._cache(tenant)
+        found = await cache.lookup(namespace, key)
+        if found.value is not None:
+            return found.value
+        value = await compute()
+        if found.epoch is not None:
+            await cache.put(namespace, key, value, epoch=found.epoch)
+        return value
 
-    async def _record(
+    def _record(
         self,
         tenant: Tenant,
         call: TaskCall,
-        result: AssistantResult,
+        result: dict[str, Any],
         *,
         started: float,
         cache_hit: bool,
     ) -> uuid.UUID:
-        async with self.database.tenant_session(tenant.company_id) as session:
-            interaction = await interaction_repo.insert_interaction(
-                session,
-                company_id=tenant.company_id,
-                task=call.task,
-                question=call.question[:10_000],
-                ticket_ref=call.ticket_ref,
-                answer=result.text,
-                citations=[c.model_dump(mode="json") for c in result.citations],
-                provider=result.provider,
-                model=result.model,
-                latency_ms=int((time.perf_counter() - started) * 1000),
-                prompt_tokens=0 if cache_hit else result.usage.prompt_tokens,
-                completion_tokens=0 if cache_hit else result.usage.completion_tokens,
-                cost_usd=0.0 if cache_hit else result.cost_usd,
-                cache_hit=cache_hit,
-                api_key_id=tenant.api_key_id,
-            )
-            return interaction.id
+        usage = result.get("usage") or {}
+        return self.recorder.record(
+            company_id=tenant.company_id,
+            task=call.task,
+            question=call.question[:10_000],
+            ticket_ref=call.ticket_ref,
+            answer=result["text"],
+            citations=result["citations"],
+            provider=result["provider"],
+            model=result["model"],
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            prompt_tokens=0 if cache_hit else int(usage.get("prompt_tokens", 0)),
+            completion_tokens=0 if cache_hit else int(usage.get("completion_tokens", 0)),
+            cost_usd=0.0 if cache_hit else float(result.get("cost_usd", 0.0)),
+            cache_hit=cache_hit,
+            api_key_id=tenant.api_key_id,
+        )
 
     @staticmethod
-    def body(result: AssistantResult, interaction_id: uuid.UUID, *, cached: bool) -> dict[str, Any]:
+    def body(result: dict[str, Any], interaction_id: uuid.UUID, *, cached: bool) -> dict[str, Any]:
+        """The response body from a result's JSON form (``AssistantResult.model_dump``)."""
         return {
-            "answer": result.text,
-            "citations": [c.model_dump(mode="json") for c in result.citations],
-            "context": [c.model_dump(mode="json") for c in result.context],
+            "answer": result["text"],
+            "citations": result["citations"],
+            "context": result["context"],
             "interaction_id": str(interaction_id),
-            "provider": result.provider,
-            "model": result.model,
+            "provider": result["provider"],
+            "model": result["model"],
             "cached": cached,
-            "language": result.language,
-            "flagged_passages": result.flagged_passages,
-            "usage": result.usage.model_dump(mode="json"),
-            "cost_usd": result.cost_usd,
+            "language": result["language"],
+            "flagged_passages": result["flagged_passages"],
+            "usage": result["usage"],
+            "cost_usd": result["cost_usd"],
         }
 
-    async def _lookup(self, tenant: Tenant, call: TaskCall) -> tuple[str, AssistantResult | None]:
+    async def _lookup(self, tenant: Tenant, call: TaskCall) -> tuple[str, CacheLookup]:
         key = await self._cache_key(tenant, call)
+        found = await self._cache(tenant).lookup(ResponseCache.namespace_for(call.task), key)
         if not call.use_cache:
-            return key, None
-        cached = await self._cache(tenant).get(call.task, key)
-        if cached is None:
-            return key, None
-        return key, AssistantResult.model_validate(cached)
+            # A regenerated answer still replaces the cached one (under the current epoch).
+            return key, CacheLookup(None, found.epoch)
+        return key, found
+
+    async def _store(
+        self, tenant: Tenant, call: TaskCall, key: str, epoch: str | None, result: dict[str, Any]
+    ) -> None:
+        if epoch is not None:
+            await self._cache(tenant).put(
+                ResponseCache.namespace_for(call.task), key, result, epoch=epoch
+            )
 
     async def complete(self, tenant: Tenant, call: TaskCall) -> dict[str, Any]:
         started = time.perf_counter()
-        key, cached = await self._lookup(tenant, call)
-        if cached is not None:
-            interaction_id = await self._record(
-                tenant, call, cached, started=started, cache_hit=True
+        key, found = await self._lookup(tenant, call)
+        if found.value is not None:
+            interaction_id = self._record(
+                tenant, call, found.value, started=started, cache_hit=True
             )
-            return self.body(cached, interaction_id, cached=True)
+            return self.body(found.value, interaction_id, cached=True)
         prepared = await call.prepare()
-        result = await self.assistant.run(prepared)
-        await self._cache(tenant).put(call.task, key, result.model_dump(mode="json"))
-        interaction_id = await self._record(tenant, call, result, started=started, cache_hit=False)
+        result = (await self.assistant.run(prepared)).model_dump(mode="json")
+        await self._store(tenant, call, key, found.epoch, result)
+        interaction_id = self._record(tenant, call, result, started=started, cache_hit=False)
         return self.body(result, interaction_id, cached=False)
 
     async def stream(self, tenant: Tenant, call: TaskCall) -> AsyncIterator[bytes]:
@@ -173,13 +211,13 @@ class AssistantService:
         closed, which closes the provider's stream and stops generation."""
         started = time.perf_counter()
         try:
-            key, cached = await self._lookup(tenant, call)
-            if cached is not None:
-                for i in range(0, len(cached.text), _CACHED_CHUNK):
-                    yield _sse("token", {"text": cached.text[i : i + _CACHED_CHUNK]})
-                interaction_id = await self._record(
-                    tenant, call, cached, started=started, cache_hit=True
-                )
+            key, found = await self._lookup(tenant, call)
+            if found.value is not None:
+                cached = found.value
+                text: str = cached["text"]
+                for i in range(0, len(text), _CACHED_CHUNK):
+                    yield _sse("token", {"text": text[i : i + _CACHED_CHUNK]})
+                interaction_id = self._record(tenant, call, cached, started=started, cache_hit=True)
                 yield _sse("done", self.body(cached, interaction_id, cached=True))
                 return
             prepared = await call.prepare()
@@ -187,9 +225,9 @@ class AssistantService:
                 if isinstance(event, TextDelta):
                     yield _sse("token", {"text": event.text})
                 elif isinstance(event, AssistantCompleted):
-                    result = event.result
-                    await self._cache(tenant).put(call.task, key, result.model_dump(mode="json"))
-                    interaction_id = await self._record(
+                    result = event.result.model_dump(mode="json")
+                    await self._store(tenant, call, key, found.epoch, result)
+                    interaction_id = self._record(
                         tenant, call, result, started=started, cache_hit=False
                     )
                     yield _sse("done", self.body(result, interaction_id, cached=False))

@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from backend.adapters.base import Deletion, SourceDocument
 from backend.blobs import BlobStore, TenantBlobs
+from backend.db.repositories import companies as company_repo
 from backend.db.repositories import documents as document_repo
 from backend.db.session import Database
 from backend.embeddings.dense import DenseEncoder
@@ -32,6 +33,9 @@ from backend.ingest.chunking import Chunk, chunk_document
 from backend.ingest.normalize import NormalizedDocument, normalize_document
 from backend.tenancy.company_id import validate_company_id
 from backend.vectors import ChunkPayload, ChunkPoint, VectorStore, point_id
+
+KnowledgeChanged = Callable[[str], Awaitable[None]]
+"""Called with a company id after its knowledge changed (voids its cached answers)."""
 
 _DOCUMENT_NAMESPACE = uuid.UUID("6f1c7a52-2b8e-4f43-9d55-0b7c0e3f4a11")
 
@@ -93,6 +97,7 @@ class KnowledgeIndexer:
         sparse: SparseEncoder,
         blobs: BlobStore,
         connector_id: uuid.UUID | None = None,
+        knowledge_changed: KnowledgeChanged | None = None,
     ) -> None:
         self.database = database
         self.vectors = vectors
@@ -100,6 +105,7 @@ class KnowledgeIndexer:
         self.sparse = sparse
         self.blobs = blobs
         self.connector_id = connector_id
+        self.knowledge_changed = knowledge_changed
 
     async def index(
         self,
@@ -269,9 +275,16 @@ class KnowledgeIndexer:
             )
         if not keys:
             return 0
-        return await self.delete(
+        removed = await self.delete(
             company_id, [Deletion(source=s, external_id=e, reason="purged") for s, e in keys]
         )
+        # Cached answers may quote what was just removed (an erased requester's ticket):
+        # they must not outlive it.
+        async with self.database.tenant_session(company_id) as session:
+            await company_repo.bump_knowledge_generation(session, company_id)
+        if self.knowledge_changed is not None:
+            await self.knowledge_changed(company_id)
+        return removed
 
     def _document_row(self, company_id: str, item: _ChangedDocument) -> dict[str, Any]:
         doc, norm = item.source, item.normalized

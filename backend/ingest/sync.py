@@ -38,7 +38,7 @@ from backend.embeddings.dense import DenseEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.errors import Conflict, NotFound
 from backend.ingest.connectors import ConnectorService
-from backend.ingest.indexer import IndexCounts, KnowledgeIndexer, PreparedBatch
+from backend.ingest.indexer import IndexCounts, KnowledgeChanged, KnowledgeIndexer, PreparedBatch
 from backend.vectors import VectorStore
 
 _log = structlog.get_logger("helpdesk.sync")
@@ -57,6 +57,7 @@ class IndexingParts:
     dense: DenseEncoder
     sparse: SparseEncoder
     blobs: BlobStore
+    knowledge_changed: KnowledgeChanged | None = None
 
 
 class SyncService:
@@ -197,9 +198,11 @@ class SyncService:
                 if status == "succeeded":
                     await connector_repo.mark_synced(session, connector.id, at=started)
                 if totals.changed:
-                    # New knowledge: cached answers keyed on the old generation die at once.
                     await company_repo.bump_knowledge_generation(session, company_id)
                 finished = await run_repo.get_sync_run(session, run_id)
+            if totals.changed and self.parts.knowledge_changed is not None:
+                # New knowledge, committed: answers cached before it die at once.
+                await self.parts.knowledge_changed(company_id)
         _log.info(
             "sync finished",
             company_id=company_id,

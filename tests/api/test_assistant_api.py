@@ -210,6 +210,59 @@ async def test_a_sync_that_changes_knowledge_voids_cached_answers(
     assert "2 business days" in after["answer"]
 
 
+def cache_reads(namespace: str, result: str) -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"namespace": namespace, "result": result}
+    return REGISTRY.get_sample_value("helpdesk_cache_requests_total", labels) or 0.0
+
+
+async def test_searches_are_cached_and_a_deletion_in_another_process_voids_them(
+    client: httpx.AsyncClient, tenants: Tenants, settings: Settings, tmp_path: Path
+) -> None:
+    acme, globex = tenants.acme.headers, tenants.globex.headers
+    query = {"query": "reset my password", "limit": 5}
+    question = {"question": "How do I reset my password?"}
+    first = await client.post("/v1/search", headers=acme, json=query)
+    hits = cache_reads("search", "hit")
+    again = await client.post("/v1/search", headers=acme, json=query)
+    assert again.json() == first.json()
+    assert cache_reads("search", "hit") == hits + 1
+    # Another company's identical search is its own entry, with its own results.
+    theirs = (await client.post("/v1/search", headers=globex, json=query)).json()["results"]
+    assert {r["document_id"] for r in theirs}.isdisjoint(
+        {r["document_id"] for r in first.json()["results"]}
+    )
+    for headers in (acme, globex):
+        await client.post("/v1/answer", headers=headers, json=question)
+        cached = await client.post("/v1/answer", headers=headers, json=question)
+        assert cached.json()["cached"] is True
+
+    article = next(r for r in first.json()["results"] if r["title"] == "How to reset your password")
+    # A second API process (same Postgres and Redis) deletes the article.
+    other = create_app(
+        settings.model_copy(
+            update={"redis_url": "redis://127.0.0.1:6379/15", "data_dir": tmp_path / "other"}
+        )
+    )
+    async with (
+        LifespanManager(other, startup_timeout=60, shutdown_timeout=30),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=other), base_url="http://other"
+        ) as other_client,
+    ):
+        deleted = await other_client.delete(f"/v1/documents/{article['document_id']}", headers=acme)
+        assert deleted.status_code == 200
+
+    misses = cache_reads("search", "miss")
+    await client.post("/v1/search", headers=acme, json=query)
+    assert cache_reads("search", "miss") == misses + 1
+    after = (await client.post("/v1/answer", headers=acme, json=question)).json()
+    assert after["cached"] is False
+    # Globex's knowledge did not change: its cached answer stands.
+    assert (await client.post("/v1/answer", headers=globex, json=question)).json()["cached"]
+
+
 async def test_draft_reply_streams_with_citations_and_skips_internal_and_injection(
     client: httpx.AsyncClient, tenants: Tenants
 ) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from backend.api.dependencies import CurrentTenant, StateDep
@@ -20,7 +21,7 @@ from backend.api.schemas import ERROR_RESPONSES, TicketIn
 from backend.assistant.service import AssistantService, TaskCall
 from backend.assistant.types import Message, ReviewContext, TicketContext
 from backend.errors import BadRequest, Forbidden
-from backend.retrieval import SearchFilters
+from backend.retrieval import RetrievedPassage, SearchFilters
 from backend.tenancy.service import Tenant
 
 router = APIRouter(prefix="/v1", tags=["assistant"], responses=ERROR_RESPONSES)
@@ -203,37 +204,51 @@ def _stream(body: Any) -> StreamingResponse:
 
 
 @router.post("/search", response_model=SearchOut)
-async def search(body: SearchIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
+async def search(body: SearchIn, tenant: CurrentTenant, service: AssistantDep) -> Response:
     """Hybrid search (dense + sparse, fused by reciprocal rank) over your knowledge, with
-    filters; one passage per document, each with a citation handle."""
-    passages = await service.assistant.retriever.search(
-        tenant.company_id,
-        body.query,
-        filters=body.filters.to_filters(),
-        limit=body.limit,
-        mode=body.mode,
-        include_internal=body.include_internal,
+    filters; one passage per document, each with a citation handle. Repeated searches are
+    answered from your company's cache until your knowledge next changes."""
+
+    async def run_search() -> dict[str, Any]:
+        passages = await service.assistant.retriever.search(
+            tenant.company_id,
+            body.query,
+            filters=body.filters.to_filters(),
+            limit=body.limit,
+            mode=body.mode,
+            include_internal=body.include_internal,
+        )
+        return {"results": [_passage_out(p) for p in passages]}
+
+    results = await service.cached(
+        tenant, "search", {"search": body.model_dump(mode="json")}, run_search
     )
-    return SearchOut(
-        results=[
-            PassageOut(
-                document_id=p.document_id,
-                passage_id=p.id,
-                external_id=p.external_id,
-                title=p.title,
-                url=p.url,
-                kind=p.kind,
-                source=p.source,
-                language=p.language,
-                status=p.status,
-                internal=p.internal,
-                snippet=p.snippet,
-                score=p.score,
-                updated_at=p.updated_at,
-            )
-            for p in passages
-        ]
-    )
+    return _json(results)
+
+
+def _passage_out(p: RetrievedPassage) -> dict[str, Any]:
+    """A passage as `PassageOut` (built directly: this is the search hot path)."""
+    return {
+        "document_id": p.document_id,
+        "passage_id": p.id,
+        "external_id": p.external_id,
+        "title": p.title,
+        "url": p.url,
+        "kind": p.kind,
+        "source": p.source,
+        "language": p.language,
+        "status": p.status,
+        "internal": p.internal,
+        "snippet": p.snippet,
+        "score": p.score,
+        "updated_at": p.updated_at,
+    }
+
+
+def _json(body: Any) -> Response:
+    # Bodies are built to match the declared response models (which document them); skipping
+    # FastAPI's re-validation and re-serialization of them is most of a cached answer's cost.
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def _answer_call(body: AnswerIn, tenant: Tenant, service: AssistantService) -> TaskCall:
@@ -277,7 +292,7 @@ def _review_call(body: ReviewReplyIn, tenant: Tenant, service: AssistantService)
 async def answer(body: AnswerIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
     """Answer a question from your knowledge (optionally about a ticket), with citations.
     Agent-facing: internal notes may be used and are marked in the citations."""
-    return await service.complete(tenant, _answer_call(body, tenant, service))
+    return _json(await service.complete(tenant, _answer_call(body, tenant, service)))
 
 
 @router.post("/answer/stream", responses=STREAM_DOC, response_class=StreamingResponse)
@@ -293,7 +308,7 @@ async def draft_reply(body: DraftIn, tenant: CurrentTenant, service: AssistantDe
     """Draft a reply to the ticket, in the customer's language and your configured tone,
     grounded in knowledge articles and similar solved tickets. Internal notes are never
     quoted to the customer."""
-    return await service.complete(tenant, _draft_call(body, tenant, service))
+    return _json(await service.complete(tenant, _draft_call(body, tenant, service)))
 
 
 @router.post("/draft-reply/stream", responses=STREAM_DOC, response_class=StreamingResponse)
@@ -308,7 +323,7 @@ async def draft_reply_stream(
 async def review_reply(body: ReviewReplyIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
     """Draft a reply to a customer review: thanks for a positive one, an apology and a next
     step for a negative one, in the review's language, without inventing facts."""
-    return await service.complete(tenant, _review_call(body, tenant, service))
+    return _json(await service.complete(tenant, _review_call(body, tenant, service)))
 
 
 @router.post("/review-reply/stream", responses=STREAM_DOC, response_class=StreamingResponse)
@@ -359,4 +374,4 @@ async def summarize(body: DraftIn, tenant: CurrentTenant, service: AssistantDep)
         use_cache=not body.regenerate,
     )
     result = await service.complete(tenant, call)
-    return {**result, "summary": result["answer"]}
+    return _json({**result, "summary": result["answer"]})

@@ -135,9 +135,14 @@ async def read_ticket(
     response_model=FeedbackOut,
     responses={404: {"model": ErrorBody}},
 )
-async def give_feedback(body: FeedbackIn, tenant: CurrentTenant, session: TenantSession) -> Any:
+async def give_feedback(
+    body: FeedbackIn, tenant: CurrentTenant, session: TenantSession, state: StateDep
+) -> Any:
     """Rate an answer or draft (up/down, with a reason), or record that the agent inserted
     it into their reply. Several feedback entries per interaction are kept."""
+    # Interactions are written in batches a few milliseconds after the answer: make sure
+    # this process's queued ones are in before looking the id up.
+    await state.assistant.recorder.flush()
     if await interaction_repo.get_interaction(session, body.interaction_id) is None:
         raise NotFound("no such interaction", code="interaction_not_found")
     feedback = await interaction_repo.insert_feedback(
@@ -156,10 +161,12 @@ async def give_feedback(body: FeedbackIn, tenant: CurrentTenant, session: Tenant
 async def list_interactions(
     _tenant: KeyTenant,
     session: TenantSession,
+    state: StateDep,
     task: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Any:
     """Recorded assistant calls (question, answer, citations, model, latency, tokens, cost,
     cache hit), newest first."""
+    await state.assistant.recorder.flush()
     return await interaction_repo.list_interactions(session, task=task, limit=limit, offset=offset)

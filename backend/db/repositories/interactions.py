@@ -1,55 +1,22 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db.models import Feedback, Interaction
 
 
-async def insert_interaction(
-    session: AsyncSession,
-    *,
-    company_id: str,
-    task: str,
-    question: str,
-    ticket_ref: str | None,
-    answer: str,
-    citations: list[dict[str, Any]],
-    provider: str,
-    model: str,
-    latency_ms: int,
-    prompt_tokens: int,
-    completion_tokens: int,
-    cost_usd: float,
-    cache_hit: bool,
-    api_key_id: uuid.UUID | None,
-) -> Interaction:
-    # A record of a call already answered: losing the last few milliseconds of these on a
-    # server crash is acceptable, waiting for a WAL flush on every request is not.
+async def insert_interactions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert a batch of interaction rows (column → value dicts, ids included) at once."""
+    if not rows:
+        return
+    # A record of calls already answered: losing the last few milliseconds of these on a
+    # server crash is acceptable, waiting for a WAL flush on every batch is not.
     await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    interaction = Interaction(
-        company_id=company_id,
-        task=task,
-        question=question,
-        ticket_ref=ticket_ref,
-        answer=answer,
-        citations=citations,
-        provider=provider,
-        model=model,
-        latency_ms=latency_ms,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost_usd=Decimal(str(cost_usd)),
-        cache_hit=cache_hit,
-        api_key_id=api_key_id,
-    )
-    session.add(interaction)
-    await session.flush()
-    return interaction
+    await session.execute(insert(Interaction), rows)
 
 
 async def get_interaction(session: AsyncSession, interaction_id: uuid.UUID) -> Interaction | None:
