@@ -10,13 +10,15 @@ What runs, in order (one command, everything on this machine, loopback only):
    text. Payloads look like ingested ones (kind, source, status, tags, timestamps, title,
    url, ~0.5 kB of text). The target company gets ``--target-chunks`` (50,000), nine more
    companies get ``--other-chunks`` each, all written through ``EdgeVectorStore.upsert``
-   (qdrant-edge, the embedded default that ``make demo`` runs), and left as the indexer
-   leaves a shard after a sync (not optimized: see ``bench/results/latency.md``).
+   (qdrant-edge, the embedded default that ``make demo`` runs), then optimized (the HNSW
+   index built) as ``helpdesk vectors optimize`` does after a bulk import.
 2. **Server.** A scratch database on the local PostgreSQL (``provision_database`` +
    ``run_migrations``; dropped at the end) holds the ten companies and their API keys. The
-   real app (``backend.app:create_app``) is served by uvicorn with **one worker**: a
-   qdrant-edge shard directory can be open in one process only.
-3. **Load.** A separate load-generator process (asyncio + aiohttp, keep-alive, loopback)
+   real app (``backend.app:create_app``) is served by uvicorn with **one worker** (a
+   qdrant-edge shard directory can be open in one process only), with its cache in a
+   scratch database of the local Redis, emptied before and after the run.
+3. **Load.** A separate load-generator process (uvloop, a minimal keep-alive HTTP/1.1
+   client, loopback)
    sends real StackFAQ questions (``queries.jsonl``):
    * ``/v1/search``: 20 closed-loop clients on the target company, twice: with every query
      text unique (a ticket number appended, so no request can reuse an earlier query
@@ -65,6 +67,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -93,6 +96,7 @@ ANSWER_TARGET_P95_MS = 10.0
 ANSWER_TARGET_RPS = 500.0
 BASELINE_TARGET_RATIO = 5.0
 HOT_QUESTIONS = 100
+REDIS_URL = "redis://127.0.0.1:6379/11"
 
 
 # --------------------------------------------------------------------------------- data
@@ -271,6 +275,17 @@ def _free_port() -> int:
 UVICORN_ARGS = ("--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log")
 
 
+def flush_redis() -> None:
+    """Empty the scratch Redis database: every run starts with a cold cache."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
 def start_server(
     urls: DatabaseUrls, data_dir: Path, port: int, log: Path
 ) -> subprocess.Popen[bytes]:
@@ -285,6 +300,8 @@ def start_server(
         # closed when it is returned and opened again by the next request.
         "HELPDESK_DATABASE_POOL_SIZE": "20",
         "HELPDESK_WIDGET_DIR": str(data_dir / "no-widget"),
+        # The cache as in production: Redis (a scratch database of the local server).
+        "HELPDESK_REDIS_URL": REDIS_URL,
     }
     command = [
         sys.executable,
@@ -341,62 +358,130 @@ def _percentiles(latencies_ms: Sequence[float]) -> dict[str, float]:
     }
 
 
-async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
-    import aiohttp
+class _Connection:
+    """One keep-alive HTTP/1.1 connection that sends prebuilt requests.
 
-    url = spec["url"]
-    headers = {**spec["headers"], "Content-Type": "application/json"}
-    bodies = [json.dumps(body).encode() for body in spec["bodies"]]
+    The load generator shares two cores with the server, so it must cost as little as it
+    can: requests are encoded once up front, and a response is read as its status line,
+    its headers (for Content-Length) and its body, nothing more. The server always answers
+    these endpoints with a Content-Length (no chunked bodies).
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Connection:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+                break
+        body = await self.reader.readexactly(length) if length else b""
+        return status, body
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _encode_requests(spec: dict[str, Any]) -> list[bytes]:
+    url = urlsplit(spec["url"])
+    headers = {**spec["headers"], "Content-Type": "application/json", "Host": url.netloc}
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    requests = []
+    for body in spec["bodies"]:
+        payload = json.dumps(body).encode()
+        requests.append(
+            f"POST {url.path} HTTP/1.1\r\n{head}Content-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+    return requests
+
+
+async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
+    url = urlsplit(spec["url"])
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    requests = _encode_requests(spec)
     warmup_s, duration_s = float(spec["warmup_s"]), float(spec["duration_s"])
     marker = spec.get("must_contain", "").encode()
-    connector = aiohttp.TCPConnector(limit=int(spec.get("max_connections", 100)))
+    max_connections = int(spec.get("max_connections", 100))
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     missing_marker = 0
-    next_body = 0
+    next_request = 0
+    idle: list[_Connection] = []
+    opened = 0
+    freed = asyncio.Condition()
 
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async def connection() -> _Connection:
+        nonlocal opened
+        async with freed:
+            while not idle and opened >= max_connections:
+                await freed.wait()
+            if idle:
+                return idle.pop()
+            opened += 1
+        return await _Connection.open(host, port)
 
-        async def send(scheduled: float, measure: bool) -> None:
-            nonlocal next_body, missing_marker
-            body = bodies[next_body % len(bodies)]
-            next_body += 1
-            async with session.post(url, data=body, headers=headers) as response:
-                payload = await response.read()
-            done = time.perf_counter()
-            if not measure:
-                return
-            latencies.append((done - scheduled) * 1000.0)
-            statuses[str(response.status)] = statuses.get(str(response.status), 0) + 1
-            if marker and marker not in payload:
-                missing_marker += 1
+    async def send(scheduled: float, measure: bool) -> None:
+        nonlocal next_request, missing_marker
+        request = requests[next_request % len(requests)]
+        next_request += 1
+        conn = await connection()
+        try:
+            status, payload = await conn.exchange(request)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # uvicorn closes a keep-alive connection idle for 5 s; the request never
+            # reached it, so reconnect and send it again, as HTTP clients do.
+            conn.close()
+            conn = await _Connection.open(host, port)
+            status, payload = await conn.exchange(request)
+        done = time.perf_counter()
+        async with freed:
+            idle.append(conn)
+            freed.notify()
+        if not measure:
+            return
+        latencies.append((done - scheduled) * 1000.0)
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+        if marker and marker not in payload:
+            missing_marker += 1
 
-        started = time.perf_counter()
-        measure_from = started + warmup_s
-        stop_at = measure_from + duration_s
-        if spec["mode"] == "closed":
+    started = time.perf_counter()
+    measure_from = started + warmup_s
+    stop_at = measure_from + duration_s
+    if spec["mode"] == "closed":
 
-            async def client() -> None:
-                while (now := time.perf_counter()) < stop_at:
-                    await send(now, now >= measure_from)
+        async def client() -> None:
+            while (now := time.perf_counter()) < stop_at:
+                await send(now, now >= measure_from)
 
-            await asyncio.gather(*(client() for _ in range(int(spec["concurrency"]))))
-        else:
-            # Open loop: request n is due at start + n/rate whether or not earlier ones are
-            # done; its latency counts from that due time.
-            rate = float(spec["rate"])
-            tasks: set[asyncio.Task[None]] = set()
-            n = 0
-            while (due := started + n / rate) < stop_at:
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                task = asyncio.create_task(send(due, due >= measure_from))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                n += 1
-            await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - measure_from
+        await asyncio.gather(*(client() for _ in range(int(spec["concurrency"]))))
+    else:
+        # Open loop: request n is due at start + n/rate whether or not earlier ones are done;
+        # its latency counts from that due time (a stalled server cannot hide its queue).
+        rate = float(spec["rate"])
+        tasks: set[asyncio.Task[None]] = set()
+        n = 0
+        while (due := started + n / rate) < stop_at:
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(send(due, due >= measure_from))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            n += 1
+        await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - measure_from
+    for conn in idle:
+        conn.close()
     return {
         "mode": spec["mode"],
         "concurrency": spec.get("concurrency"),
@@ -404,6 +489,7 @@ async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
         "requests": len(latencies),
         "duration_s": round(elapsed, 2),
         "throughput_rps": round(len(latencies) / elapsed, 1),
+        "connections": opened,
         "statuses": statuses,
         "missing_marker": missing_marker,
         **_percentiles(latencies),
@@ -601,8 +687,9 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
         "and load generator share these cores.",
         f"- Server: uvicorn `{' '.join(UVICORN_ARGS)}` (one worker: a qdrant-edge shard "
         "directory can be open in one process only), embedded vector engine (qdrant-edge), "
-        "local PostgreSQL (scratch database), in-process cache, local model "
-        "all-MiniLM-L6-v2, extractive composer.",
+        "local PostgreSQL (scratch database), Redis cache (a scratch database of the local "
+        "Redis, emptied before the run), local model all-MiniLM-L6-v2 (1 torch thread), "
+        "extractive composer.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
         "",
         "## Data",
@@ -632,7 +719,8 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
             s_unique["p95_ms"] <= SEARCH_TARGET_P95_MS,
         ),
         _row(
-            f"`/v1/search`, 20 clients, {HOT_QUESTIONS} StackFAQ questions repeating",
+            f"`/v1/search`, 20 clients, {HOT_QUESTIONS} StackFAQ questions repeating "
+            "(served from the company's search cache)",
             s_repeat,
             f"p95 ≤ {SEARCH_TARGET_P95_MS:.0f} ms",
             s_repeat["p95_ms"] <= SEARCH_TARGET_P95_MS,
@@ -664,16 +752,24 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
         "",
         "## Method",
         "",
-        "- Search: hybrid mode (dense + sparse, RRF), limit 8, on the 50,000-chunk company; "
-        "each request embeds its query (all-MiniLM-L6-v2 on CPU) unless the same text was "
-        "embedded recently (per-process query-embedding cache). Closed loop: each of 20 "
-        f"clients sends its next request when the last one returns; {result['warmup_s']} s "
-        f"warm-up, {result['duration_s']} s measured.",
+        "- Search: hybrid mode (dense + sparse, RRF), limit 8, on the 50,000-chunk company. "
+        "Unique queries take the whole path: the query is embedded (all-MiniLM-L6-v2 on "
+        "CPU; queries that arrive while the model is busy are embedded together in one "
+        "batch), encoded for the sparse side, searched in qdrant-edge, deduplicated per "
+        "document and snippeted. Repeating queries are answered from the company's search "
+        "cache in Redis (keyed on the request, voided when the company's knowledge "
+        "changes). Closed loop: each of 20 clients sends its next request when the last "
+        f"one returns; {result['warmup_s']} s warm-up, {result['duration_s']} s measured.",
         "- Cached answers: "
         f"{result['answer_cached']['primed']} questions answered once (uncached) to prime "
         "the cache, then asked again. Open loop at a fixed rate, latency from each "
-        "request's scheduled send time; each request still authenticates its API key and "
-        "records an interaction (so it can receive feedback).",
+        "request's scheduled send time; each request still authenticates its API key "
+        "(credentials cached in process for 5 s), reads the company's cache epoch and the "
+        "entry from Redis in one round trip, and records an interaction (queued, written "
+        "to Postgres in batches), so it can receive feedback.",
+        "- Load generator: its own process, asyncio on uvloop with a minimal keep-alive "
+        "HTTP/1.1 client (requests encoded once, responses read by Content-Length), so "
+        "that it takes as little as possible of the two cores it shares with the server.",
         "- Baseline: `QdrantVectorStore(client=QdrantClient(location=':memory:'), ...)` with "
         "`HuggingFaceEmbeddings(model_name=<the same all-MiniLM-L6-v2 files>)`, points "
         "uploaded with `upload_points` in LangChain's payload layout, "
@@ -759,6 +855,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     del companies
 
     urls, keys = asyncio.run(prepare_database([TARGET_COMPANY, *OTHER_COMPANIES]))
+    flush_redis()
     port = _free_port()
     server = start_server(urls, data_dir, port, workdir / "server.log")
     result: dict[str, Any] = {}
@@ -833,6 +930,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         stop_process(server)
         asyncio.run(drop_database(SUPERUSER_DSN, urls.name))
+        flush_redis()
 
     baseline = run_baseline(
         {
@@ -894,7 +992,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["_loadgen"]:
         spec = json.loads(Path(argv[1]).read_text())
-        print(json.dumps(asyncio.run(_loadgen(spec))))
+        import uvloop
+
+        print(json.dumps(uvloop.run(_loadgen(spec))))
         return
     if argv[:1] == ["_baseline"]:
         spec = json.loads(Path(argv[1]).read_text())

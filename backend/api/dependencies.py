@@ -28,7 +28,9 @@ from backend.tenancy.service import Tenant, authenticate_api_key, authenticate_w
 from backend.tenancy.widget_tokens import TOKEN_SCHEME
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies are ``async def`` even when they do not await: FastAPI runs a plain ``def``
+# dependency in a worker thread, a thread hop per dependency per request.
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.helpdesk
     return state
 
@@ -36,15 +38,15 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 
-def get_database(state: StateDep) -> Database:
+async def get_database(state: StateDep) -> Database:
     return state.database
 
 
-def get_clock(state: StateDep) -> Clock:
+async def get_clock(state: StateDep) -> Clock:
     return state.clock
 
 
@@ -109,7 +111,7 @@ CurrentTenant = Annotated[Tenant, Depends(get_current_tenant)]
 """An API key or a widget token."""
 
 
-def require_api_key(tenant: CurrentTenant) -> Tenant:
+async def require_api_key(tenant: CurrentTenant) -> Tenant:
     """Management endpoints: a widget token (which lives in a browser) is not enough."""
     if tenant.via != "api_key":
         raise Forbidden(
@@ -152,15 +154,15 @@ async def require_platform_admin(
 PlatformAdmin = Annotated[str, Depends(require_platform_admin)]
 
 
-def get_connector_service(state: StateDep) -> ConnectorService:
+async def get_connector_service(state: StateDep) -> ConnectorService:
     return state.connectors
 
 
-def get_job_queue(state: StateDep) -> JobQueue:
+async def get_job_queue(state: StateDep) -> JobQueue:
     return state.jobs
 
 
-def get_indexer(state: StateDep) -> KnowledgeIndexer:
+async def get_indexer(state: StateDep) -> KnowledgeIndexer:
     parts = state.sync.parts
     return KnowledgeIndexer(
         database=state.database,

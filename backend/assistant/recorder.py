@@ -50,8 +50,8 @@ class InteractionRecorder:
         database: Database,
         clock: Clock,
         *,
-        flush_interval_s: float = 0.05,
-        batch_size: int = 200,
+        flush_interval_s: float = 0.2,
+        batch_size: int = 500,
         max_pending: int = 50_000,
     ) -> None:
         self._database = database

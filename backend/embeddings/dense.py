@@ -132,6 +132,7 @@ class SentenceTransformerEncoder:
         # vectors of 384 floats are about 7 MB of Python floats; 0 turns it off.
         self._query_cache_size = query_cache_size
         self._query_cache: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+        self._queries = _QueryBatcher(self.encode_batch, max_batch=32)
 
     @property
     def model_name(self) -> str:
@@ -183,13 +184,64 @@ class SentenceTransformerEncoder:
         if cached is not None:
             self._query_cache.move_to_end(text)
             return list(cached)
-        vector = (await self.embed_documents([text]))[0]
+        vector = await self._queries.embed(text)
         if self._query_cache_size > 0:
             # Only the event loop touches the cache (embed_query is a coroutine): no lock.
             self._query_cache[text] = tuple(vector)
             while len(self._query_cache) > self._query_cache_size:
                 self._query_cache.popitem(last=False)
         return vector
+
+
+class _QueryBatcher:
+    """Encodes the queries that arrive while the model is busy together, in one batch.
+
+    Under load, requests' queries queue behind the one being encoded; encoding them one by
+    one costs about twice the CPU per query of encoding them as a batch (measured with
+    all-MiniLM-L6-v2 on one core: 12.6 ms per query alone, 5.8 ms in batches of 8). With no
+    load a query is encoded at once, alone, so nothing waits for a batch to fill.
+    Everything here runs on the event loop; only the encoding itself runs in the executor.
+    """
+
+    def __init__(self, encode: Callable[[list[str]], list[list[float]]], max_batch: int) -> None:
+        self._encode = encode
+        self._max_batch = max_batch
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: list[tuple[str, asyncio.Future[list[float]]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def embed(self, text: str) -> list[float]:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A new event loop (tests, a restarted worker): the old one's queue is gone.
+            self._loop, self._waiting, self._drainer = loop, [], None
+        future: asyncio.Future[list[float]] = loop.create_future()
+        self._waiting.append((text, future))
+        if self._drainer is None:
+            self._drainer = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: len(batch)]
+                texts = list(dict.fromkeys(text for text, _ in batch))
+                try:
+                    vectors = await loop.run_in_executor(_encoding_executor(), self._encode, texts)
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                by_text = dict(zip(texts, vectors, strict=True))
+                for text, future in batch:
+                    # A request that went away cancelled its future: nothing to deliver.
+                    if not future.done():
+                        future.set_result(by_text[text])
+        finally:
+            self._drainer = None
 
 
 # --- OpenAI-compatible HTTP endpoint --------------------------------------------------------

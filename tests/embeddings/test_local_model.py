@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
 
 import pytest
 
-from backend.embeddings.dense import SentenceTransformerEncoder
+from backend.embeddings.dense import SentenceTransformerEncoder, _QueryBatcher
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -60,3 +61,43 @@ async def test_repeated_queries_come_from_a_bounded_cache() -> None:
     uncached = SentenceTransformerEncoder(batch_size=4, torch_threads=1, query_cache_size=0)
     await uncached.embed_query("How do I reset my password?")
     assert uncached.cached_query_count == 0
+
+
+class CountingEncoder(SentenceTransformerEncoder):
+    """The real model, counting how many times it is asked to encode."""
+
+    def __init__(self) -> None:
+        super().__init__(query_cache_size=0)
+        self.batches: list[int] = []
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        self.batches.append(len(texts))
+        return super().encode_batch(texts)
+
+
+async def test_concurrent_queries_are_encoded_together_with_the_same_vectors() -> None:
+    encoder = CountingEncoder()
+    questions = [f"How do I reset the password of account number {i}?" for i in range(12)]
+    alone = [await encoder.embed_query(q) for q in questions[:3]]
+    assert encoder.batches == [1, 1, 1]
+
+    together = await asyncio.gather(*(encoder.embed_query(q) for q in questions))
+    # The first query starts alone; the ones that arrive while it is encoded go in batches.
+    assert sum(encoder.batches[3:]) == len(questions)
+    assert len(encoder.batches[3:]) < len(questions)
+    for single, batched in zip(alone, together[:3], strict=True):
+        assert max(abs(a - b) for a, b in zip(single, batched, strict=True)) < 1e-5
+
+
+async def test_a_failed_batch_fails_each_of_its_queries() -> None:
+    def broken(texts: list[str]) -> list[list[float]]:
+        raise RuntimeError("model crashed")
+
+    batcher = _QueryBatcher(broken, max_batch=8)
+    results = await asyncio.gather(
+        *(batcher.embed(f"q{i}") for i in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, RuntimeError) for r in results)
+    # The batcher recovers: a later query is tried again.
+    with pytest.raises(RuntimeError):
+        await batcher.embed("again")

@@ -35,7 +35,7 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_assistant_service(state: StateDep) -> AssistantService:
+async def get_assistant_service(state: StateDep) -> AssistantService:
     return state.assistant
 
 

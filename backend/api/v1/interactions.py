@@ -167,6 +167,7 @@ async def list_interactions(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Any:
     """Recorded assistant calls (question, answer, citations, model, latency, tokens, cost,
-    cache hit), newest first."""
+    cache hit), newest first. Calls are written in batches: one shows up here within a
+    fraction of a second of its response."""
     await state.assistant.recorder.flush()
     return await interaction_repo.list_interactions(session, task=task, limit=limit, offset=offset)
