@@ -1,4 +1,5 @@
-"""A real six-node Redis Cluster (three primaries, three replicas) on loopback, for tests.
+"""A real six-node Redis Cluster (three primaries, three replicas) on loopback, for tests;
+and ``cache_backend``, each of the cache's backends in turn (in-process, Redis, Cluster).
 
 Import the fixtures where they are needed (``from tests.cluster_fixtures import
 redis_cluster``) or re-export them from ``conftest.py``. The cluster is started once per
@@ -16,11 +17,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from backend.cache import CacheBackend, MemoryCacheBackend, RedisCacheBackend
 
 _HOST = "127.0.0.1"
 _NODE_COUNT = 6
@@ -168,3 +171,23 @@ def redis_cluster() -> Iterator[RedisClusterInfo]:
     """A running six-node Redis Cluster for the whole test session."""
     with run_redis_cluster() as cluster:
         yield cluster
+
+
+# A database of its own on the shared server, so FLUSH-free cleanup by tenant purge suffices.
+CACHE_TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def cache_backend(request: pytest.FixtureRequest) -> AsyncIterator[CacheBackend]:
+    """Each cache backend in turn: the in-process LRU, the local Redis, the local Cluster."""
+    made: CacheBackend
+    if request.param == "memory":
+        made = MemoryCacheBackend()
+    elif request.param == "redis":
+        made = RedisCacheBackend.from_url(CACHE_TEST_REDIS_URL)
+    else:
+        cluster: RedisClusterInfo = request.getfixturevalue("redis_cluster")
+        made = RedisCacheBackend.from_cluster_nodes(cluster.nodes_setting)
+    assert await made.ping()
+    yield made
+    await made.close()

@@ -21,12 +21,16 @@ from backend.cache import (
     escape_glob,
 )
 from backend.errors import AppError, InvalidCompanyId, Unavailable
-from tests.cluster_fixtures import RedisClusterInfo, redis_cluster
+from tests.cluster_fixtures import (
+    CACHE_TEST_REDIS_URL as REDIS_URL,
+)
+from tests.cluster_fixtures import (
+    RedisClusterInfo,
+    cache_backend,
+    redis_cluster,
+)
 
-__all__ = ["redis_cluster"]  # the fixture is imported so pytest can find it
-
-# A database of its own on the shared server, so FLUSH-free cleanup by tenant purge suffices.
-REDIS_URL = "redis://127.0.0.1:6379/13"
+__all__ = ["cache_backend", "redis_cluster"]  # imported so pytest can find the fixtures
 
 
 def new_company() -> str:
@@ -52,24 +56,11 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[CacheBackend]:
-    made: CacheBackend
-    if request.param == "memory":
-        made = MemoryCacheBackend()
-    elif request.param == "redis":
-        made = RedisCacheBackend.from_url(REDIS_URL)
-    else:
-        cluster: RedisClusterInfo = request.getfixturevalue("redis_cluster")
-        made = RedisCacheBackend.from_cluster_nodes(cluster.nodes_setting)
-    assert await made.ping()
-    yield made
-    await made.close()
-
-
 @pytest.fixture
-async def tenants(backend: CacheBackend) -> AsyncIterator[tuple[TenantCache, TenantCache]]:
-    a, b = TenantCache(backend, new_company()), TenantCache(backend, new_company())
+async def tenants(
+    cache_backend: CacheBackend,
+) -> AsyncIterator[tuple[TenantCache, TenantCache]]:
+    a, b = TenantCache(cache_backend, new_company()), TenantCache(cache_backend, new_company())
     yield a, b
     await a.purge()
     await b.purge()

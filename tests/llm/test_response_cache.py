@@ -12,34 +12,19 @@ import pytest
 
 from backend.cache import CacheBackend, MemoryCacheBackend, RedisCacheBackend, TenantCache
 from backend.llm.cache import ResponseCache, ResponseInvalidator, response_key
-from tests.cluster_fixtures import RedisClusterInfo, redis_cluster
+from tests.cluster_fixtures import CACHE_TEST_REDIS_URL as REDIS_URL
+from tests.cluster_fixtures import cache_backend, redis_cluster
 
-__all__ = ["redis_cluster"]  # the fixture is imported so pytest can find it
-
-REDIS_URL = "redis://127.0.0.1:6379/13"
+__all__ = ["cache_backend", "redis_cluster"]  # imported so pytest can find the fixtures
 NAMESPACE = ResponseCache.namespace_for("answer")
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[CacheBackend]:
-    made: CacheBackend
-    if request.param == "memory":
-        made = MemoryCacheBackend()
-    elif request.param == "redis":
-        made = RedisCacheBackend.from_url(REDIS_URL)
-    else:
-        cluster: RedisClusterInfo = request.getfixturevalue("redis_cluster")
-        made = RedisCacheBackend.from_cluster_nodes(cluster.nodes_setting)
-    yield made
-    await made.close()
-
-
 @pytest.fixture
-async def companies(backend: CacheBackend) -> AsyncIterator[tuple[str, str]]:
+async def companies(cache_backend: CacheBackend) -> AsyncIterator[tuple[str, str]]:
     a, b = f"rc-{secrets.token_hex(4)}", f"rc-{secrets.token_hex(4)}"
     yield a, b
     for company in (a, b):
-        await TenantCache(backend, company).purge()
+        await TenantCache(cache_backend, company).purge()
 
 
 def key_for(question: str) -> str:
@@ -47,9 +32,9 @@ def key_for(question: str) -> str:
 
 
 async def test_an_entry_is_served_until_the_company_is_invalidated(
-    backend: CacheBackend, companies: tuple[str, str]
+    cache_backend: CacheBackend, companies: tuple[str, str]
 ) -> None:
-    a, b = (ResponseCache(backend, c, ttl_seconds=60) for c in companies)
+    a, b = (ResponseCache(cache_backend, c, ttl_seconds=60) for c in companies)
     key = key_for("How do I reset my password?")
 
     first = await a.lookup(NAMESPACE, key)
@@ -66,7 +51,7 @@ async def test_an_entry_is_served_until_the_company_is_invalidated(
     assert other.epoch is not None
     await b.put(NAMESPACE, key, {"text": "Ask your admin."}, epoch=other.epoch)
 
-    await ResponseInvalidator(backend)(companies[0])
+    await ResponseInvalidator(cache_backend)(companies[0])
     voided = await a.lookup(NAMESPACE, key)
     assert voided.value is None
     assert voided.epoch not in (None, first.epoch)
@@ -75,9 +60,9 @@ async def test_an_entry_is_served_until_the_company_is_invalidated(
 
 
 async def test_a_result_computed_across_an_invalidation_is_never_served(
-    backend: CacheBackend, companies: tuple[str, str]
+    cache_backend: CacheBackend, companies: tuple[str, str]
 ) -> None:
-    cache = ResponseCache(backend, companies[0], ttl_seconds=60)
+    cache = ResponseCache(cache_backend, companies[0], ttl_seconds=60)
     key = key_for("refunds")
     before = await cache.lookup(NAMESPACE, key)
     assert before.epoch is not None
@@ -89,24 +74,24 @@ async def test_a_result_computed_across_an_invalidation_is_never_served(
 
 
 async def test_losing_the_epoch_key_voids_older_entries(
-    backend: CacheBackend, companies: tuple[str, str]
+    cache_backend: CacheBackend, companies: tuple[str, str]
 ) -> None:
-    cache = ResponseCache(backend, companies[0], ttl_seconds=60)
+    cache = ResponseCache(cache_backend, companies[0], ttl_seconds=60)
     key = key_for("shipping")
     found = await cache.lookup(NAMESPACE, key)
     assert found.epoch is not None
     await cache.put(NAMESPACE, key, {"text": "3 to 5 days"}, epoch=found.epoch)
     # A restart without persistence, or an eviction, loses the token but not the entry.
-    assert await TenantCache(backend, companies[0]).delete("epoch", "responses")
+    assert await TenantCache(cache_backend, companies[0]).delete("epoch", "responses")
     after = await cache.lookup(NAMESPACE, key)
     assert after.value is None
     assert after.epoch not in (None, found.epoch)
 
 
 async def test_get_many_and_set_if_absent_on_every_backend(
-    backend: CacheBackend, companies: tuple[str, str]
+    cache_backend: CacheBackend, companies: tuple[str, str]
 ) -> None:
-    tenant = TenantCache(backend, companies[0])
+    tenant = TenantCache(cache_backend, companies[0])
     await tenant.set("answer-answer", "k1", b"one")
     assert await tenant.get_many(("answer-answer", "k1"), ("answer-answer", "missing")) == [
         b"one",
