@@ -10,7 +10,8 @@ Invalidation. Each company has a cache *epoch*: a random token stored beside its
 Every entry records the epoch it was computed under, and a lookup reads the epoch and the
 entry in one round trip (``MGET``; both keys share the hash tag, so one slot in a cluster)
 and serves the entry only if the two match. Anything that changes what an answer could say
-— a sync that changed documents, a deletion, a GDPR erasure — calls
+— a sync that changed documents, a deletion, a GDPR erasure (and any future way of
+changing a company's assistant settings, which a shared cache does not key on) — calls
 :meth:`ResponseCache.invalidate`, which draws a new token: every older entry is dead at
 once, in every process, with no database read on the hit path.
 
