@@ -64,8 +64,8 @@ class InteractionRecorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-        # Grows while the database keeps failing, so an outage is not retried 20 times a
-        # second; reset by the next successful write.
+        # Grows (0.5 s doubling to 10 s) while the database keeps failing, so an outage is
+        # not retried on every tick; reset by the next successful write.
         self._retry_delay = 0.0
 
     @property
