@@ -50,13 +50,13 @@ TAGS = [
 
 
 async def _settle(state: AppState) -> None:
-    """Get the process ready for traffic: load the local embedding model now rather than
-    on the first search (seconds), then move everything that lives as long as the process
-    (libraries, the model, the stack) out of the garbage collector's sight, so a full
-    collection under load walks request garbage only instead of pausing every request for
-    tens of milliseconds."""
+    """Get the process ready for traffic: load the local embedding models now rather than
+    on the first sync or search (seconds; the first start also exports the query model),
+    then move everything that lives as long as the process (libraries, the models, the
+    stack) out of the garbage collector's sight, so a full collection under load walks
+    request garbage only instead of pausing every request for tens of milliseconds."""
     if isinstance(state.dense, SentenceTransformerEncoder):
-        await state.dense.embed_documents(["warm up"])
+        await state.dense.warm_up()
     gc.collect()
     gc.freeze()
 

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
     embedding_api_key: SecretStr | None = None
     embedding_batch_size: int = 64
     torch_threads: int = 1
+    embedding_query_runtime: Literal["onnx-int8", "onnx", "torch"] = Field(
+        default="onnx-int8",
+        description="How the local model encodes search queries: ONNX Runtime int8 (fastest), "
+        "ONNX fp32 (the exact vectors), or PyTorch.",
+    )
+    model_cache_dir: Path | None = Field(
+        default=None, description="Where exported query models are kept. Unset: data_dir/models."
+    )
 
     # --- LLM router ---------------------------------------------------------------------------
     # Nothing set: the extractive composer (no model) answers, and says so in every response.

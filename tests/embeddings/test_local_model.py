@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -17,7 +18,7 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 @pytest.mark.slow
 async def test_local_model_gives_normalized_384_dim_vectors() -> None:
-    encoder = SentenceTransformerEncoder(batch_size=4, torch_threads=1)
+    encoder = SentenceTransformerEncoder(batch_size=4, torch_threads=1, query_runtime="torch")
     # Known from the model files, before torch is loaded.
     assert encoder.dimension == 384
     assert encoder.model_name == "all-MiniLM-L6-v2"
@@ -51,7 +52,7 @@ async def test_repeated_queries_come_from_a_bounded_cache() -> None:
     first = await encoder.embed_query("How do I reset my password?")
     first[0] += 1.0  # a caller mutating its vector must not change the cached one
     again = await encoder.embed_query("How do I reset my password?")
-    assert again == pytest.approx(encoder.encode_batch(["How do I reset my password?"])[0])
+    assert again == pytest.approx(encoder.encode_queries(["How do I reset my password?"])[0])
     assert encoder.cached_query_count == 1
 
     await encoder.embed_query("The invoice shows a double charge")
@@ -64,15 +65,15 @@ async def test_repeated_queries_come_from_a_bounded_cache() -> None:
 
 
 class CountingEncoder(SentenceTransformerEncoder):
-    """The real model, counting how many times it is asked to encode."""
+    """The real model, counting how many times it is asked to encode queries."""
 
     def __init__(self) -> None:
         super().__init__(query_cache_size=0)
         self.batches: list[int] = []
 
-    def encode_batch(self, texts: Sequence[str]) -> list[list[float]]:
+    def encode_queries(self, texts: Sequence[str]) -> list[list[float]]:
         self.batches.append(len(texts))
-        return super().encode_batch(texts)
+        return super().encode_queries(texts)
 
 
 async def test_concurrent_queries_are_encoded_together_with_the_same_vectors() -> None:
@@ -93,11 +94,12 @@ async def test_a_failed_batch_fails_each_of_its_queries() -> None:
     def broken(texts: list[str]) -> list[list[float]]:
         raise RuntimeError("model crashed")
 
-    batcher = _QueryBatcher(broken, max_batch=8)
-    results = await asyncio.gather(
-        *(batcher.embed(f"q{i}") for i in range(5)), return_exceptions=True
-    )
-    assert all(isinstance(r, RuntimeError) for r in results)
-    # The batcher recovers: a later query is tried again.
-    with pytest.raises(RuntimeError):
-        await batcher.embed("again")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batcher = _QueryBatcher(broken, max_batch=8, executor=lambda: pool)
+        results = await asyncio.gather(
+            *(batcher.embed(f"q{i}") for i in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(r, RuntimeError) for r in results)
+        # The batcher recovers: a later query is tried again.
+        with pytest.raises(RuntimeError):
+            await batcher.embed("again")
