@@ -11,7 +11,7 @@ from backend.errors import BadRequest
 from backend.retrieval.filters import SOLVED_STATUSES, SearchFilters
 from backend.retrieval.passages import RetrievedPassage, query_terms
 from backend.tenancy.company_id import validate_company_id
-from backend.vectors import ChunkPayload, SearchMode, VectorHit, VectorStore
+from backend.vectors import SearchMode, VectorHit, VectorMatch, VectorStore
 
 MAX_LIMIT: Final = 100
 # Chunks fetched per requested passage before dedupe. Tickets have several chunks (Q&A,
@@ -131,8 +131,8 @@ class HybridRetriever:
         worked on out of its own results."""
         base = (filters or SearchFilters()).model_copy(update={"kinds": ("ticket",)})
 
-        def excluded(payload: ChunkPayload) -> bool:
-            return exclude_external_id is not None and payload.external_id == exclude_external_id
+        def excluded(match: VectorMatch) -> bool:
+            return exclude_external_id is not None and match.external_id == exclude_external_id
 
         # A caller who chose statuses gets exactly those, in rank order.
         first_pass = (
@@ -152,8 +152,8 @@ class HybridRetriever:
             return solved[:limit]
         seen = {p.document_id for p in solved}
 
-        def excluded_or_seen(payload: ChunkPayload) -> bool:
-            return excluded(payload) or payload.document_id in seen
+        def excluded_or_seen(match: VectorMatch) -> bool:
+            return excluded(match) or match.document_id in seen
 
         others = await self._search(
             company_id,
@@ -177,7 +177,7 @@ class HybridRetriever:
         mode: SearchMode | str,
         include_internal: bool,
         per_document: int,
-        exclude: Callable[[ChunkPayload], bool] | None = None,
+        exclude: Callable[[VectorMatch], bool] | None = None,
     ) -> list[RetrievedPassage]:
         validate_company_id(company_id)
         text = query.strip()[:_MAX_QUERY_CHARS]
@@ -205,7 +205,9 @@ class HybridRetriever:
 
         fetch = max(limit * _OVERFETCH * per_document, _MIN_FETCH)
         while True:
-            hits = await self._vectors.query(
+            # Ranking needs only ids and document ids; payloads (the chunk text, ~1 kB) are
+            # read for the passages kept after dedupe, a quarter of those ranked.
+            matches = await self._vectors.match(
                 company_id,
                 dense=dense,
                 sparse=sparse,
@@ -213,28 +215,34 @@ class HybridRetriever:
                 limit=fetch,
                 mode=effective,
             )
-            kept = _dedupe(hits, limit=limit, per_document=per_document, exclude=exclude)
+            kept = _dedupe(matches, limit=limit, per_document=per_document, exclude=exclude)
             # Fetch more only when dedupe left us short and the store had more to give.
-            if len(kept) >= limit or len(hits) < fetch or fetch >= _MAX_FETCH:
+            if len(kept) >= limit or len(matches) < fetch or fetch >= _MAX_FETCH:
                 break
             fetch = min(fetch * 2, _MAX_FETCH)
-        return [RetrievedPassage.from_hit(hit, terms) for hit in kept]
+        payloads = await self._vectors.payloads(company_id, [m.id for m in kept])
+        # A chunk deleted between the two reads (a sync running) is simply left out.
+        return [
+            RetrievedPassage.from_hit(VectorHit(m.id, m.score, payloads[m.id]), terms)
+            for m in kept
+            if m.id in payloads
+        ]
 
 
 def _dedupe(
-    hits: Sequence[VectorHit],
+    matches: Sequence[VectorMatch],
     *,
     limit: int,
     per_document: int,
-    exclude: Callable[[ChunkPayload], bool] | None,
-) -> list[VectorHit]:
-    """Best-first hits with at most ``per_document`` chunks of any one document."""
+    exclude: Callable[[VectorMatch], bool] | None,
+) -> list[VectorMatch]:
+    """Best-first matches with at most ``per_document`` chunks of any one document."""
     taken: dict[str, int] = {}
-    kept: list[VectorHit] = []
-    for hit in hits:
-        if exclude is not None and exclude(hit.payload):
+    kept: list[VectorMatch] = []
+    for hit in matches:
+        if exclude is not None and exclude(hit):
             continue
-        document = hit.payload.document_id
+        document = hit.document_id
         if taken.get(document, 0) >= per_document:
             continue
         taken[document] = taken.get(document, 0) + 1

@@ -16,6 +16,7 @@ from backend.vectors.types import (
     SparseVector,
     VectorFilter,
     VectorHit,
+    VectorMatch,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "SparseVector",
     "VectorFilter",
     "VectorHit",
+    "VectorMatch",
     "VectorStore",
     "build_vector_store",
     "namespace_for",

@@ -33,6 +33,7 @@ from backend.vectors.namespace import namespace_for
 from backend.vectors.store import DEFAULT_RRF_K, rrf_weights, validate_points, validate_query
 from backend.vectors.types import (
     DENSE_VECTOR_NAME,
+    MATCH_FIELDS,
     SPARSE_VECTOR_NAME,
     ChunkPayload,
     ChunkPoint,
@@ -40,6 +41,7 @@ from backend.vectors.types import (
     SparseVector,
     VectorFilter,
     VectorHit,
+    VectorMatch,
 )
 
 T = TypeVar("T")
@@ -137,6 +139,9 @@ class EdgeVectorStore:
                 SPARSE_VECTOR_NAME: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
             },
             max_search_threads=self._max_search_threads,
+            # Payloads are read on every search: keep them in the page cache rather than
+            # faulting them in from disk on first touch after each start (Cold).
+            payload_memory=qe.Memory.Cached,
         )
 
     def _path(self, company_id: str) -> Path:
@@ -151,7 +156,8 @@ class EdgeVectorStore:
                 return opened
             path = self._path(company_id)
             if (path / "edge_config.json").exists():
-                shard = qe.EdgeShard.load(str(path))
+                # With our config: older shards take on the current payload placement.
+                shard = qe.EdgeShard.load(str(path), self._config())
             elif create:
                 self._root.mkdir(parents=True, exist_ok=True)
                 shard = qe.EdgeShard.create(str(path), self._config())
@@ -186,6 +192,24 @@ class EdgeVectorStore:
                 return call(opened.shard)
 
         return await asyncio.to_thread(locked)
+
+    async def _read(self, company_id: str, call: Callable[[qe.EdgeShard], T], *, default: T) -> T:
+        """A short read (a search, a lookup by id), on the event loop when it can be.
+
+        qdrant-edge-py 0.9 holds the GIL for the whole of a call into the engine, so a worker
+        thread cannot run it in parallel with anything: it only adds two thread switches and
+        up to a GIL switch interval (5 ms) of waiting for the loop to hand the GIL back. A
+        search takes about a millisecond; when the shard is open and no write holds it, it
+        runs right here. Otherwise (first open, a write in progress) it waits in a thread,
+        as writes do, so the loop is never blocked on the shard's lock.
+        """
+        opened = self._shards.get(namespace_for(company_id))
+        if opened is not None and opened.lock.acquire(blocking=False):
+            try:
+                return call(opened.shard)
+            finally:
+                opened.lock.release()
+        return await self._run(company_id, call, create=False, default=default)
 
     # --- contract ---------------------------------------------------------------------------
 
@@ -235,17 +259,19 @@ class EdgeVectorStore:
             company_id, lambda shard: shard.update(operation), create=False, default=None
         )
 
-    async def query(
+    def _request(
         self,
         company_id: str,
         *,
-        dense: Sequence[float] | None = None,
-        sparse: SparseVector | None = None,
-        filter: VectorFilter | None = None,
-        limit: int = 10,
-        mode: SearchMode = SearchMode.HYBRID,
-        prefetch_limit: int | None = None,
-    ) -> list[VectorHit]:
+        dense: Sequence[float] | None,
+        sparse: SparseVector | None,
+        filter: VectorFilter | None,
+        limit: int,
+        mode: SearchMode,
+        prefetch_limit: int | None,
+        with_payload: bool | qe.PayloadSelector,
+    ) -> qe.QueryRequest | None:
+        """The engine request for a search, or ``None`` when it cannot match anything."""
         validate_company_id(company_id)
         candidates = validate_query(
             dense=dense,
@@ -265,54 +291,124 @@ class EdgeVectorStore:
             if sparse is not None and not sparse.is_empty
             else None
         )
-        request: qe.QueryRequest | None
         if mode is SearchMode.DENSE:
-            request = qe.QueryRequest(
-                limit=limit, query=dense_query, filter=edge_filter, with_payload=True
+            return qe.QueryRequest(
+                limit=limit, query=dense_query, filter=edge_filter, with_payload=with_payload
             )
-        elif mode is SearchMode.SPARSE:
-            request = (
-                qe.QueryRequest(
-                    limit=limit, query=sparse_query, filter=edge_filter, with_payload=True
-                )
-                if sparse_query is not None
-                else None
+        if mode is SearchMode.SPARSE:
+            if sparse_query is None:
+                return None
+            return qe.QueryRequest(
+                limit=limit, query=sparse_query, filter=edge_filter, with_payload=with_payload
             )
-        else:
-            prefetches = [
-                qe.Prefetch(limit=candidates, query=q, filter=edge_filter)
-                for q in (dense_query, sparse_query)
-                if q is not None
-            ]
-            # The 0.9 stubs declare Fusion.Rrf as a class nested in Fusion, not a subclass,
-            # so the type checker rejects what the engine accepts.
-            fusion: Any = qe.Fusion.Rrf(
-                k=self._rrf_k, weights=rrf_weights(self._dense_weight, len(prefetches))
-            )
-            request = qe.QueryRequest(
-                limit=limit,
-                prefetches=prefetches,
-                query=fusion,
-                filter=edge_filter,
-                with_payload=True,
-            )
+        prefetches = [
+            qe.Prefetch(limit=candidates, query=q, filter=edge_filter)
+            for q in (dense_query, sparse_query)
+            if q is not None
+        ]
+        # The 0.9 stubs declare Fusion.Rrf as a class nested in Fusion, not a subclass,
+        # so the type checker rejects what the engine accepts.
+        fusion: Any = qe.Fusion.Rrf(
+            k=self._rrf_k, weights=rrf_weights(self._dense_weight, len(prefetches))
+        )
+        return qe.QueryRequest(
+            limit=limit,
+            prefetches=prefetches,
+            query=fusion,
+            filter=edge_filter,
+            with_payload=with_payload,
+        )
+
+    async def _search(self, company_id: str, request: qe.QueryRequest) -> list[qe.ScoredPoint]:
+        no_hits: list[qe.ScoredPoint] = []
+        return await self._read(company_id, lambda shard: shard.query(request), default=no_hits)
+
+    async def query(
+        self,
+        company_id: str,
+        *,
+        dense: Sequence[float] | None = None,
+        sparse: SparseVector | None = None,
+        filter: VectorFilter | None = None,
+        limit: int = 10,
+        mode: SearchMode = SearchMode.HYBRID,
+        prefetch_limit: int | None = None,
+    ) -> list[VectorHit]:
+        request = self._request(
+            company_id,
+            dense=dense,
+            sparse=sparse,
+            filter=filter,
+            limit=limit,
+            mode=mode,
+            prefetch_limit=prefetch_limit,
+            with_payload=True,
+        )
         if request is None:
             return []
-        final_request = request
-        no_hits: list[qe.ScoredPoint] = []
-        scored = await self._run(
-            company_id, lambda shard: shard.query(final_request), create=False, default=no_hits
-        )
         return [
             VectorHit(id=_as_uuid(p.id), score=float(p.score), payload=_read_payload(p.payload))
-            for p in scored
+            for p in await self._search(company_id, request)
         ]
+
+    async def match(
+        self,
+        company_id: str,
+        *,
+        dense: Sequence[float] | None = None,
+        sparse: SparseVector | None = None,
+        filter: VectorFilter | None = None,
+        limit: int = 10,
+        mode: SearchMode = SearchMode.HYBRID,
+        prefetch_limit: int | None = None,
+    ) -> list[VectorMatch]:
+        request = self._request(
+            company_id,
+            dense=dense,
+            sparse=sparse,
+            filter=filter,
+            limit=limit,
+            mode=mode,
+            prefetch_limit=prefetch_limit,
+            with_payload=qe.PayloadSelector.Include(list(MATCH_FIELDS)),
+        )
+        if request is None:
+            return []
+        matches = []
+        for p in await self._search(company_id, request):
+            fields = p.payload or {}
+            matches.append(
+                VectorMatch(
+                    id=_as_uuid(p.id),
+                    score=float(p.score),
+                    document_id=str(fields.get("document_id", "")),
+                    external_id=fields.get("external_id"),
+                )
+            )
+        return matches
+
+    async def payloads(
+        self, company_id: str, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, ChunkPayload]:
+        validate_company_id(company_id)
+        if not ids:
+            return {}
+        wanted: list[int | uuid.UUID | str] = list(ids)
+        no_records: list[qe.Record] = []
+        records = await self._read(
+            company_id, lambda shard: shard.retrieve(wanted, True, False), default=no_records
+        )
+        found: dict[uuid.UUID, ChunkPayload] = {}
+        for record in records:
+            payload = _read_payload(record.payload)
+            # Reads by id bypass filters: the tenant check happens here instead.
+            if payload.company_id == company_id:
+                found[_as_uuid(record.id)] = payload
+        return found
 
     async def count(self, company_id: str, filter: VectorFilter | None = None) -> int:
         request = qe.CountRequest(exact=True, filter=_edge_filter(company_id, filter))
-        return await self._run(
-            company_id, lambda shard: shard.count(request), create=False, default=0
-        )
+        return await self._read(company_id, lambda shard: shard.count(request), default=0)
 
     async def optimize(self, company_id: str) -> None:
         """Build the shard's search index (HNSW) and merge segments. qdrant-edge does not do

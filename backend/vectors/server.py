@@ -31,6 +31,7 @@ from backend.vectors.namespace import (
 from backend.vectors.store import DEFAULT_RRF_K, rrf_weights, validate_points, validate_query
 from backend.vectors.types import (
     DENSE_VECTOR_NAME,
+    MATCH_FIELDS,
     SPARSE_VECTOR_NAME,
     ChunkPayload,
     ChunkPoint,
@@ -38,6 +39,7 @@ from backend.vectors.types import (
     SparseVector,
     VectorFilter,
     VectorHit,
+    VectorMatch,
 )
 
 
@@ -270,17 +272,18 @@ class QdrantServerVectorStore:
             # By filter rather than by id, so the tenant condition applies to deletes too.
             await self._delete(company_id, _server_filter(company_id, None, point_ids=ids))
 
-    async def query(
+    async def _scored_points(
         self,
         company_id: str,
         *,
-        dense: Sequence[float] | None = None,
-        sparse: SparseVector | None = None,
-        filter: VectorFilter | None = None,
-        limit: int = 10,
-        mode: SearchMode = SearchMode.HYBRID,
-        prefetch_limit: int | None = None,
-    ) -> list[VectorHit]:
+        dense: Sequence[float] | None,
+        sparse: SparseVector | None,
+        filter: VectorFilter | None,
+        limit: int,
+        mode: SearchMode,
+        prefetch_limit: int | None,
+        with_payload: bool | models.PayloadSelector,
+    ) -> list[models.ScoredPoint]:
         validate_company_id(company_id)
         candidates = validate_query(
             dense=dense,
@@ -304,7 +307,7 @@ class QdrantServerVectorStore:
                 using=DENSE_VECTOR_NAME,
                 query_filter=query_filter,
                 limit=limit,
-                with_payload=True,
+                with_payload=with_payload,
             )
         elif mode is SearchMode.SPARSE:
             if not has_sparse:
@@ -316,7 +319,7 @@ class QdrantServerVectorStore:
                 using=SPARSE_VECTOR_NAME,
                 query_filter=query_filter,
                 limit=limit,
-                with_payload=True,
+                with_payload=with_payload,
             )
         else:
             assert dense is not None
@@ -348,16 +351,87 @@ class QdrantServerVectorStore:
                 ),
                 query_filter=query_filter,
                 limit=limit,
-                with_payload=True,
+                with_payload=with_payload,
             )
+        return response.points
+
+    async def query(
+        self,
+        company_id: str,
+        *,
+        dense: Sequence[float] | None = None,
+        sparse: SparseVector | None = None,
+        filter: VectorFilter | None = None,
+        limit: int = 10,
+        mode: SearchMode = SearchMode.HYBRID,
+        prefetch_limit: int | None = None,
+    ) -> list[VectorHit]:
+        points = await self._scored_points(
+            company_id,
+            dense=dense,
+            sparse=sparse,
+            filter=filter,
+            limit=limit,
+            mode=mode,
+            prefetch_limit=prefetch_limit,
+            with_payload=True,
+        )
         return [
             VectorHit(
                 id=_as_uuid(point.id),
                 score=float(point.score),
                 payload=ChunkPayload.from_qdrant(dict(point.payload or {})),
             )
-            for point in response.points
+            for point in points
         ]
+
+    async def match(
+        self,
+        company_id: str,
+        *,
+        dense: Sequence[float] | None = None,
+        sparse: SparseVector | None = None,
+        filter: VectorFilter | None = None,
+        limit: int = 10,
+        mode: SearchMode = SearchMode.HYBRID,
+        prefetch_limit: int | None = None,
+    ) -> list[VectorMatch]:
+        points = await self._scored_points(
+            company_id,
+            dense=dense,
+            sparse=sparse,
+            filter=filter,
+            limit=limit,
+            mode=mode,
+            prefetch_limit=prefetch_limit,
+            with_payload=models.PayloadSelectorInclude(include=list(MATCH_FIELDS)),
+        )
+        return [
+            VectorMatch(
+                id=_as_uuid(point.id),
+                score=float(point.score),
+                document_id=str((point.payload or {}).get("document_id", "")),
+                external_id=(point.payload or {}).get("external_id"),
+            )
+            for point in points
+        ]
+
+    async def payloads(
+        self, company_id: str, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, ChunkPayload]:
+        validate_company_id(company_id)
+        if not ids or not await self._exists(company_id):
+            return {}
+        records = await self._client.retrieve(
+            namespace_for(company_id), ids=[str(i) for i in ids], with_payload=True
+        )
+        found: dict[uuid.UUID, ChunkPayload] = {}
+        for record in records:
+            payload = ChunkPayload.from_qdrant(dict(record.payload or {}))
+            # Reads by id bypass filters: the tenant check happens here instead.
+            if payload.company_id == company_id:
+                found[_as_uuid(record.id)] = payload
+        return found
 
     async def count(self, company_id: str, filter: VectorFilter | None = None) -> int:
         validate_company_id(company_id)

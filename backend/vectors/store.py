@@ -12,7 +12,15 @@ from typing import Protocol, runtime_checkable
 
 from backend.errors import BadRequest
 from backend.tenancy.company_id import validate_company_id
-from backend.vectors.types import ChunkPoint, SearchMode, SparseVector, VectorFilter, VectorHit
+from backend.vectors.types import (
+    ChunkPayload,
+    ChunkPoint,
+    SearchMode,
+    SparseVector,
+    VectorFilter,
+    VectorHit,
+    VectorMatch,
+)
 
 # RRF's rank constant (score = sum of 1 / (k + rank)), always sent explicitly because engine
 # defaults differ (qdrant-client's local mode uses 2; the textbook value is 60). Parametrized
@@ -55,6 +63,26 @@ class VectorStore(Protocol):
         prefetch_limit: int | None = None,
     ) -> list[VectorHit]:
         """Best chunks first. Hybrid fuses a dense and a sparse candidate list with RRF."""
+
+    async def match(
+        self,
+        company_id: str,
+        *,
+        dense: Sequence[float] | None = None,
+        sparse: SparseVector | None = None,
+        filter: VectorFilter | None = None,
+        limit: int = 10,
+        mode: SearchMode = SearchMode.HYBRID,
+        prefetch_limit: int | None = None,
+    ) -> list[VectorMatch]:
+        """``query``'s ranking without the payloads: searches over-fetch chunks to keep one
+        per document, so they read the few payloads they keep with :meth:`payloads`."""
+
+    async def payloads(
+        self, company_id: str, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, ChunkPayload]:
+        """The payloads of these points; a point that is gone, or is not this company's, is
+        absent from the result."""
 
     async def count(self, company_id: str, filter: VectorFilter | None = None) -> int: ...
 

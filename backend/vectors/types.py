@@ -143,3 +143,17 @@ class VectorHit:
     id: uuid.UUID
     score: float
     payload: ChunkPayload
+
+
+# The payload fields a match carries: what ranking, per-document dedupe and exclusion need.
+MATCH_FIELDS = ("document_id", "external_id")
+
+
+@dataclass(frozen=True, slots=True)
+class VectorMatch:
+    """A ranked chunk before its payload is read (see ``VectorStore.match``)."""
+
+    id: uuid.UUID
+    score: float
+    document_id: str
+    external_id: str | None

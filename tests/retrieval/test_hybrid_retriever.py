@@ -17,7 +17,13 @@ from backend.retrieval import (
 from backend.vectors import SearchMode
 from tests.knowledge_corpus import B_RESET_MARKER, INTERNAL_MARKER, Corpus
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # qdrant-client's :memory: mode warns that payload indexes are no-ops there.
+    pytest.mark.filterwarnings(
+        "ignore:Payload indexes have no effect in the local Qdrant:UserWarning"
+    ),
+]
 
 
 async def test_each_company_retrieves_only_its_own_passages(

@@ -166,6 +166,42 @@ async def test_hybrid_mode_fuses_dense_and_sparse(store: VectorStore) -> None:
     assert doc_ids(fused) == ["t2", "n1", "k1"]
 
 
+@pytest.mark.parametrize("mode", list(SearchMode))
+async def test_match_ranks_as_query_does_and_payloads_complete_it(
+    store: VectorStore, mode: SearchMode
+) -> None:
+    await seed_acme(store)
+    # Graded similarities and two matching words: no two candidates tie in any mode, so
+    # both calls must give the one true order.
+    graded = [0.1, 0.2, 0.3, 0.4, 1.0, 0.5, 0.0, 0.0]
+    norm = math.sqrt(sum(x * x for x in graded))
+    search = {
+        "dense": [x / norm for x in graded],
+        "sparse": SPARSE.encode_query("invoice refund"),
+        "limit": 4,
+        "mode": mode,
+    }
+    hits = await store.query("acme", **search)  # type: ignore[arg-type]
+    matches = await store.match("acme", **search)  # type: ignore[arg-type]
+    assert hits
+    assert [(m.id, m.document_id, m.external_id) for m in matches] == [
+        (h.id, h.payload.document_id, h.payload.external_id) for h in hits
+    ]
+    assert [m.score for m in matches] == pytest.approx([h.score for h in hits])
+    payloads = await store.payloads("acme", [m.id for m in reversed(matches)])
+    assert payloads == {h.id: h.payload for h in hits}
+
+
+async def test_payloads_leave_out_missing_points(store: VectorStore) -> None:
+    await seed_acme(store)
+    t1 = point_id("acme", "freshdesk", "t1", 0)
+    found = await store.payloads("acme", [t1, uuid.uuid4()])
+    assert list(found) == [t1]
+    assert found[t1].text == "Password reset link expired"
+    assert await store.payloads("acme", []) == {}
+    assert await store.payloads("nobody", [t1]) == {}
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("dense_weight", "winner"), [(10.0, "k1"), (0.1, "t2")])
 async def test_dense_weight_tilts_the_fusion(
@@ -357,6 +393,22 @@ async def test_tenants_never_see_each_other(store: VectorStore) -> None:
     assert await store.count("acme") == 6
 
 
+async def test_a_tenant_cannot_read_another_tenants_points_by_id(store: VectorStore) -> None:
+    await seed_acme(store)
+    await store.upsert("globex", [chunk("globex", "g1", "Globex only", dense=axis(0))])
+    acme_ids = [point_id("acme", "freshdesk", d, 0) for d in ("t1", "t2", "n1", "k1")]
+    assert await store.payloads("globex", acme_ids) == {}
+    for mode in SearchMode:
+        matches = await store.match(
+            "globex",
+            dense=axis(0),
+            sparse=SPARSE.encode_query("password refund globex"),
+            limit=10,
+            mode=mode,
+        )
+        assert {m.document_id for m in matches} <= {"g1"}
+
+
 async def test_a_tenant_cannot_delete_another_tenants_points(store: VectorStore) -> None:
     await seed_acme(store)
     await store.ensure_company("globex")
@@ -385,6 +437,8 @@ async def test_malformed_company_ids_are_rejected_everywhere(
         store.delete_documents(bad_id, ["d"]),
         store.delete_points(bad_id, [uuid.uuid4()]),
         store.query(bad_id, dense=axis(0), mode=SearchMode.DENSE),
+        store.match(bad_id, dense=axis(0), mode=SearchMode.DENSE),
+        store.payloads(bad_id, [uuid.uuid4()]),
         store.count(bad_id),
         store.drop_company(bad_id),
     ]
