@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
@@ -105,27 +104,43 @@ def make_snippet(
     """An excerpt of ``text`` of at most about ``max_chars`` characters, placed where the
     most distinct query terms occur; ``…`` marks cut ends. Terms are the sparse encoder's
     (words, and character bigrams for Korean, Japanese and Chinese)."""
-    flat = re.sub(r"\s+", " ", text).strip()
+    flat = " ".join(text.split())
     if len(flat) <= max_chars:
         return flat
     folded = _fold(flat)
+    # Plain substring search: every query has new terms, and compiling a pattern per term
+    # (or per query) cost more than the search itself on the search hot path.
     hits: list[tuple[int, str]] = []
     for term in set(query_terms):
         if not term:
             continue
-        hits.extend((m.start(), term) for m in re.finditer(re.escape(term), folded))
+        position = folded.find(term)
+        while position != -1:
+            hits.append((position, term))
+            position = folded.find(term, position + 1)
     hits.sort()
     start = 0
     if hits:
-        best_count = -1
         # Slide a window that starts a little before each hit; keep the one covering the
-        # most distinct terms (the earliest wins ties: leads usually say the most).
+        # most distinct terms (the earliest wins ties: leads usually say the most). Both
+        # window edges only move forward, so two pointers over the sorted hits and a count
+        # per term keep this linear in the number of hits.
+        best_count = -1
+        counts: dict[str, int] = {}
+        low = high = 0
         for position, _ in hits:
             window_start = max(0, position - max_chars // 6)
             window_end = window_start + max_chars
-            count = len({t for p, t in hits if window_start <= p < window_end})
-            if count > best_count:
-                best_count, start = count, window_start
+            while high < len(hits) and hits[high][0] < window_end:
+                counts[hits[high][1]] = counts.get(hits[high][1], 0) + 1
+                high += 1
+            while hits[low][0] < window_start:
+                counts[hits[low][1]] -= 1
+                if not counts[hits[low][1]]:
+                    del counts[hits[low][1]]
+                low += 1
+            if len(counts) > best_count:
+                best_count, start = len(counts), window_start
     end = min(len(flat), start + max_chars)
     start = max(0, end - max_chars)
     # Cut at word boundaries where there are any (CJK text may have none nearby).
