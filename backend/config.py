@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.vectors.store import DEFAULT_DENSE_WEIGHT
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -95,6 +97,12 @@ class Settings(BaseSettings):
     # --- Qdrant ------------------------------------------------------------------------------
     qdrant_url: str | None = Field(default=None, description="Qdrant server URL. Unset: embedded.")
     qdrant_api_key: SecretStr | None = None
+    search_dense_weight: float = Field(
+        default=DEFAULT_DENSE_WEIGHT,
+        gt=0,
+        le=10,
+        description="Weight of the dense list against the lexical one in hybrid fusion (RRF).",
+    )
 
     # --- Object store --------------------------------------------------------------------------
     s3_endpoint_url: str | None = None

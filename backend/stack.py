@@ -123,6 +123,7 @@ async def open_stack(
             _secret(settings.qdrant_api_key),
             data_dir,
             dense_dimension=dense.dimension,
+            dense_weight=settings.search_dense_weight,
         )
         exit_stack.push_async_callback(vectors.close)
         sparse = SparseEncoder()

@@ -1,7 +1,8 @@
 """Retrieval quality of dense-only, sparse-only and hybrid search on a BEIR-format dataset.
 
 Indexes the corpus into the embedded vector store (the same code path the service uses:
-SparseEncoder, the local dense model, EdgeVectorStore with RRF) and reports nDCG@10,
+SparseEncoder, the local dense model — documents on PyTorch, queries on the query
+runtime the service uses — EdgeVectorStore with RRF) and reports nDCG@10,
 recall@1/5/10 and MRR@10 per mode. Results are written to bench/results/ together with
 the command, the machine and the date.
 
@@ -27,10 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from backend.embeddings.dense import SentenceTransformerEncoder
+from backend.embeddings.query_model import QUERY_RUNTIMES
 from backend.embeddings.sparse import SparseEncoder
 from backend.vectors.edge import EdgeVectorStore
 from backend.vectors.namespace import point_id
-from backend.vectors.store import DEFAULT_RRF_K
+from backend.vectors.store import DEFAULT_DENSE_WEIGHT, DEFAULT_RRF_K
 from backend.vectors.types import ChunkPayload, ChunkPoint, SearchMode
 
 COMPANY = "bench"
@@ -82,7 +84,10 @@ def score_rankings(rankings: dict[str, list[str]], qrels: dict[str, set[str]]) -
 async def run(args: argparse.Namespace) -> dict[str, object]:
     dataset = load_dataset(args.dataset)
     dense_encoder = SentenceTransformerEncoder(
-        batch_size=args.batch_size, torch_threads=args.threads
+        batch_size=args.batch_size,
+        torch_threads=args.threads,
+        query_runtime=args.query_runtime,
+        model_cache_dir=args.model_cache_dir,
     )
     sparse_encoder = SparseEncoder()
     doc_ids = list(dataset.corpus)
@@ -90,7 +95,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
     started = time.perf_counter()
     doc_vectors = await dense_encoder.embed_documents([dataset.corpus[d] for d in doc_ids])
-    query_vectors = await dense_encoder.embed_documents([dataset.queries[q] for q in query_ids])
+    # Queries go through the query runtime, as the service's searches do; documents through
+    # the document path, as ingest does.
+    query_vectors = dense_encoder.encode_queries([dataset.queries[q] for q in query_ids])
     encode_seconds = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory(prefix="retrieval-quality-") as root:
@@ -146,6 +153,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "documents": len(doc_ids),
         "queries": len(query_ids),
         "dense_model": dense_encoder.model_name,
+        "query_runtime": dense_encoder.query_runtime,
         "rrf_k": args.rrf_k,
         "dense_weight": args.dense_weight,
         "prefetch_limit": args.prefetch_limit,
@@ -171,8 +179,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rrf-k", type=int, default=DEFAULT_RRF_K)
-    parser.add_argument("--dense-weight", type=float, default=1.0, help="RRF weight of dense")
+    parser.add_argument(
+        "--dense-weight", type=float, default=DEFAULT_DENSE_WEIGHT, help="RRF weight of dense"
+    )
     parser.add_argument("--prefetch-limit", type=int, default=None)
+    parser.add_argument(
+        "--query-runtime",
+        choices=QUERY_RUNTIMES,
+        default="onnx-int8",
+        help="how queries are encoded (the service's default: onnx-int8)",
+    )
+    parser.add_argument(
+        "--model-cache-dir",
+        type=Path,
+        default=Path(".helpdesk-data/models"),
+        help="where the exported query model is kept",
+    )
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
 

@@ -30,7 +30,13 @@ from backend.vectors.filters import (
     conditions_for,
 )
 from backend.vectors.namespace import namespace_for
-from backend.vectors.store import DEFAULT_RRF_K, rrf_weights, validate_points, validate_query
+from backend.vectors.store import (
+    DEFAULT_DENSE_WEIGHT,
+    DEFAULT_RRF_K,
+    rrf_weights,
+    validate_points,
+    validate_query,
+)
 from backend.vectors.types import (
     DENSE_VECTOR_NAME,
     MATCH_FIELDS,
@@ -111,7 +117,7 @@ class EdgeVectorStore:
         *,
         dense_dimension: int,
         rrf_k: int = DEFAULT_RRF_K,
-        dense_weight: float = 1.0,
+        dense_weight: float = DEFAULT_DENSE_WEIGHT,
         max_search_threads: int | None = 1,
     ) -> None:
         self._root = root

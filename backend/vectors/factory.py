@@ -8,7 +8,7 @@ from qdrant_client import AsyncQdrantClient
 
 from backend.vectors.edge import EdgeVectorStore
 from backend.vectors.server import QdrantServerVectorStore
-from backend.vectors.store import DEFAULT_RRF_K, VectorStore
+from backend.vectors.store import DEFAULT_DENSE_WEIGHT, DEFAULT_RRF_K, VectorStore
 
 EDGE_SUBDIR = "qdrant-edge"
 
@@ -20,7 +20,7 @@ def build_vector_store(
     *,
     dense_dimension: int,
     rrf_k: int = DEFAULT_RRF_K,
-    dense_weight: float = 1.0,
+    dense_weight: float = DEFAULT_DENSE_WEIGHT,
 ) -> VectorStore:
     """``qdrant_url`` set: the server engine (``":memory:"`` gives qdrant-client's local
     mode). Unset: qdrant-edge shards under ``data_dir/qdrant-edge``."""

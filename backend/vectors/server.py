@@ -28,7 +28,13 @@ from backend.vectors.namespace import (
     namespace_for,
     versioned_collection_for,
 )
-from backend.vectors.store import DEFAULT_RRF_K, rrf_weights, validate_points, validate_query
+from backend.vectors.store import (
+    DEFAULT_DENSE_WEIGHT,
+    DEFAULT_RRF_K,
+    rrf_weights,
+    validate_points,
+    validate_query,
+)
 from backend.vectors.types import (
     DENSE_VECTOR_NAME,
     MATCH_FIELDS,
@@ -92,7 +98,7 @@ class QdrantServerVectorStore:
         *,
         dense_dimension: int,
         rrf_k: int = DEFAULT_RRF_K,
-        dense_weight: float = 1.0,
+        dense_weight: float = DEFAULT_DENSE_WEIGHT,
     ) -> None:
         self._client = client
         self._dense_dimension = dense_dimension
