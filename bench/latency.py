@@ -77,6 +77,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend.db.provisioning import drop_database, provision_database, run_migrations
 from backend.db.session import Database
 from backend.embeddings.dense import SentenceTransformerEncoder, default_model_path
+from backend.embeddings.query_model import QUERY_RUNTIMES
 from backend.embeddings.sparse import SparseEncoder
 from backend.tenancy import service as tenancy
 from backend.vectors.edge import EdgeVectorStore
@@ -95,6 +96,9 @@ SEARCH_TARGET_P95_MS = 50.0
 ANSWER_TARGET_P95_MS = 10.0
 ANSWER_TARGET_RPS = 500.0
 BASELINE_TARGET_RATIO = 5.0
+# Unique searches per second from 20 clients that pause between searches: well below, near
+# and at the saturated throughput measured here (a 20-agent team searches far less often).
+SEARCH_PACED_RATES = (100.0, 150.0, 200.0, 250.0)
 HOT_QUESTIONS = 100
 REDIS_URL = "redis://127.0.0.1:6379/11"
 
@@ -287,7 +291,7 @@ def flush_redis() -> None:
 
 
 def start_server(
-    urls: DatabaseUrls, data_dir: Path, port: int, log: Path
+    urls: DatabaseUrls, data_dir: Path, port: int, log: Path, *, query_runtime: str
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -302,6 +306,7 @@ def start_server(
         "HELPDESK_WIDGET_DIR": str(data_dir / "no-widget"),
         # The cache as in production: Redis (a scratch database of the local server).
         "HELPDESK_REDIS_URL": REDIS_URL,
+        "HELPDESK_EMBEDDING_QUERY_RUNTIME": query_runtime,
     }
     command = [
         sys.executable,
@@ -650,6 +655,7 @@ def versions() -> dict[str, str]:
         "qdrant-client",
         "sentence-transformers",
         "torch",
+        "onnxruntime",
         "sqlalchemy",
         "asyncpg",
         "orjson",
@@ -670,6 +676,7 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
     stem = "latency-quick" if result["quick"] else "latency"
     (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     s_unique = result["search"]["unique_queries"]
+    s_paced: list[dict[str, Any]] = result["search"]["unique_queries_paced"]
     s_repeat = result["search"]["repeated_queries"]
     a_open = result["answer_cached"]["open_loop"]
     a_closed = result["answer_cached"]["closed_loop"]
@@ -688,8 +695,8 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
         f"- Server: uvicorn `{' '.join(UVICORN_ARGS)}` (one worker: a qdrant-edge shard "
         "directory can be open in one process only), embedded vector engine (qdrant-edge), "
         "local PostgreSQL (scratch database), Redis cache (a scratch database of the local "
-        "Redis, emptied before the run), local model all-MiniLM-L6-v2 (1 torch thread), "
-        "extractive composer.",
+        "Redis, emptied before the run), local model all-MiniLM-L6-v2 (documents: PyTorch, "
+        f"1 thread; search queries: `{result['query_runtime']}`), extractive composer.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
         "",
         "## Data",
@@ -718,6 +725,16 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
             f"p95 ≤ {SEARCH_TARGET_P95_MS:.0f} ms",
             s_unique["p95_ms"] <= SEARCH_TARGET_P95_MS,
         ),
+        *(
+            _row(
+                f"`/v1/search`, 20 clients pacing to {paced['offered_rps']:.0f} req/s "
+                "together, every query unique",
+                paced,
+                f"p95 ≤ {SEARCH_TARGET_P95_MS:.0f} ms",
+                _paced_ok(paced),
+            )
+            for paced in s_paced
+        ),
         _row(
             f"`/v1/search`, 20 clients, {HOT_QUESTIONS} StackFAQ questions repeating "
             "(served from the company's search cache)",
@@ -735,6 +752,15 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
         _row("cached `/v1/answer`, 20 clients, closed loop (ceiling)", a_closed, "", None),
         _row("LangChain baseline, 1 client", base["sequential"], "", None),
         _row("LangChain baseline, 20 threads", base["threads_20"], "", None),
+        "",
+        "Highest paced rate of unique searches within p95 ≤ "
+        f"{SEARCH_TARGET_P95_MS:.0f} ms: "
+        + (
+            f"**{max(p['offered_rps'] for p in s_paced if _paced_ok(p)):.0f} req/s**"
+            if any(_paced_ok(p) for p in s_paced)
+            else "none of those tried"
+        )
+        + ".",
         "",
         f"Search throughput over the best baseline: **{result['search_vs_baseline']:.1f}×** "
         f"with unique queries, {result['search_vs_baseline_repeated']:.1f}× with repeating ones "
@@ -754,12 +780,15 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
         "",
         "- Search: hybrid mode (dense + sparse, RRF), limit 8, on the 50,000-chunk company. "
         "Unique queries take the whole path: the query is embedded (all-MiniLM-L6-v2 on "
-        "CPU; queries that arrive while the model is busy are embedded together in one "
-        "batch), encoded for the sparse side, searched in qdrant-edge, deduplicated per "
-        "document and snippeted. Repeating queries are answered from the company's search "
-        "cache in Redis (keyed on the request, voided when the company's knowledge "
-        "changes). Closed loop: each of 20 clients sends its next request when the last "
-        f"one returns; {result['warmup_s']} s warm-up, {result['duration_s']} s measured.",
+        "CPU, in the query runtime's thread), encoded for the sparse side, ranked in "
+        "qdrant-edge (ids and document ids only), deduplicated per document, and the kept "
+        "passages' payloads read and snippeted. Repeating queries are answered from the "
+        "company's search cache in Redis (keyed on the request, voided when the company's "
+        "knowledge changes). Closed loop: each of 20 clients sends its next request when "
+        "the last one returns, so the server is saturated and, by Little's law, mean "
+        "latency = 20 / throughput. Paced: requests are due at a fixed total rate from at "
+        "most 20 clients, latency counted from each request's due time. "
+        f"{result['warmup_s']} s warm-up, {result['duration_s']} s measured per phase.",
         "- Cached answers: "
         f"{result['answer_cached']['primed']} questions answered once (uncached) to prime "
         "the cache, then asked again. Open loop at a fixed rate, latency from each "
@@ -781,6 +810,14 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
     path = out_dir / f"{stem}.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _paced_ok(paced: dict[str, Any]) -> bool:
+    """Within the latency target while keeping up with the offered rate."""
+    return bool(
+        paced["p95_ms"] <= SEARCH_TARGET_P95_MS
+        and paced["throughput_rps"] >= paced["offered_rps"] * 0.98
+    )
 
 
 def _row(label: str, stats: dict[str, Any], target: str, ok: bool | None) -> str:
@@ -857,7 +894,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     urls, keys = asyncio.run(prepare_database([TARGET_COMPANY, *OTHER_COMPANIES]))
     flush_redis()
     port = _free_port()
-    server = start_server(urls, data_dir, port, workdir / "server.log")
+    server = start_server(
+        urls, data_dir, port, workdir / "server.log", query_runtime=args.query_runtime
+    )
     result: dict[str, Any] = {}
     try:
         wait_ready(port, server)
@@ -869,9 +908,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rng = random.Random(7)
         queries = list(corpus.queries)
         rng.shuffle(queries)
-        unique_bodies = [
-            {"query": f"{q} (ticket {100000 + i})", "limit": 8} for i, q in enumerate(queries * 8)
-        ]
+
+        def unique_bodies(phase: int) -> list[dict[str, Any]]:
+            # A number no other phase uses: no request can hit the query-vector LRU or the
+            # search cache filled by an earlier one.
+            return [
+                {"query": f"{q} (ticket {phase * 100_000 + i})", "limit": 8}
+                for i, q in enumerate(queries * 8)
+            ]
+
         # A hot set of questions asked again and again (as agents and widgets re-ask them);
         # small enough that the warm-up has seen most of them.
         repeat_bodies = [{"query": q, "limit": 8} for q in queries[:HOT_QUESTIONS]]
@@ -882,11 +927,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "url": base + "/v1/search",
                 "mode": "closed",
                 "concurrency": 20,
-                "bodies": unique_bodies,
+                "bodies": unique_bodies(1),
             },
             workdir,
         )
         print(f"search unique {search_unique}", flush=True)
+        # The same unique queries from 20 clients that pause between searches: requests due
+        # at a fixed rate, at most 20 in flight (a due request waits for a free client, and
+        # that wait counts in its latency).
+        search_paced = []
+        for phase, rate in enumerate(args.search_rates, start=2):
+            search_paced.append(
+                run_loadgen(
+                    {
+                        **common,
+                        "url": base + "/v1/search",
+                        "mode": "open",
+                        "rate": rate,
+                        "max_connections": 20,
+                        "bodies": unique_bodies(phase),
+                    },
+                    workdir,
+                )
+            )
+        print(f"search unique paced {search_paced}", flush=True)
         search_repeat = run_loadgen(
             {
                 **common,
@@ -946,7 +1010,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     best_baseline = max(
         baseline["sequential"]["throughput_rps"], baseline["threads_20"]["throughput_rps"]
     )
-    runs = (search_unique, search_repeat, answer_open, answer_closed)
+    runs = (search_unique, *search_paced, search_repeat, answer_open, answer_closed)
     result = {
         "quick": quick,
         "command": shlex.join([".venv/bin/python", "bench/latency.py", *sys.argv[1:]]),
@@ -955,6 +1019,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "versions": versions(),
         "warmup_s": warmup_s,
         "duration_s": duration_s,
+        "query_runtime": args.query_runtime,
         "data": {
             "companies": 1 + len(OTHER_COMPANIES),
             "target_chunks": target_chunks,
@@ -966,7 +1031,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "build_s": round(build_s, 1),
             **load,
         },
-        "search": {"unique_queries": search_unique, "repeated_queries": search_repeat},
+        "search": {
+            "unique_queries": search_unique,
+            "unique_queries_paced": search_paced,
+            "repeated_queries": search_repeat,
+        },
         "answer_cached": {
             "primed": len(primed),
             "open_loop": answer_open,
@@ -1009,6 +1078,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per phase")
     parser.add_argument("--baseline-duration", type=float, default=30.0)
     parser.add_argument("--answer-rate", type=float, default=ANSWER_TARGET_RPS)
+    parser.add_argument(
+        "--search-rates",
+        type=lambda text: [float(x) for x in text.split(",")],
+        default=list(SEARCH_PACED_RATES),
+        help="comma-separated rates of unique searches per second from 20 pacing clients",
+    )
+    parser.add_argument("--query-runtime", choices=QUERY_RUNTIMES, default="onnx-int8")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

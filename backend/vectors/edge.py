@@ -145,8 +145,9 @@ class EdgeVectorStore:
                 SPARSE_VECTOR_NAME: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
             },
             max_search_threads=self._max_search_threads,
-            # Payloads are read on every search: keep them in the page cache rather than
-            # faulting them in from disk on first touch after each start (Cold).
+            # Payloads are read on every search: read them into the page cache when the shard
+            # opens (Cached) rather than faulting them in on first touch (Cold, the default),
+            # which made the first searches after a start several times slower.
             payload_memory=qe.Memory.Cached,
         )
 
