@@ -71,32 +71,27 @@ def _normalized(vector: Sequence[float]) -> list[float]:
 _models: dict[Path, Any] = {}
 _models_lock = threading.Lock()
 
-# One thread runs all local encoding in this process: torch already parallelizes inside a
-# batch, and concurrent batches on the same cores only slow each other down.
-_executor: ThreadPoolExecutor | None = None
+# One thread runs all PyTorch encoding in this process: torch already parallelizes inside a
+# batch, and concurrent batches on the same cores only slow each other down. ONNX Runtime
+# queries have a thread of their own (it releases the GIL while it runs).
+_executors: dict[str, ThreadPoolExecutor] = {}
 _executor_lock = threading.Lock()
 
 
-_query_executor_pool: ThreadPoolExecutor | None = None
+def _single_thread(name: str) -> ThreadPoolExecutor:
+    with _executor_lock:
+        pool = _executors.get(name)
+        if pool is None:
+            pool = _executors[name] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        return pool
 
 
 def _encoding_executor() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dense-encoder")
-        return _executor
+    return _single_thread("dense-encoder")
 
 
 def _query_executor() -> ThreadPoolExecutor:
-    """The thread that runs ONNX Runtime query encoding (it releases the GIL meanwhile)."""
-    global _query_executor_pool
-    with _executor_lock:
-        if _query_executor_pool is None:
-            _query_executor_pool = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="query-encoder"
-            )
-        return _query_executor_pool
+    return _single_thread("query-encoder")
 
 
 def default_model_path() -> Path:
@@ -237,8 +232,8 @@ class SentenceTransformerEncoder:
         return model.encode(texts)
 
     def _onnx_query_model(self) -> OnnxQueryModel | None:
-        if self._query_runtime == "torch":
-            return None
+        if self._query_model is not None or self._query_runtime == "torch":
+            return self._query_model
         with self._query_model_lock:
             if self._query_model is None:
                 try:

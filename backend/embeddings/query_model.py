@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -80,8 +81,11 @@ def _model_layout(model_path: Path) -> int:
     return int(config.get("max_seq_length", 256))
 
 
+@functools.cache
 def model_digest(model_path: Path, runtime: QueryRuntime) -> str:
-    """Names the exported file: the model's weights and configs, the recipe, the runtime."""
+    """Names the exported file: the model's weights and configs, the recipe, the runtime.
+    Hashed once per process (90 MB of weights): installed model files do not change under
+    a running service."""
     digest = hashlib.sha256(f"{_RECIPE}\n{runtime}\n".encode())
     for name in ("config.json", "tokenizer.json", "sentence_bert_config.json", "modules.json"):
         digest.update((model_path / name).read_bytes())
