@@ -48,6 +48,7 @@ from backend.vectors.types import (
     VectorFilter,
     VectorHit,
     VectorMatch,
+    own_payloads,
 )
 
 T = TypeVar("T")
@@ -381,18 +382,10 @@ class EdgeVectorStore:
         )
         if request is None:
             return []
-        matches = []
-        for p in await self._search(company_id, request):
-            fields = p.payload or {}
-            matches.append(
-                VectorMatch(
-                    id=_as_uuid(p.id),
-                    score=float(p.score),
-                    document_id=str(fields.get("document_id", "")),
-                    external_id=fields.get("external_id"),
-                )
-            )
-        return matches
+        return [
+            VectorMatch.from_fields(_as_uuid(p.id), float(p.score), p.payload)
+            for p in await self._search(company_id, request)
+        ]
 
     async def payloads(
         self, company_id: str, ids: Sequence[uuid.UUID]
@@ -405,13 +398,9 @@ class EdgeVectorStore:
         records = await self._read(
             company_id, lambda shard: shard.retrieve(wanted, True, False), default=no_records
         )
-        found: dict[uuid.UUID, ChunkPayload] = {}
-        for record in records:
-            payload = _read_payload(record.payload)
-            # Reads by id bypass filters: the tenant check happens here instead.
-            if payload.company_id == company_id:
-                found[_as_uuid(record.id)] = payload
-        return found
+        return own_payloads(
+            company_id, ((_as_uuid(r.id), _read_payload(r.payload)) for r in records)
+        )
 
     async def count(self, company_id: str, filter: VectorFilter | None = None) -> int:
         request = qe.CountRequest(exact=True, filter=_edge_filter(company_id, filter))

@@ -46,6 +46,7 @@ from backend.vectors.types import (
     VectorFilter,
     VectorHit,
     VectorMatch,
+    own_payloads,
 )
 
 
@@ -413,12 +414,7 @@ class QdrantServerVectorStore:
             with_payload=models.PayloadSelectorInclude(include=list(MATCH_FIELDS)),
         )
         return [
-            VectorMatch(
-                id=_as_uuid(point.id),
-                score=float(point.score),
-                document_id=str((point.payload or {}).get("document_id", "")),
-                external_id=(point.payload or {}).get("external_id"),
-            )
+            VectorMatch.from_fields(_as_uuid(point.id), float(point.score), point.payload)
             for point in points
         ]
 
@@ -431,13 +427,10 @@ class QdrantServerVectorStore:
         records = await self._client.retrieve(
             namespace_for(company_id), ids=[str(i) for i in ids], with_payload=True
         )
-        found: dict[uuid.UUID, ChunkPayload] = {}
-        for record in records:
-            payload = ChunkPayload.from_qdrant(dict(record.payload or {}))
-            # Reads by id bypass filters: the tenant check happens here instead.
-            if payload.company_id == company_id:
-                found[_as_uuid(record.id)] = payload
-        return found
+        return own_payloads(
+            company_id,
+            ((_as_uuid(r.id), ChunkPayload.from_qdrant(dict(r.payload or {}))) for r in records),
+        )
 
     async def count(self, company_id: str, filter: VectorFilter | None = None) -> int:
         validate_company_id(company_id)

@@ -31,8 +31,9 @@ DEFAULT_RRF_K = 2
 # The dense list's weight in the fusion (the sparse list's is 1; Qdrant divides each list's
 # positions by its weight). The local model is strong on paraphrased questions and the
 # lexical side on exact words (codes, names, Korean): on StackFAQ with k=2, weight 1 gave
-# hybrid nDCG@10 0.875 (qa_pair) / 0.931 (thread), 2 gave 0.911 / 0.936, 3 gave 0.921 /
-# 0.931 (bench/results/retrieval_quality-*); 2 is the best of both. A Qdrant server must
+# hybrid nDCG@10 0.876 (qa_pair) / 0.932 (thread), 2 gave 0.911 / 0.938
+# (bench/results/retrieval_quality-*), 3 gave 0.921 / 0.931 in the same grid; 2 is the
+# best of both. A Qdrant server must
 # accept RRF weights (docker-compose.yml runs 1.19.1); 1.0 sends a plain RRF.
 DEFAULT_DENSE_WEIGHT = 2.0
 

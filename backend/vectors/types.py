@@ -8,6 +8,7 @@ epoch seconds so that range filters work the same in both engines.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -157,3 +158,17 @@ class VectorMatch:
     score: float
     document_id: str
     external_id: str | None
+
+    @classmethod
+    def from_fields(cls, id: uuid.UUID, score: float, fields: dict[str, Any] | None) -> VectorMatch:
+        """From an engine hit whose payload was limited to ``MATCH_FIELDS``."""
+        found = fields or {}
+        return cls(id, score, str(found.get("document_id", "")), found.get("external_id"))
+
+
+def own_payloads(
+    company_id: str, records: Iterable[tuple[uuid.UUID, ChunkPayload]]
+) -> dict[uuid.UUID, ChunkPayload]:
+    """Points read by id, keeping only ``company_id``'s: reads by id bypass the tenant filter,
+    so the check happens here instead."""
+    return {point: payload for point, payload in records if payload.company_id == company_id}
