@@ -18,6 +18,7 @@ from backend.api.state import AppState
 from backend.api.v1 import assistant, company, connectors, interactions
 from backend.clock import Clock
 from backend.config import Settings
+from backend.egress import Resolver
 from backend.embeddings.dense import SentenceTransformerEncoder
 from backend.observability.logging import configure_logging
 from backend.observability.middleware import RequestContextMiddleware
@@ -66,8 +67,10 @@ def create_app(
     *,
     clock: Clock | None = None,
     http_transport: httpx.AsyncBaseTransport | None = None,
+    egress_resolver: Resolver | None = None,
 ) -> FastAPI:
-    """The API. ``clock`` and ``http_transport`` are injection points for tests."""
+    """The API. ``clock``, ``http_transport`` and ``egress_resolver`` are injection points
+    for tests (the egress policy still applies to what they reach)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, json=settings.log_json)
 
@@ -78,6 +81,7 @@ def create_app(
             settings,
             clock=clock,
             http_transport=http_transport,
+            egress_resolver=egress_resolver,
             run_scheduler=settings.in_process_jobs,
         ) as state:
             app.state.helpdesk = state

@@ -238,15 +238,26 @@ def _ingest(
     company_id: str,
     *,
     platform: str,
-    name: str,
+    label: str,
     settings: dict[str, object],
     total: int | None,
 ) -> None:
+    """Store (or update) a file-import connector and sync it now.
+
+    The import root (``HELPDESK_IMPORT_ROOT``) applies here too: the path is stored in a
+    connector that scheduled syncs read again later, so it must be below the root (the
+    same check runs at every sync). The connector is named after the path relative to the
+    root, never the server's absolute path (tenants see connector names).
+    """
+    from backend.ingest.file_imports import PATH_SETTING
     from backend.ingest.operator import ensure_connector, run_sync_with_progress
 
     async def work(state: AppState) -> list[str]:
+        files = state.connectors.files
+        checked = files.resolve_settings(platform, dict(settings))
+        name = f"{label}:{files.display_path(Path(checked[PATH_SETTING[platform]]))}"
         connector_id = await ensure_connector(
-            state, company_id, platform=platform, name=name, settings=dict(settings)
+            state, company_id, platform=platform, name=name, settings=checked
         )
         summary = await run_sync_with_progress(state, company_id, connector_id, total=total)
         return summary.lines()
@@ -261,13 +272,14 @@ def ingest_file(
     company_id: CompanyOption,
     kind: Annotated[str, typer.Option(help="Kind of records without a kind field.")] = "article",
 ) -> None:
-    """Import a JSONL, CSV or JSON export of articles or tickets (id, title, body, …)."""
+    """Import a JSONL, CSV or JSON export of articles or tickets (id, title, body, …). The
+    file must lie below HELPDESK_IMPORT_ROOT (default: HELPDESK_DATA_DIR/imports)."""
     from backend.ingest.operator import count_records
 
     _ingest(
         company_id,
         platform="file_export",
-        name=f"file:{path}",
+        label="file",
         settings={"path": str(path), "default_kind": kind},
         total=count_records(path),
     )
@@ -279,16 +291,15 @@ def ingest_folder(
     company_id: CompanyOption,
     base_url: Annotated[str | None, typer.Option(help="Where the articles are published.")] = None,
 ) -> None:
-    """Import a folder of Markdown/HTML articles (re-run to pick up changes and deletions)."""
+    """Import a folder of Markdown/HTML articles (re-run to pick up changes and deletions).
+    The folder must lie below HELPDESK_IMPORT_ROOT; symlinks leaving it are skipped."""
     total = sum(
         1 for p in root.rglob("*") if p.suffix.lower() in {".md", ".markdown", ".html", ".htm"}
     )
     settings: dict[str, object] = {"root": str(root)}
     if base_url:
         settings["base_url"] = base_url
-    _ingest(
-        company_id, platform="article_folder", name=f"folder:{root}", settings=settings, total=total
-    )
+    _ingest(company_id, platform="article_folder", label="folder", settings=settings, total=total)
 
 
 @ingest.command("reviews")
@@ -299,7 +310,8 @@ def ingest_reviews(
     language: Annotated[str | None, typer.Option(help="Language of the reviews, e.g. ko.")] = None,
     timezone: Annotated[str, typer.Option(help="Zone of timestamps without one.")] = "UTC",
 ) -> None:
-    """Import a CSV/JSON/JSONL review export from a platform without an API."""
+    """Import a CSV/JSON/JSONL review export from a platform without an API. The file must
+    lie below HELPDESK_IMPORT_ROOT."""
     from backend.ingest.operator import count_records
 
     settings: dict[str, object] = {"path": str(path), "platform": platform, "timezone": timezone}
@@ -308,7 +320,7 @@ def ingest_reviews(
     _ingest(
         company_id,
         platform="review_export",
-        name=f"reviews:{path}",
+        label="reviews",
         settings=settings,
         total=count_records(path),
     )

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.vectors.store import DEFAULT_DENSE_WEIGHT
@@ -175,6 +175,34 @@ class Settings(BaseSettings):
         default=30, description="A running sync without a page for this long lost its worker."
     )
 
+    # --- Egress and file imports (what tenants can make the server reach) ---------------------
+    import_root: Path | None = Field(
+        default=None,
+        description="File imports (`helpdesk ingest file|folder|reviews` and the connectors "
+        "they store) read only below this folder, checked at every sync. Unset: "
+        "data_dir/imports.",
+    )
+    egress_allowed_hosts: str | None = Field(
+        default=None,
+        description="Comma list of extra connector hosts (custom helpdesk domains): "
+        "help.acme.com exactly, or *.acme.com for its subdomains. https and public "
+        "addresses are still required.",
+    )
+    egress_max_response_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        description="Largest response body one connector request may return; the read is "
+        "aborted past it.",
+    )
+    egress_allow_loopback_for_tests: bool = Field(
+        default=False,
+        description="TESTS ONLY: let connectors reach http and loopback replay servers. "
+        "Refused when environment is production.",
+    )
+    max_connectors_per_company: int = Field(
+        default=25, ge=1, description="How many connectors one company may have."
+    )
+
     # --- Secrets ---------------------------------------------------------------------------
     encryption_key: SecretStr | None = Field(
         default=None,
@@ -195,3 +223,14 @@ class Settings(BaseSettings):
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_import_root(self) -> Path:
+        root = self.import_root if self.import_root is not None else self.data_dir / "imports"
+        return root.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _no_test_egress_in_production(self) -> Settings:
+        if self.environment == "production" and self.egress_allow_loopback_for_tests:
+            raise ValueError("HELPDESK_EGRESS_ALLOW_LOOPBACK_FOR_TESTS is refused in production")
+        return self

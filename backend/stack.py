@@ -27,9 +27,12 @@ from backend.config import Settings
 from backend.db.embedded import EmbeddedPostgres
 from backend.db.provisioning import assert_runtime_role_is_safe, run_migrations
 from backend.db.session import Database
+from backend.demo import DATA_DIR as DEMO_DATA_DIR
+from backend.egress import Egress, EgressPolicy, Resolver, parse_allowed_hosts
 from backend.embeddings.dense import build_dense_encoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.connectors import ConnectorService
+from backend.ingest.file_imports import FileImportPolicy
 from backend.ingest.jobs import JobQueue, SyncScheduler, build_broker
 from backend.ingest.sync import IndexingParts, SyncService
 from backend.llm.builder import build_router_from_settings
@@ -62,6 +65,19 @@ def build_blob_store(settings: Settings) -> BlobStore:
     return LocalBlobStore(settings.resolved_data_dir / "objects")
 
 
+def build_egress_policy(settings: Settings) -> EgressPolicy:
+    return EgressPolicy(
+        allowed_hosts=parse_allowed_hosts(settings.egress_allowed_hosts),
+        max_response_bytes=settings.egress_max_response_bytes,
+        allow_loopback_for_tests=settings.egress_allow_loopback_for_tests,
+    )
+
+
+def build_file_import_policy(settings: Settings) -> FileImportPolicy:
+    # The built-in demo data is the one fixed exception: sample files shipped in the package.
+    return FileImportPolicy((settings.resolved_import_root, DEMO_DATA_DIR))
+
+
 def build_secret_box(settings: Settings) -> SecretBox:
     if settings.encryption_key is not None:
         return SecretBox.from_base64(settings.encryption_key.get_secret_value())
@@ -78,9 +94,11 @@ async def open_stack(
     migrate: bool | None = None,
     run_scheduler: bool = False,
     http_transport: httpx.AsyncBaseTransport | None = None,
+    egress_resolver: Resolver | None = None,
 ) -> AsyncIterator[AppState]:
-    """Open every store; ``http_transport`` replaces the network for platform calls (tests
-    replay platform APIs through it at the protocol level)."""
+    """Open every store. ``http_transport`` replaces the network for platform calls and
+    ``egress_resolver`` the DNS (tests replay platform APIs through them at the protocol
+    level); the egress policy runs in front of both either way."""
     clock = clock or SystemClock()
     async with AsyncExitStack() as exit_stack:
         runtime_url, owner_url = settings.database_url, settings.database_owner_url
@@ -101,12 +119,15 @@ async def open_stack(
         exit_stack.push_async_callback(database.dispose)
         await assert_runtime_role_is_safe(database.engine)
 
-        http = httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, connect=10.0),
-            follow_redirects=False,
-            transport=http_transport,
-        )
+        # Model endpoints (LLM, embeddings) are operator configuration: their own client,
+        # outside the egress policy (a model server on a private network is normal).
+        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
         exit_stack.push_async_callback(http.aclose)
+        # Everything a tenant can point at (connectors) goes through the egress policy.
+        egress = Egress(
+            build_egress_policy(settings), resolver=egress_resolver, transport=http_transport
+        )
+        files = build_file_import_policy(settings)
         dense = build_dense_encoder(
             settings.embedding_provider,
             model=settings.embedding_model,
@@ -154,7 +175,13 @@ async def open_stack(
             breaker_cooldown_s=settings.llm_breaker_cooldown_s,
         )
         secret_box = build_secret_box(settings)
-        connectors = ConnectorService(database, secret_box)
+        connectors = ConnectorService(
+            database,
+            secret_box,
+            egress=egress.policy,
+            files=files,
+            max_connectors=settings.max_connectors_per_company,
+        )
         sync = SyncService(
             database=database,
             connectors=connectors,
@@ -165,7 +192,8 @@ async def open_stack(
                 blobs=blobs,
                 knowledge_changed=ResponseInvalidator(cache),
             ),
-            http=http,
+            egress=egress,
+            files=files,
             clock=clock,
             stale_after=timedelta(minutes=settings.sync_stale_minutes),
         )

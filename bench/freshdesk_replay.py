@@ -49,6 +49,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
+from backend.egress import Egress, EgressPolicy, StaticResolver
+
 DATASET_DIR = (
     Path(__file__).resolve().parents[2] / "shared" / "datasets" / "stackfaq" / "freshdesk_shaped"
 )
@@ -241,6 +243,15 @@ class FreshdeskReplayServer:
         """An AsyncClient that reaches this server for ``https://{domain}`` URLs."""
         kwargs.setdefault("timeout", httpx.Timeout(30.0, connect=10.0))
         return httpx.AsyncClient(transport=LoopbackTransport({self.domain: self.port}), **kwargs)
+
+    def egress(self) -> Egress:
+        """The sync's egress, reaching this server: the platform name resolves to loopback,
+        which only the test-only ``allow_loopback_for_tests`` policy accepts."""
+        return Egress(
+            EgressPolicy(allow_loopback_for_tests=True),
+            resolver=StaticResolver({self.domain: "127.0.0.1"}),
+            transport=LoopbackTransport({self.domain: self.port}),
+        )
 
     # -- routing ------------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from backend.adapters.http import RateLimiter
 from backend.api.state import AppState
 from backend.config import Settings
 from backend.db.models import Document
+from backend.egress import Egress
 from backend.embeddings.dense import SentenceTransformerEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.sync import IndexingParts, SyncService
@@ -140,8 +141,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     started_at = datetime.now(UTC)
     host = machine()
     with running_replay(dataset, conversations=args.conversations) as replay:
-        async with open_stack(settings) as state, replay.client() as http:
-            result = await _measure(args, state, http)
+        async with open_stack(settings) as state:
+            result = await _measure(args, state, replay.egress())
             result["replay_requests"] = replay.request_count
     return {
         "benchmark": "ingest_throughput",
@@ -165,7 +166,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def _measure(args: argparse.Namespace, state: AppState, http: Any) -> dict[str, Any]:
+async def _measure(args: argparse.Namespace, state: AppState, egress: Egress) -> dict[str, Any]:
     dense = state.dense
     if not isinstance(dense, SentenceTransformerEncoder):
         raise SystemExit("the benchmark needs the local sentence-transformers encoder")
@@ -176,7 +177,7 @@ async def _measure(args: argparse.Namespace, state: AppState, http: Any) -> dict
         parts=IndexingParts(
             vectors=state.vectors, dense=recorder, sparse=SparseEncoder(), blobs=state.blobs
         ),
-        http=http,
+        egress=egress,
         clock=state.clock,
         # The replay's own X-Ratelimit headers are still obeyed; only the local default
         # (50 requests a minute, the smallest Freshdesk plan) is lifted.

@@ -77,6 +77,11 @@ def settings(database_urls: DatabaseUrls, tmp_path: Path) -> Settings:
         log_json=True,
         # Tests drive the scheduler's tick() themselves.
         scheduler_enabled=False,
+        # Platform replays answer on loopback: only this test-only setting lets a connector
+        # reach them (tests/security proves the default refuses it).
+        egress_allow_loopback_for_tests=True,
+        # File imports in tests live under tmp_path.
+        import_root=tmp_path,
     )
 
 

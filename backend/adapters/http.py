@@ -19,11 +19,13 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from typing import Any
 
 import httpx
 
 from backend.adapters.base import Clock, FetchFailure, as_utc
+from backend.egress.policy import EgressRefused
 
 # Statuses worth another attempt: the server may answer differently in a moment.
 RETRYABLE_STATUSES: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -239,7 +241,11 @@ async def request_with_retries(
 ) -> httpx.Response | FetchFailure:
     """Send one request; return the first non-error response, or a :class:`FetchFailure`.
 
-    - 2xx/3xx: returned as is (the caller parses it).
+    - 2xx: returned as is (the caller parses it).
+    - 3xx: a non-retryable failure; redirects are never followed (the egress transport
+      refuses them too).
+    - A request the egress policy refuses (:class:`backend.egress.EgressRefused`): a
+      non-retryable failure naming the rule.
     - 429: waits ``Retry-After`` (seconds or HTTP date) through the limiter, so other callers
       wait too; without the header, exponential backoff. A ``Retry-After`` longer than
       ``max_retry_after`` is not waited out here: a retryable failure carrying it comes back.
@@ -268,21 +274,35 @@ async def request_with_retries(
         await limiter.acquire()
         try:
             response = await client.request(method, url, **request_kwargs)
+        except EgressRefused as exc:
+            # The policy's reason is a fixed text; nothing of the target is echoed.
+            return FetchFailure(where=label, message=str(exc), retryable=False)
         except httpx.TimeoutException as exc:
             failure = FetchFailure(
                 where=label, message=f"timed out: {type(exc).__name__}", retryable=True
             )
         except httpx.TransportError as exc:
+            # The class only: an exception's text may carry addresses or upstream bytes.
             failure = FetchFailure(
-                where=label, message=f"transport error: {type(exc).__name__}: {exc}", retryable=True
+                where=label, message=f"transport error: {type(exc).__name__}", retryable=True
             )
         else:
             limiter.observe(response)
             status = response.status_code
+            if 300 <= status < 400:
+                await response.aclose()
+                return FetchFailure(
+                    where=label,
+                    message=f"HTTP {status}: redirects are not followed",
+                    status_code=status,
+                    retryable=False,
+                )
             if status < 400:
                 return response
-            await response.aread()
-            message = f"HTTP {status}: {_snippet(response)}"
+            await response.aclose()
+            # Never the body: it is the upstream's text (an internal service's, in an SSRF)
+            # and a sync run's errors are shown to the tenant.
+            message = f"HTTP {status}: {status_reason(status)}"
             if status not in RETRYABLE_STATUSES:
                 return FetchFailure(
                     where=label, message=message, status_code=status, retryable=False
@@ -311,9 +331,12 @@ async def request_with_retries(
     return failure
 
 
-def _snippet(response: httpx.Response, limit: int = 200) -> str:
-    text = response.text.strip().replace("\n", " ")
-    return text[:limit] if text else response.reason_phrase
+def status_reason(status: int) -> str:
+    """A fixed description of an HTTP status (its standard phrase), never the body."""
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return "upstream error"
 
 
 async def get_json(
@@ -333,10 +356,10 @@ async def get_json(
         return result
     try:
         return result.json(), result
-    except ValueError as exc:
+    except ValueError:
         return FetchFailure(
             where=where or url,
-            message=f"response is not JSON: {exc}",
+            message="response is not JSON",
             status_code=result.status_code,
             retryable=False,
         )
@@ -353,6 +376,7 @@ __all__ = [
     "parse_rate_limit_reset",
     "parse_retry_after",
     "request_with_retries",
+    "status_reason",
 ]
 
 

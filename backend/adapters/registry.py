@@ -47,6 +47,38 @@ AdapterFactory = Callable[..., Adapter[Any, Any]]
 """An adapter class: called with keyword arguments settings, credentials, client, limiter,
 clock."""
 
+BaseUrls = Callable[[Any], list[str]]
+"""The base URLs a connector with these (validated) settings sends requests to: the egress
+policy checks each and allows nothing else (:class:`backend.egress.EgressScope`)."""
+
+
+def _no_network(_settings: Any) -> list[str]:
+    return []
+
+
+def _freshdesk_urls(settings: FreshdeskSettings) -> list[str]:
+    return [f"https://{settings.domain}"]
+
+
+def _servicenow_urls(settings: ServiceNowSettings) -> list[str]:
+    return [f"https://{settings.instance}"]
+
+
+def _zendesk_urls(settings: ZendeskSettings) -> list[str]:
+    return [settings.api_root]
+
+
+def _google_urls(settings: GoogleBusinessSettings) -> list[str]:
+    return [
+        settings.reviews_base_url,
+        settings.account_management_base_url,
+        settings.business_information_base_url,
+    ]
+
+
+def _trustpilot_urls(settings: TrustpilotSettings) -> list[str]:
+    return [settings.base_url]
+
 
 @dataclass(frozen=True)
 class AdapterSpec:
@@ -59,20 +91,35 @@ class AdapterSpec:
     default_requests_per_minute: float
     """Local budget when the connector sets none; the platform's own rate-limit headers and
     ``Retry-After`` still slow us down further (see :class:`RateLimiter`)."""
+    base_urls: BaseUrls = _no_network
 
 
 ADAPTERS: dict[str, AdapterSpec] = {
     spec.platform: spec
     for spec in (
         # The smallest Freshdesk plan allows 50 calls a minute per account.
-        AdapterSpec("freshdesk", FreshdeskAdapter, FreshdeskSettings, FreshdeskCredentials, 50.0),
+        AdapterSpec(
+            "freshdesk",
+            FreshdeskAdapter,
+            FreshdeskSettings,
+            FreshdeskCredentials,
+            50.0,
+            _freshdesk_urls,
+        ),
         # Instances have no public fixed quota (admins set rate-limit rules): stay polite.
         AdapterSpec(
-            "servicenow", ServiceNowAdapter, ServiceNowSettings, ServiceNowCredentials, 120.0
+            "servicenow",
+            ServiceNowAdapter,
+            ServiceNowSettings,
+            ServiceNowCredentials,
+            120.0,
+            _servicenow_urls,
         ),
         # Zendesk Support allows 200+ requests a minute depending on plan; the export
         # endpoint 10 a minute, which its headers report.
-        AdapterSpec("zendesk", ZendeskAdapter, ZendeskSettings, ZendeskCredentials, 200.0),
+        AdapterSpec(
+            "zendesk", ZendeskAdapter, ZendeskSettings, ZendeskCredentials, 200.0, _zendesk_urls
+        ),
         # Business Profile APIs default to 300 requests a minute per Google Cloud project.
         AdapterSpec(
             "google_business",
@@ -80,6 +127,7 @@ ADAPTERS: dict[str, AdapterSpec] = {
             GoogleBusinessSettings,
             GoogleBusinessCredentials,
             300.0,
+            _google_urls,
         ),
         # No per-key budget is promised to us; 429 + Retry-After slows us further.
         AdapterSpec(
@@ -88,6 +136,7 @@ ADAPTERS: dict[str, AdapterSpec] = {
             TrustpilotSettings,
             TrustpilotCredentials,
             60.0,
+            _trustpilot_urls,
         ),
         # Local files: the budget never binds (no HTTP is made).
         AdapterSpec(
@@ -154,6 +203,11 @@ def validate_connector(
     )
 
 
+def connector_base_urls(platform: str, settings: BaseModel) -> list[str]:
+    """The base URLs a connector's (validated) settings make it call; empty for files."""
+    return adapter_spec(platform).base_urls(settings)
+
+
 def build_adapter(
     platform: str,
     settings: Mapping[str, Any] | BaseModel,
@@ -188,5 +242,6 @@ __all__ = [
     "AdapterSpec",
     "adapter_spec",
     "build_adapter",
+    "connector_base_urls",
     "validate_connector",
 ]

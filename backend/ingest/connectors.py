@@ -15,17 +15,33 @@ import orjson
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.exc import IntegrityError
 
-from backend.adapters.registry import validate_connector
+from backend.adapters.registry import connector_base_urls, validate_connector
 from backend.db.models import Connector
 from backend.db.repositories import connectors as connector_repo
 from backend.db.repositories.audit_log import append_audit_entry
 from backend.db.session import Database
-from backend.errors import BadRequest, Conflict, NotFound
+from backend.egress import EgressPolicy, EgressRefused
+from backend.errors import BadRequest, Conflict, Forbidden, NotFound
+from backend.ingest.file_imports import FILE_PLATFORMS, FileImportPolicy
 from backend.secretbox import SecretBox, connector_associated_data
 
-# Platforms that read the server's own disk: only operators (CLI) may configure them, never
-# an API caller, or a tenant could read any file the service can.
-FILE_PLATFORMS = frozenset({"review_export", "file_export", "article_folder"})
+DEFAULT_MAX_CONNECTORS = 25
+
+__all__ = ["FILE_PLATFORMS", "ConnectorConfig", "ConnectorService", "operator_managed"]
+
+
+def operator_managed(connector: Connector) -> bool:
+    """File-platform connectors read the server's disk: only operators (the CLI) create,
+    change, sync or delete them, and the API never shows their settings (a server path)."""
+    return connector.platform in FILE_PLATFORMS
+
+
+def _refuse_operator_managed(connector: Connector) -> None:
+    if operator_managed(connector):
+        raise Forbidden(
+            "this connector is a file import managed by the operator (`helpdesk ingest`)",
+            code="operator_managed_connector",
+        )
 
 
 def _reveal(value: Any) -> Any:
@@ -50,9 +66,34 @@ class ConnectorConfig:
 
 
 class ConnectorService:
-    def __init__(self, database: Database, secrets: SecretBox) -> None:
+    def __init__(
+        self,
+        database: Database,
+        secrets: SecretBox,
+        *,
+        egress: EgressPolicy | None = None,
+        files: FileImportPolicy | None = None,
+        max_connectors: int = DEFAULT_MAX_CONNECTORS,
+    ) -> None:
         self.database = database
         self.secrets = secrets
+        # Production defaults: the strict policy, and no file imports at all.
+        self.egress = egress if egress is not None else EgressPolicy()
+        self.files = files if files is not None else FileImportPolicy.refuse_all()
+        # A single check until per-company plans replace it with the plan's number.
+        self.max_connectors = max_connectors
+
+    def _checked_settings(self, platform: str, settings: BaseModel) -> dict[str, Any]:
+        """Settings as stored, after the egress policy (network platforms) or the import
+        root (file platforms) accepted them; refused input is a 400 naming the rule."""
+        stored = settings.model_dump(mode="json")
+        if platform in FILE_PLATFORMS:
+            return self.files.resolve_settings(platform, stored)
+        try:
+            self.egress.scope(platform, connector_base_urls(platform, settings))
+        except EgressRefused as exc:
+            raise BadRequest(exc.reason, code="egress_refused") from None
+        return stored
 
     def _seal(self, company_id: str, connector_id: uuid.UUID, credentials: BaseModel) -> bytes:
         plaintext = orjson.dumps(_reveal(credentials))
@@ -80,15 +121,22 @@ class ConnectorService:
                 code="platform_not_allowed",
             )
         valid_settings, valid_credentials = validate_connector(platform, settings, credentials)
+        stored_settings = self._checked_settings(platform, valid_settings)
         connector_id = uuid.uuid4()
         try:
             async with self.database.tenant_session(company_id) as session:
+                await connector_repo.lock_company_connectors(session, company_id)
+                if await connector_repo.count_connectors(session) >= self.max_connectors:
+                    raise Conflict(
+                        f"a company may have at most {self.max_connectors} connectors",
+                        code="connector_limit_reached",
+                    )
                 connector = await connector_repo.insert_connector(
                     session,
                     company_id=company_id,
                     platform=platform,
                     name=name,
-                    settings=valid_settings.model_dump(mode="json"),
+                    settings=stored_settings,
                     credentials_encrypted=self._seal(company_id, connector_id, valid_credentials),
                     schedule_minutes=schedule_minutes,
                     enabled=enabled,
@@ -118,11 +166,15 @@ class ConnectorService:
         schedule_minutes: int | None = None,
         clear_schedule: bool = False,
         enabled: bool | None = None,
+        by_operator: bool = False,
     ) -> Connector:
+        """Change a connector; a file import only ``by_operator`` (the CLI)."""
         async with self.database.tenant_session(company_id) as session:
             connector = await connector_repo.get_connector_for_update(session, connector_id)
             if connector is None:
                 raise NotFound("no such connector", code="connector_not_found")
+            if not by_operator:
+                _refuse_operator_managed(connector)
             changed: list[str] = []
             if settings is not None or credentials is not None:
                 current = self.open(connector)
@@ -132,7 +184,7 @@ class ConnectorService:
                     credentials if credentials is not None else current.credentials,
                 )
                 if settings is not None:
-                    connector.settings = valid_settings.model_dump(mode="json")
+                    connector.settings = self._checked_settings(connector.platform, valid_settings)
                     # Other settings may mean another account or scope: start over.
                     connector.checkpoint = None
                     changed.append("settings")
@@ -195,11 +247,21 @@ class ConnectorService:
                 target=str(connector_id),
             )
 
-    async def delete(self, company_id: str, connector_id: uuid.UUID, *, actor: str) -> None:
+    async def get_tenant_managed(self, company_id: str, connector_id: uuid.UUID) -> Connector:
+        """A connector a tenant may act on (sync, delete): 403 for an operator's file import."""
+        connector = await self.get(company_id, connector_id)
+        _refuse_operator_managed(connector)
+        return connector
+
+    async def delete(
+        self, company_id: str, connector_id: uuid.UUID, *, actor: str, by_operator: bool = False
+    ) -> None:
         async with self.database.tenant_session(company_id) as session:
             connector = await connector_repo.get_connector(session, connector_id)
             if connector is None:
                 raise NotFound("no such connector", code="connector_not_found")
+            if not by_operator:
+                _refuse_operator_managed(connector)
             await connector_repo.delete_connector(session, connector)
             await append_audit_entry(
                 session,

@@ -30,6 +30,7 @@ from rich.text import Text
 
 from backend.api.state import AppState
 from backend.db.models import SyncRun
+from backend.ingest.file_imports import FILE_PLATFORMS
 from backend.ingest.indexer import IndexCounts
 
 OPERATOR = "cli"
@@ -93,14 +94,20 @@ async def ensure_connector(
     settings: dict[str, Any],
     credentials: dict[str, Any] | None = None,
 ) -> uuid.UUID:
-    """The connector named ``name`` with these settings (created, or updated in place)."""
+    """The connector named ``name`` with these settings (created, or updated in place).
+
+    The operator's path: file imports are allowed (below the import root only, checked by
+    the connector service here and again at every sync)."""
+    if platform in FILE_PLATFORMS:
+        # Stored as its checked real path, so an unchanged import compares equal.
+        settings = state.connectors.files.resolve_settings(platform, settings)
     for connector in await state.connectors.list(company_id):
         if connector.name == name:
             if connector.platform != platform:
                 raise ValueError(f"connector {name!r} exists for platform {connector.platform}")
             if connector.settings != settings:
                 await state.connectors.update(
-                    company_id, connector.id, actor=OPERATOR, settings=settings
+                    company_id, connector.id, actor=OPERATOR, settings=settings, by_operator=True
                 )
             return connector.id
     created = await state.connectors.create(

@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import structlog
 from sqlalchemy.exc import IntegrityError
 
 from backend.adapters.base import Checkpoint, Page
 from backend.adapters.http import RateLimiter
-from backend.adapters.registry import build_adapter
+from backend.adapters.registry import build_adapter, connector_base_urls
 from backend.blobs import BlobStore
 from backend.clock import Clock
 from backend.db.models import Connector, SyncRun
@@ -34,10 +33,12 @@ from backend.db.repositories import companies as company_repo
 from backend.db.repositories import connectors as connector_repo
 from backend.db.repositories import sync_runs as run_repo
 from backend.db.session import Database
+from backend.egress import Egress, EgressRefused
 from backend.embeddings.dense import DenseEncoder
 from backend.embeddings.sparse import SparseEncoder
-from backend.errors import Conflict, NotFound
+from backend.errors import AppError, Conflict, NotFound
 from backend.ingest.connectors import ConnectorService
+from backend.ingest.file_imports import FILE_PLATFORMS, FileImportPolicy
 from backend.ingest.indexer import IndexCounts, KnowledgeChanged, KnowledgeIndexer, PreparedBatch
 from backend.vectors import VectorStore
 
@@ -67,15 +68,20 @@ class SyncService:
         database: Database,
         connectors: ConnectorService,
         parts: IndexingParts,
-        http: httpx.AsyncClient,
+        egress: Egress,
         clock: Clock,
+        files: FileImportPolicy | None = None,
         stale_after: timedelta = timedelta(minutes=30),
         limiter_for: LimiterFactory | None = None,
     ) -> None:
         self.database = database
         self.connectors = connectors
         self.parts = parts
-        self.http = http
+        # Every adapter gets a client from here, scoped to its connector's own origins: the
+        # one place outbound calls are checked (backend.egress).
+        self.egress = egress
+        # File imports read only below the operator's import root, re-checked every sync.
+        self.files = files if files is not None else FileImportPolicy.refuse_all()
         self.clock = clock
         self.stale_after = stale_after
         # Injected so a shared budget (several connectors on one account) or an unlimited
@@ -156,38 +162,57 @@ class SyncService:
         status, totals = "failed", IndexCounts()
         try:
             config = self.connectors.open(connector)
-            adapter = build_adapter(
-                connector.platform,
-                config.settings,
-                config.credentials,
-                client=self.http,
-                limiter=self.limiter_for(connector) if self.limiter_for else None,
-                clock=self.clock,
+            settings: Any = config.settings
+            if connector.platform in FILE_PLATFORMS:
+                # Before a byte is read: the stored path must (still) be below the root.
+                settings = self.files.resolve_settings(
+                    connector.platform, config.settings.model_dump(mode="json")
+                )
+            scope = self.egress.policy.scope(
+                connector.platform, connector_base_urls(connector.platform, config.settings)
             )
-            checkpoint_type: type[Checkpoint] = adapter.checkpoint_type
-            checkpoint = (
-                checkpoint_type.model_validate(connector.checkpoint)
-                if connector.checkpoint
-                else adapter.initial_checkpoint()
-            )
-            indexer = KnowledgeIndexer(
-                database=self.database,
-                vectors=self.parts.vectors,
-                dense=self.parts.dense,
-                sparse=self.parts.sparse,
-                blobs=self.parts.blobs,
-                connector_id=connector.id,
-            )
-            blocked = await self._pipeline(
-                company_id, run_id, connector.id, adapter, checkpoint, indexer, totals, progress
-            )
+            async with self.egress.client(scope) as client:
+                adapter = build_adapter(
+                    connector.platform,
+                    settings,
+                    config.credentials,
+                    client=client,
+                    limiter=self.limiter_for(connector) if self.limiter_for else None,
+                    clock=self.clock,
+                )
+                checkpoint_type: type[Checkpoint] = adapter.checkpoint_type
+                checkpoint = (
+                    checkpoint_type.model_validate(connector.checkpoint)
+                    if connector.checkpoint
+                    else adapter.initial_checkpoint()
+                )
+                indexer = KnowledgeIndexer(
+                    database=self.database,
+                    vectors=self.parts.vectors,
+                    dense=self.parts.dense,
+                    sparse=self.parts.sparse,
+                    blobs=self.parts.blobs,
+                    connector_id=connector.id,
+                )
+                blocked = await self._pipeline(
+                    company_id, run_id, connector.id, adapter, checkpoint, indexer, totals, progress
+                )
             status = "failed" if blocked else "succeeded"
+        except (EgressRefused, AppError) as exc:
+            # A refusal by policy (egress, import root): the run fails with the rule's fixed
+            # text; nothing about the target (does it exist? what did it answer?) is told.
+            reason = exc.reason if isinstance(exc, EgressRefused) else str(exc.detail)
+            _log.warning("sync refused", company_id=company_id, run_id=str(run_id))
+            await self._record(
+                company_id, run_id, IndexCounts(errors=[{"message": f"refused: {reason}"}])
+            )
         except Exception as exc:
             _log.exception("sync failed", company_id=company_id, run_id=str(run_id))
+            # The class only: an exception's text may quote upstream bytes or server paths.
             await self._record(
                 company_id,
                 run_id,
-                IndexCounts(errors=[{"message": f"{type(exc).__name__}: {exc}"[:500]}]),
+                IndexCounts(errors=[{"message": f"internal error ({type(exc).__name__})"}]),
             )
             raise
         finally:

@@ -18,6 +18,7 @@ from backend.api.state import AppState
 from backend.app import create_app
 from backend.blobs import TenantBlobs
 from backend.config import Settings
+from backend.egress import StaticResolver
 from tests.adapters.freshdesk_api import (
     API_KEY,
     NOW,
@@ -111,7 +112,12 @@ def freshdesk() -> FakeFreshdesk:
 
 @pytest.fixture
 async def app(settings: Settings, freshdesk: FakeFreshdesk) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, http_transport=httpx.MockTransport(freshdesk.handle))
+    application = create_app(
+        settings,
+        http_transport=httpx.MockTransport(freshdesk.handle),
+        # The replayed account's name "resolves" to loopback, allowed by the test setting.
+        egress_resolver=StaticResolver({"acme.freshdesk.com": "127.0.0.1"}),
+    )
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         yield application
 

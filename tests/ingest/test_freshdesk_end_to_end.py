@@ -86,7 +86,7 @@ class Stores:
             parts=IndexingParts(
                 vectors=self.vectors, dense=encoder, sparse=SparseEncoder(), blobs=self.blobs
             ),
-            http=replay.client(),
+            egress=replay.egress(),
             clock=clock,
             stale_after=stale_after,
             # The replay's X-Ratelimit headers still apply; the 50/minute default would

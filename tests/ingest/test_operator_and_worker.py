@@ -67,7 +67,8 @@ async def test_cli_ingest_file_reports_progress_and_is_idempotent(
     acme = await make_company("cli")
     export = tmp_path / "kb.jsonl"
     write_export(export, 12)
-    env = helpdesk_env(database_urls, tmp_path / "data")
+    # The CLI reads only below the import root (the export is in tmp_path).
+    env = helpdesk_env(database_urls, tmp_path / "data", HELPDESK_IMPORT_ROOT=str(tmp_path))
     command = [
         sys.executable,
         "-m",
@@ -146,6 +147,7 @@ async def test_worker_runs_syncs_queued_on_redis(
             HELPDESK_REDIS_URL=REDIS_URL,
             HELPDESK_SCHEDULER_ENABLED="false",
             HELPDESK_ENCRYPTION_KEY=ENCRYPTION_KEY,
+            HELPDESK_IMPORT_ROOT=str(tmp_path),
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -154,9 +156,15 @@ async def test_worker_runs_syncs_queued_on_redis(
     try:
         transport = httpx.ASGITransport(app=redis_app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            queued = await client.post(f"/v1/connectors/{connector.id}/sync", headers=acme.headers)
-            assert queued.status_code == 202
-            run = queued.json()
+            # A file import is the operator's to sync (the API answers 403): queue it the
+            # way the CLI and the scheduler do, then watch it through the tenant's API.
+            refused = await client.post(f"/v1/connectors/{connector.id}/sync", headers=acme.headers)
+            assert refused.status_code == 403
+            assert refused.json()["error"] == "operator_managed_connector"
+            queued = await state.jobs.request_and_enqueue(
+                acme.company_id, connector.id, trigger="operator"
+            )
+            run = {"id": str(queued.id), "status": queued.status}
             for _ in range(1200):
                 run = (await client.get(f"/v1/sync-runs/{run['id']}", headers=acme.headers)).json()
                 if run["status"] in {"succeeded", "failed"}:

@@ -10,6 +10,7 @@ the end of each round. Disk access runs in a worker thread, never on the event l
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -71,10 +72,17 @@ class ArticleFolderCheckpoint(Checkpoint):
 
 
 def scan_folder(root: Path) -> dict[str, str]:
-    """Relative POSIX path → ``mtime_ns:size`` of each article file under ``root``."""
+    """Relative POSIX path → ``mtime_ns:size`` of each article file under ``root``.
+
+    A file whose real path leaves ``root`` (a symlink to ``/etc/passwd.md``, or into
+    another company's import) is skipped: an import reads only below its own folder.
+    """
     listing: dict[str, str] = {}
+    real_root = Path(os.path.realpath(root))
     for path in root.rglob("*"):
         relative = path.relative_to(root)
+        if not Path(os.path.realpath(path)).is_relative_to(real_root):
+            continue
         if any(part.startswith(".") for part in relative.parts):
             continue
         suffix = path.suffix.lower()
@@ -139,13 +147,21 @@ def read_article(
 ) -> SourceDocument | Deletion | FetchFailure | None:
     """One file as a document (or a Deletion for a draft); ``None`` when it vanished."""
     path = root / relative
+    if not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root)):
+        return FetchFailure(where=relative, message="outside the import folder", retryable=False)
     try:
         text = path.read_text(encoding=settings.encoding)
         modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        return FetchFailure(where=relative, message=str(exc), retryable=isinstance(exc, OSError))
+    except UnicodeDecodeError as exc:
+        return FetchFailure(
+            where=relative, message=f"not {settings.encoding} text: {exc.reason}", retryable=False
+        )
+    except OSError as exc:
+        return FetchFailure(
+            where=relative, message=f"cannot read the file ({type(exc).__name__})", retryable=True
+        )
     external_id = external_id_for(relative)
     url = f"{settings.base_url.rstrip('/')}/{relative}" if settings.base_url else None
     try:
@@ -258,7 +274,7 @@ class ArticleFolderAdapter:
         self, checkpoint: ArticleFolderCheckpoint
     ) -> Page[ArticleFolderCheckpoint]:
         if not self.root.is_dir():
-            failure = FetchFailure(where=str(self.root), message="not a folder", retryable=False)
+            failure = FetchFailure(where=self.root.name, message="not a folder", retryable=False)
             return Page(failures=[failure], checkpoint=checkpoint, blocked=True)
         if not checkpoint.has_more:
             # A finished round: look again from the first path; unchanged files are skipped.

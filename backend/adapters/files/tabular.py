@@ -77,7 +77,8 @@ def load_export(
     delimiter: str | None = None,
 ) -> ExportSnapshot | FetchFailure:
     """Read a whole export. A malformed row is a failure item; an unreadable file one failure."""
-    where = str(path)
+    # The file's name only: sync-run errors are shown to the tenant, the server path is not.
+    where = path.name
     try:
         export_format = infer_format(path, declared_format)
         fingerprint = file_fingerprint(path)
@@ -89,8 +90,12 @@ def load_export(
         return FetchFailure(
             where=where, message=f"not {encoding} text: {exc.reason}", retryable=False
         )
-    except (OSError, ValueError) as exc:
-        return FetchFailure(where=where, message=str(exc), retryable=isinstance(exc, OSError))
+    except OSError as exc:
+        return FetchFailure(
+            where=where, message=f"cannot read the file ({type(exc).__name__})", retryable=True
+        )
+    except ValueError as exc:
+        return FetchFailure(where=where, message=str(exc), retryable=False)
     if export_format == "jsonl":
         items = list(_jsonl_records(text, path.name))
     elif export_format == "json":

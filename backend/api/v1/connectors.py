@@ -23,6 +23,8 @@ from backend.db.repositories import documents as document_repo
 from backend.db.repositories import sync_runs as run_repo
 from backend.db.repositories.audit_log import append_audit_entry
 from backend.errors import NotFound
+from backend.ingest.connectors import operator_managed
+from backend.ingest.file_imports import PATH_SETTING
 
 # Management endpoints: API keys only, never a widget token.
 router = APIRouter(
@@ -39,7 +41,10 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 class ConnectorCreate(BaseModel):
     platform: str = Field(
-        description="freshdesk, servicenow, zendesk, google_business or trustpilot.",
+        description="freshdesk, servicenow, zendesk, google_business or trustpilot. Hosts and "
+        "base URLs must be the platform's own (https, e.g. acme.freshdesk.com) or on the "
+        "operator's allow-list (400 `egress_refused` otherwise). File imports are the "
+        "operator's (`helpdesk ingest`), never created through the API.",
         examples=["freshdesk"],
     )
     name: str = Field(min_length=1, max_length=100, examples=["Freshdesk support"])
@@ -82,7 +87,13 @@ class ConnectorOut(BaseModel):
     id: uuid.UUID
     platform: str
     name: str
-    settings: dict[str, Any]
+    settings: dict[str, Any] = Field(
+        description="The platform settings; for an operator's file import, without its server path."
+    )
+    operator_managed: bool = Field(
+        description="A file import run by the operator: it cannot be changed, synced or "
+        "deleted through the API."
+    )
     has_credentials: bool
     schedule_minutes: int | None
     enabled: bool
@@ -96,11 +107,17 @@ class ConnectorOut(BaseModel):
     @classmethod
     def of(cls, connector: Connector) -> ConnectorOut:
         checkpoint = connector.checkpoint or {}
+        managed = operator_managed(connector)
+        settings = dict(connector.settings or {})
+        if managed:
+            # A server path is the operator's business, never a tenant's.
+            settings.pop(PATH_SETTING[connector.platform], None)
         return cls(
             id=connector.id,
             platform=connector.platform,
             name=connector.name,
-            settings=connector.settings,
+            settings=settings,
+            operator_managed=managed,
             has_credentials=connector.credentials_encrypted is not None,
             schedule_minutes=connector.schedule_minutes,
             enabled=connector.enabled,
@@ -198,14 +215,24 @@ async def get_connector(
     return ConnectorOut.of(await connectors.get(tenant.company_id, connector_id))
 
 
-@router.patch("/connectors/{connector_id}", response_model=ConnectorOut, responses=NOT_FOUND)
+OPERATOR_MANAGED: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "An operator's file import (`helpdesk ingest`)."}
+}
+
+
+@router.patch(
+    "/connectors/{connector_id}",
+    response_model=ConnectorOut,
+    responses={**NOT_FOUND, **OPERATOR_MANAGED},
+)
 async def update_connector(
     connector_id: uuid.UUID,
     body: ConnectorUpdate,
     tenant: CurrentTenant,
     connectors: ConnectorsDep,
 ) -> Any:
-    """Rename, re-configure, replace credentials, change the schedule, or pause."""
+    """Rename, re-configure, replace credentials, change the schedule, or pause. New settings
+    pass the same checks as at creation; an operator's file import cannot be changed here."""
     connector = await connectors.update(
         tenant.company_id,
         connector_id,
@@ -220,7 +247,9 @@ async def update_connector(
     return ConnectorOut.of(connector)
 
 
-@router.delete("/connectors/{connector_id}", status_code=204, responses=NOT_FOUND)
+@router.delete(
+    "/connectors/{connector_id}", status_code=204, responses={**NOT_FOUND, **OPERATOR_MANAGED}
+)
 async def delete_connector(
     connector_id: uuid.UUID,
     tenant: CurrentTenant,
@@ -231,8 +260,9 @@ async def delete_connector(
     ] = False,
 ) -> Response:
     """Remove a connector and, unless `keep_documents`, everything it indexed — from
-    Postgres, the vector index and the object store."""
-    await connectors.get(tenant.company_id, connector_id)
+    Postgres, the vector index and the object store. An operator's file import is removed by
+    the operator."""
+    await connectors.get_tenant_managed(tenant.company_id, connector_id)
     if not keep_documents:
         await indexer.purge(tenant.company_id, connector_id=connector_id)
     await connectors.delete(tenant.company_id, connector_id, actor=tenant.actor)
@@ -243,11 +273,19 @@ async def delete_connector(
     "/connectors/{connector_id}/sync",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SyncRunOut,
-    responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "Already syncing."}},
+    responses={
+        **NOT_FOUND,
+        **OPERATOR_MANAGED,
+        409: {"model": ErrorBody, "description": "Already syncing."},
+    },
 )
-async def trigger_sync(connector_id: uuid.UUID, tenant: CurrentTenant, jobs: JobsDep) -> Any:
+async def trigger_sync(
+    connector_id: uuid.UUID, tenant: CurrentTenant, jobs: JobsDep, connectors: ConnectorsDep
+) -> Any:
     """Queue a sync now. One sync per connector runs at a time (409 otherwise). It resumes
-    from the last checkpoint, so an interrupted sync continues where it stopped."""
+    from the last checkpoint, so an interrupted sync continues where it stopped. An
+    operator's file import is synced by the operator (403 here)."""
+    await connectors.get_tenant_managed(tenant.company_id, connector_id)
     return await jobs.request_and_enqueue(tenant.company_id, connector_id, trigger="manual")
 
 
@@ -258,7 +296,8 @@ async def list_sync_runs(
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> Any:
     """A connector's sync runs, newest first, with counts (fetched, upserted, unchanged,
-    deleted, failed) and errors."""
+    deleted, failed) and errors. An error says where, the HTTP status and a fixed reason;
+    what the upstream answered is never stored or shown."""
     return await run_repo.list_sync_runs(session, connector_id=connector_id, limit=limit)
 
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db.models import Connector
@@ -49,6 +49,21 @@ async def get_connector_for_update(
         select(Connector).where(Connector.id == connector_id).with_for_update()
     )
     return result.scalar_one_or_none()
+
+
+async def lock_company_connectors(session: AsyncSession, company_id: str) -> None:
+    """Serialize connector creation per company until the transaction ends, so two
+    concurrent creates cannot both pass the per-company limit."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('connectors:' || :company_id))"),
+        {"company_id": company_id},
+    )
+
+
+async def count_connectors(session: AsyncSession) -> int:
+    """How many connectors the session's company has (RLS scopes the count)."""
+    result = await session.execute(select(func.count()).select_from(Connector))
+    return int(result.scalar_one())
 
 
 async def list_connectors(session: AsyncSession) -> list[Connector]:
