@@ -106,10 +106,10 @@ def address_refusal(address: IPAddress, *, allow_loopback: bool = False) -> str 
         return "link-local address"
     if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
         return "shared (CGNAT) address"
-    if address.is_private:
-        return "private address"
     if address.is_reserved:
         return "reserved address"
+    if address.is_private:
+        return "private address"
     if not address.is_global:
         return "non-public address"
     return None
