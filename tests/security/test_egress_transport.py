@@ -296,3 +296,53 @@ async def test_an_oversized_body_from_a_real_socket_is_cut_at_the_cap(sink: int)
     async with egress.client(scope) as client:
         with pytest.raises(ResponseTooLarge):
             await client.get(f"http://{host}:{sink}/api/v2/big")
+
+
+async def test_a_servicenow_absolute_next_link_to_http_metadata_is_refused() -> None:
+    from backend.adapters.servicenow import (
+        ServiceNowAdapter,
+        ServiceNowCredentials,
+        ServiceNowSettings,
+    )
+    from tests.adapters.servicenow_api import INSTANCE, NOW, make_incident
+
+    evil = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
+    seen: list[httpx.Request] = []
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        table = request.url.path.rsplit("/", 1)[-1]
+        if table == "incident":
+            return httpx.Response(200, json={"result": [make_incident(1, NOW)]})
+        if table == "sys_journal_field":
+            # An absolute rel="next" to another host and scheme, as the issue reproduced.
+            return httpx.Response(
+                200, json={"result": []}, headers={"Link": f'<{evil}>;rel="next"'}
+            )
+        return httpx.Response(200, json={"result": []})
+
+    egress = Egress(
+        EgressPolicy(),
+        resolver=StaticResolver({INSTANCE: PUBLIC}),
+        transport=httpx.MockTransport(platform),
+    )
+    clock = ManualClock(NOW)
+    async with egress.client(egress.policy.scope("servicenow", [f"https://{INSTANCE}"])) as client:
+        adapter = ServiceNowAdapter(
+            settings=ServiceNowSettings(instance=INSTANCE, max_attempts=1),
+            credentials=ServiceNowCredentials(username="u", password="p"),
+            client=client,
+            limiter=RateLimiter.unlimited(clock=clock),
+            clock=clock,
+        )
+        checkpoint = adapter.initial_checkpoint()
+        failures = []
+        for _ in range(6):
+            page = await adapter.fetch_page(checkpoint)
+            failures.extend(page.failures)
+            if page.blocked or not page.has_more:
+                break
+            checkpoint = page.checkpoint
+    assert {r.url.host for r in seen} == {INSTANCE}
+    assert any("sys_journal_field" in r.url.path for r in seen)
+    assert any("leaves the connector's own host" in f.message for f in failures), failures
