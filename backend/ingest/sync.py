@@ -33,11 +33,11 @@ from backend.db.repositories import companies as company_repo
 from backend.db.repositories import connectors as connector_repo
 from backend.db.repositories import sync_runs as run_repo
 from backend.db.session import Database
-from backend.egress import Egress, EgressRefused
+from backend.egress import Egress, EgressRefused, EgressScope
 from backend.embeddings.dense import DenseEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.errors import AppError, Conflict, NotFound
-from backend.ingest.connectors import ConnectorService
+from backend.ingest.connectors import ConnectorConfig, ConnectorService
 from backend.ingest.file_imports import FILE_PLATFORMS, FileImportPolicy
 from backend.ingest.indexer import IndexCounts, KnowledgeChanged, KnowledgeIndexer, PreparedBatch
 from backend.vectors import VectorStore
@@ -162,50 +162,43 @@ class SyncService:
         status, totals = "failed", IndexCounts()
         try:
             config = self.connectors.open(connector)
-            settings: Any = config.settings
-            if connector.platform in FILE_PLATFORMS:
-                # Before a byte is read: the stored path must (still) be below the root.
-                settings = self.files.resolve_settings(
-                    connector.platform, config.settings.model_dump(mode="json")
-                )
-            scope = self.egress.policy.scope(
-                connector.platform, connector_base_urls(connector.platform, config.settings)
-            )
-            async with self.egress.client(scope) as client:
-                adapter = build_adapter(
-                    connector.platform,
-                    settings,
-                    config.credentials,
-                    client=client,
-                    limiter=self.limiter_for(connector) if self.limiter_for else None,
-                    clock=self.clock,
-                )
-                checkpoint_type: type[Checkpoint] = adapter.checkpoint_type
-                checkpoint = (
-                    checkpoint_type.model_validate(connector.checkpoint)
-                    if connector.checkpoint
-                    else adapter.initial_checkpoint()
-                )
-                indexer = KnowledgeIndexer(
-                    database=self.database,
-                    vectors=self.parts.vectors,
-                    dense=self.parts.dense,
-                    sparse=self.parts.sparse,
-                    blobs=self.parts.blobs,
-                    connector_id=connector.id,
-                )
-                blocked = await self._pipeline(
-                    company_id, run_id, connector.id, adapter, checkpoint, indexer, totals, progress
-                )
-            status = "failed" if blocked else "succeeded"
-        except (EgressRefused, AppError) as exc:
-            # A refusal by policy (egress, import root): the run fails with the rule's fixed
-            # text; nothing about the target (does it exist? what did it answer?) is told.
-            reason = exc.reason if isinstance(exc, EgressRefused) else str(exc.detail)
-            _log.warning("sync refused", company_id=company_id, run_id=str(run_id))
-            await self._record(
-                company_id, run_id, IndexCounts(errors=[{"message": f"refused: {reason}"}])
-            )
+            checked = await self._check_targets(company_id, run_id, connector, config)
+            if checked is not None:
+                settings, scope = checked
+                async with self.egress.client(scope) as client:
+                    adapter = build_adapter(
+                        connector.platform,
+                        settings,
+                        config.credentials,
+                        client=client,
+                        limiter=self.limiter_for(connector) if self.limiter_for else None,
+                        clock=self.clock,
+                    )
+                    checkpoint_type: type[Checkpoint] = adapter.checkpoint_type
+                    checkpoint = (
+                        checkpoint_type.model_validate(connector.checkpoint)
+                        if connector.checkpoint
+                        else adapter.initial_checkpoint()
+                    )
+                    indexer = KnowledgeIndexer(
+                        database=self.database,
+                        vectors=self.parts.vectors,
+                        dense=self.parts.dense,
+                        sparse=self.parts.sparse,
+                        blobs=self.parts.blobs,
+                        connector_id=connector.id,
+                    )
+                    blocked = await self._pipeline(
+                        company_id,
+                        run_id,
+                        connector.id,
+                        adapter,
+                        checkpoint,
+                        indexer,
+                        totals,
+                        progress,
+                    )
+                status = "failed" if blocked else "succeeded"
         except Exception as exc:
             _log.exception("sync failed", company_id=company_id, run_id=str(run_id))
             # The class only: an exception's text may quote upstream bytes or server paths.
@@ -239,6 +232,31 @@ class SyncService:
         )
         assert finished is not None
         return finished
+
+    async def _check_targets(
+        self, company_id: str, run_id: uuid.UUID, connector: Connector, config: ConnectorConfig
+    ) -> tuple[Any, EgressScope] | None:
+        """What the adapter may touch: the checked real path of a file import (below the
+        import root, before a byte is read) and the origins its client may reach. A refusal
+        is recorded on the run with the rule's fixed text (nothing about whether the target
+        exists or what it would answer) and ``None`` comes back."""
+        try:
+            settings: Any = config.settings
+            if connector.platform in FILE_PLATFORMS:
+                settings = self.files.resolve_settings(
+                    connector.platform, config.settings.model_dump(mode="json")
+                )
+            scope = self.egress.policy.scope(
+                connector.platform, connector_base_urls(connector.platform, config.settings)
+            )
+        except (EgressRefused, AppError) as exc:
+            reason = exc.reason if isinstance(exc, EgressRefused) else str(exc.detail)
+            _log.warning("sync refused", company_id=company_id, run_id=str(run_id))
+            await self._record(
+                company_id, run_id, IndexCounts(errors=[{"message": f"refused: {reason}"}])
+            )
+            return None
+        return settings, scope
 
     async def _pipeline(
         self,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -235,6 +236,22 @@ async def test_ssrf_settings_are_refused_at_create_and_update(
         "settings"
     ]["base_url"] is None
     assert sink.seen == []  # nothing was ever sent anywhere
+
+    # A URL already stored (written straight into the row, as an older version or a
+    # shrunk allow-list would leave it) passes the same policy again when a sync uses it.
+    state: AppState = app.state.helpdesk
+    connector_id = uuid.UUID(good.json()["id"])
+    async with state.database.tenant_session(acme.company_id) as session:
+        row = await connector_repo.get_connector_for_update(session, connector_id)
+        assert row is not None
+        row.settings = {**row.settings, "base_url": "https://[::ffff:a9fe:a9fe]/latest"}
+    run = await state.sync.request_sync(acme.company_id, connector_id, trigger="scheduled")
+    finished = await state.sync.run(acme.company_id, run.id)
+    assert finished.status == "failed"
+    assert finished.errors == [{"message": "refused: an IP address is not a platform host"}], (
+        finished.errors
+    )
+    assert sink.seen == []
 
 
 async def test_upstream_bodies_never_reach_sync_runs(
