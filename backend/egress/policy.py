@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -326,17 +325,6 @@ class EgressScope:
         return origin
 
 
-def is_numeric_ipv4_spelling(host: str) -> bool:
-    """True for every spelling ``inet_aton`` would read as an IPv4 address."""
-    if not _NUMERIC_HOST.fullmatch(host.lower()):
-        return False
-    try:
-        socket.inet_aton(host.rstrip("."))
-    except OSError:
-        return False
-    return True
-
-
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "PLATFORM_HOSTS",
@@ -348,6 +336,5 @@ __all__ = [
     "Origin",
     "ResponseTooLarge",
     "address_refusal",
-    "is_numeric_ipv4_spelling",
     "parse_allowed_hosts",
 ]
