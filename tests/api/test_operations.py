@@ -17,6 +17,15 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"]["postgres"]["ok"] is True
+    # How queries are encoded on this CPU, and why (the app warmed the model up at start).
+    runtime = ready.json()["details"]["query_runtime"]
+    assert runtime["requested"] == "onnx-int8"
+    assert runtime["runtime"] == "onnx-int8"
+    vnni = any(runtime["cpu"][flag] for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    assert runtime["variant"] == ("onnx-int8-s8" if vnni else "onnx-int8-u8")
+    assert runtime["reason"].startswith("int8: ")
+    assert runtime["refused"] == []
+    assert runtime["probe_agreement"]["worst"] >= 0.98
 
 
 async def test_readyz_reports_a_failing_store(client: httpx.AsyncClient, app: object) -> None:
