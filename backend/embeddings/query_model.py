@@ -258,10 +258,13 @@ class OnnxQueryModel:
         return vectors
 
 
-def export_query_model(model_path: Path, target: Path, variant: ExportVariant) -> None:
+def export_query_model(
+    model_path: Path, target: Path, variant: ExportVariant, *, check: bool = True
+) -> None:
     """Export the sentence-transformers model at ``model_path`` to ``target`` (atomically),
     quantized for the int8 variants, with the probes' PyTorch vectors inside, and check it
-    against PyTorch on those probes."""
+    against PyTorch on those probes (``check=False`` only for studying a variant this CPU
+    would refuse, as the tests' emulation of other CPUs does)."""
     max_length = _model_layout(model_path)
     os.environ["HF_HUB_OFFLINE"] = "1"
     import onnx
@@ -337,12 +340,13 @@ def export_query_model(model_path: Path, target: Path, variant: ExportVariant) -
         )
         stamped = Path(scratch) / "stamped.onnx"
         onnx.save(graph, str(stamped))
-        _verify(
-            OnnxQueryModel(
-                stamped, model_path / "tokenizer.json", max_length=max_length, threads=1
-            ),
-            variant,
-        )
+        if check:
+            _verify(
+                OnnxQueryModel(
+                    stamped, model_path / "tokenizer.json", max_length=max_length, threads=1
+                ),
+                variant,
+            )
         os.replace(stamped, target)
 
 
