@@ -26,6 +26,7 @@ import structlog
 from backend.embeddings.query_model import (
     QUERY_RUNTIMES,
     CpuFlagsReader,
+    Int8Choice,
     OnnxQueryModel,
     QueryModelChoice,
     QueryRuntime,
@@ -150,6 +151,7 @@ class SentenceTransformerEncoder:
         query_runtime: QueryRuntime = "onnx-int8",
         model_cache_dir: Path | None = None,
         cpu_flags: CpuFlagsReader = read_cpu_flags,
+        int8_weights: Int8Choice = "auto",
     ) -> None:
         self._model_path = model_path if model_path is not None else default_model_path()
         self._model_name = model_name
@@ -172,6 +174,7 @@ class SentenceTransformerEncoder:
         self._query_runtime: QueryRuntime = query_runtime
         self._model_cache_dir = model_cache_dir
         self._cpu_flags = cpu_flags
+        self._int8_weights: Int8Choice = int8_weights
         self._query_model: OnnxQueryModel | None = None
         self._query_choice: QueryModelChoice | None = None
         self._query_model_lock = threading.Lock()
@@ -253,6 +256,7 @@ class SentenceTransformerEncoder:
                     self._query_runtime,
                     cache_dir=self._model_cache_dir,
                     cpu_flags=self._cpu_flags,
+                    int8_weights=self._int8_weights,
                 )
                 details = choice.details()
                 if choice.refused:
@@ -507,6 +511,7 @@ def build_dense_encoder(
     model_path: Path | None = None,
     query_runtime: QueryRuntime = "onnx-int8",
     model_cache_dir: Path | None = None,
+    int8_weights: Int8Choice = "auto",
 ) -> DenseEncoder:
     """``"local"``: the bundled model. ``"openai"``: an OpenAI-compatible endpoint, which
     needs ``base_url`` and an ``http_client`` (owned, and closed, by the caller)."""
@@ -518,6 +523,7 @@ def build_dense_encoder(
             torch_threads=torch_threads,
             query_runtime=query_runtime,
             model_cache_dir=model_cache_dir,
+            int8_weights=int8_weights,
         )
     if provider == "openai":
         if base_url is None or http_client is None:

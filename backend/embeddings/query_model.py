@@ -61,6 +61,8 @@ QueryRuntime = Literal["torch", "onnx", "onnx-int8"]
 QUERY_RUNTIMES: Final[tuple[QueryRuntime, ...]] = ("torch", "onnx", "onnx-int8")
 # How the int8 file stores its weights (see the module docstring).
 Int8Weights = Literal["s8", "u8"]
+# What the operator asks for: ``auto`` follows the CPU flags.
+Int8Choice = Literal["auto", "s8", "u8"]
 # What an exported file holds: the runtime, and for int8 the weight type.
 ExportVariant = Literal["onnx", "onnx-int8-s8", "onnx-int8-u8"]
 
@@ -473,15 +475,19 @@ def choose_query_model(
     cache_dir: Path | None = None,
     threads: int = 1,
     cpu_flags: CpuFlagsReader = read_cpu_flags,
+    int8_weights: Int8Choice = "auto",
 ) -> QueryModelChoice:
     """The first runtime, from ``requested`` down to fp32 ONNX and then PyTorch, whose
     vectors agree with PyTorch on this CPU. ``cpu_flags`` is injectable so tests can play
-    a CPU without VNNI."""
+    a CPU without VNNI; ``int8_weights`` forces the int8 weight type (the probe check
+    still refuses a forced one that drifts here)."""
     flags = cpu_flags()
     cpu = cpu_summary(flags)
     candidates: list[tuple[ExportVariant, str]] = []
     if requested == "onnx-int8":
         weights, why = int8_weights_for(flags)
+        if int8_weights != "auto":
+            weights, why = int8_weights, f"{int8_weights} weights set by the configuration"
         candidates.append(("onnx-int8-s8" if weights == "s8" else "onnx-int8-u8", f"int8: {why}"))
     if requested in ("onnx-int8", "onnx"):
         candidates.append(("onnx", "fp32 ONNX: the exact vectors"))

@@ -309,3 +309,17 @@ async def test_a_model_the_export_cannot_reproduce_falls_back_to_pytorch(tmp_pat
     assert encoder.query_runtime == "torch"
     assert vector == pytest.approx(encoder.encode_batch(["How do I reset my password?"])[0])
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.slow
+def test_the_configuration_can_force_the_int8_weights(exports: Path) -> None:
+    # HELPDESK_EMBEDDING_INT8_WEIGHTS=u8 on a VNNI CPU: what a CPU without VNNI would run.
+    choice = choose_query_model(
+        default_model_path(),
+        "onnx-int8",
+        cache_dir=exports,
+        cpu_flags=lambda: NO_VNNI | {"avx512_vnni"},
+        int8_weights="u8",
+    )
+    assert choice.variant == "onnx-int8-u8"
+    assert choice.reason == "int8: u8 weights set by the configuration"
