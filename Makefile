@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.installed-test
 # A real OpenAI-compatible server for provider protocol tests (see ../shared/datasets/README.md).
 LLAMA_WHEEL := ../shared/wheels/llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl
 
-.PHONY: demo serve test lint typecheck pytest install install-test widget system-deps services clean
+.PHONY: demo serve test lint typecheck pytest install install-test install-bench widget system-deps services clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ widget: $(WIDGET_STAMP)
 install: $(STAMP)
 
 install-test: $(TEST_STAMP)
+
+## What the benchmarks in bench/ need beyond the product (the `bench` extra).
+install-bench: install
+	$(BIN)/pip install -q -e '.[bench]'
 
 ## Run the product on the embedded default (nothing to configure): API on 127.0.0.1:8000.
 demo: install widget

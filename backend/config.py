@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         description="How the local model encodes search queries: ONNX Runtime int8 (fastest), "
         "ONNX fp32 (the exact vectors), or PyTorch.",
     )
+    embedding_int8_weights: Literal["auto", "s8", "u8"] = Field(
+        default="auto",
+        description="int8 query model weights: auto picks s8 where the CPU has VNNI/AMX and u8 "
+        "elsewhere (the AVX2 u8×s8 kernel saturates); s8 or u8 forces one.",
+    )
     model_cache_dir: Path | None = Field(
         default=None, description="Where exported query models are kept. Unset: data_dir/models."
     )

@@ -136,6 +136,7 @@ async def open_stack(
             batch_size=settings.embedding_batch_size,
             torch_threads=settings.torch_threads,
             query_runtime=settings.embedding_query_runtime,
+            int8_weights=settings.embedding_int8_weights,
             model_cache_dir=settings.model_cache_dir or data_dir / "models",
             http_client=http,
         )

@@ -111,8 +111,12 @@ def machine() -> dict[str, Any]:
     import sentence_transformers
     import torch
 
+    from backend.embeddings.query_model import cpu_summary, read_cpu_flags
+
     return {
         "cpu": cpu,
+        # The flags that decide ONNX Runtime's int8 kernels, recorded beside every figure.
+        "cpu_flags": cpu_summary(read_cpu_flags()),
         "cores": os.cpu_count(),
         "memory_gib": memory_gib,
         "platform": platform.platform(),
@@ -303,7 +307,9 @@ def render_markdown(result: dict[str, Any]) -> str:
         "",
         f"- Command: `{result['command']}`",
         f"- Date: {result['date']}",
-        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM; "
+        f"- Machine: {m['cpu']} (flags: "
+        + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m.get("cpu_flags", {}).items())
+        + f"), {m['cores']} cores, {m['memory_gib']} GiB RAM; "
         f"Python {m['python']}, torch {m['torch']}, sentence-transformers "
         f"{m['sentence_transformers']}; load average at start {m['load_average_at_start']}",
         f"- Settings: {s['embedding_model']}, batch size {s['batch_size']}, torch threads "

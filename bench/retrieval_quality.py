@@ -1,13 +1,15 @@
 """Retrieval quality of dense-only, sparse-only and hybrid search on a BEIR-format dataset.
 
 Indexes the corpus into the embedded vector store (the same code path the service uses:
-SparseEncoder, the local dense model — documents on PyTorch, queries on the query
-runtime the service uses — EdgeVectorStore with RRF) and reports nDCG@10,
-recall@1/5/10 and MRR@10 per mode. Results are written to bench/results/ together with
-the command, the machine and the date.
+SparseEncoder, the local dense model — documents on PyTorch, queries on a query runtime —
+EdgeVectorStore with RRF) and reports nDCG@10, recall@1/5/10 and MRR@10 per mode and per
+query runtime: PyTorch, fp32 ONNX, int8 ONNX as this CPU gets it, and int8 ONNX as a CPU
+without VNNI gets it (u8 weights; see backend/embeddings/query_model.py). Results are
+written to bench/results/ together with the command, the machine (CPU flags included) and
+the date.
 
     .venv/bin/python bench/retrieval_quality.py \
-        --dataset /work/shared/datasets/stackfaq/beir_qa_pair
+        --dataset ../shared/datasets/stackfaq/beir_qa_pair
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from backend.embeddings.dense import SentenceTransformerEncoder
-from backend.embeddings.query_model import QUERY_RUNTIMES
+from backend.embeddings.query_model import cpu_summary, read_cpu_flags
 from backend.embeddings.sparse import SparseEncoder
 from backend.vectors.edge import EdgeVectorStore
 from backend.vectors.namespace import point_id
@@ -37,6 +39,9 @@ from backend.vectors.types import ChunkPayload, ChunkPoint, SearchMode
 
 COMPANY = "bench"
 CUTOFF = 10
+# The query runtimes a run can compare; the last is int8 as a CPU without VNNI gets it.
+RUNTIMES = ("torch", "onnx", "onnx-int8", "onnx-int8-without-vnni")
+_WITHOUT_VNNI = frozenset({"avx", "avx2", "fma"})
 
 
 @dataclass(frozen=True)
@@ -81,29 +86,39 @@ def score_rankings(rankings: dict[str, list[str]], qrels: dict[str, set[str]]) -
     return {name: round(value / len(qrels), 4) for name, value in sorted(totals.items())}
 
 
-async def run(args: argparse.Namespace) -> dict[str, object]:
-    dataset = load_dataset(args.dataset)
-    dense_encoder = SentenceTransformerEncoder(
+def _encoder(args: argparse.Namespace, runtime: str) -> SentenceTransformerEncoder:
+    if runtime == "onnx-int8-without-vnni":
+        return SentenceTransformerEncoder(
+            batch_size=args.batch_size,
+            torch_threads=args.threads,
+            query_runtime="onnx-int8",
+            model_cache_dir=args.model_cache_dir,
+            cpu_flags=lambda: _WITHOUT_VNNI,
+        )
+    return SentenceTransformerEncoder(
         batch_size=args.batch_size,
         torch_threads=args.threads,
-        query_runtime=args.query_runtime,
+        query_runtime=runtime,  # type: ignore[arg-type]
         model_cache_dir=args.model_cache_dir,
     )
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    dataset = load_dataset(args.dataset)
+    documents_encoder = _encoder(args, "torch")
     sparse_encoder = SparseEncoder()
     doc_ids = list(dataset.corpus)
     query_ids = list(dataset.queries)
 
     started = time.perf_counter()
-    doc_vectors = await dense_encoder.embed_documents([dataset.corpus[d] for d in doc_ids])
-    # Queries go through the query runtime, as the service's searches do; documents through
-    # the document path, as ingest does.
-    query_vectors = dense_encoder.encode_queries([dataset.queries[q] for q in query_ids])
+    doc_vectors = await documents_encoder.embed_documents([dataset.corpus[d] for d in doc_ids])
     encode_seconds = time.perf_counter() - started
 
+    by_runtime: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="retrieval-quality-") as root:
         store = EdgeVectorStore(
             Path(root),
-            dense_dimension=dense_encoder.dimension,
+            dense_dimension=documents_encoder.dimension,
             rrf_k=args.rrf_k,
             dense_weight=args.dense_weight,
         )
@@ -126,25 +141,37 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         for start in range(0, len(points), 256):
             await store.upsert(COMPANY, points[start : start + 256])
 
-        results: dict[str, dict[str, float]] = {}
-        for mode in SearchMode:
-            started = time.perf_counter()
-            rankings: dict[str, list[str]] = {}
-            for query_id, dense in zip(query_ids, query_vectors, strict=True):
-                hits = await store.query(
-                    COMPANY,
-                    dense=dense,
-                    sparse=sparse_encoder.encode_query(dataset.queries[query_id]),
-                    limit=CUTOFF,
-                    mode=mode,
-                    prefetch_limit=args.prefetch_limit,
+        for runtime in args.query_runtimes:
+            # Queries go through the query runtime, as the service's searches do; documents
+            # through the document path, as ingest does.
+            encoder = _encoder(args, runtime)
+            began = time.perf_counter()
+            query_vectors = encoder.encode_queries([dataset.queries[q] for q in query_ids])
+            query_seconds = time.perf_counter() - began
+            results: dict[str, dict[str, float]] = {}
+            for mode in SearchMode:
+                began = time.perf_counter()
+                rankings: dict[str, list[str]] = {}
+                for query_id, dense in zip(query_ids, query_vectors, strict=True):
+                    hits = await store.query(
+                        COMPANY,
+                        dense=dense,
+                        sparse=sparse_encoder.encode_query(dataset.queries[query_id]),
+                        limit=CUTOFF,
+                        mode=mode,
+                        prefetch_limit=args.prefetch_limit,
+                    )
+                    rankings[query_id] = [hit.payload.document_id for hit in hits]
+                metrics = score_rankings(rankings, dataset.qrels)
+                metrics["ms_per_query"] = round(
+                    1000 * (time.perf_counter() - began) / len(query_ids), 3
                 )
-                rankings[query_id] = [hit.payload.document_id for hit in hits]
-            metrics = score_rankings(rankings, dataset.qrels)
-            metrics["ms_per_query"] = round(
-                1000 * (time.perf_counter() - started) / len(query_ids), 3
-            )
-            results[mode.value] = metrics
+                results[mode.value] = metrics
+            by_runtime[runtime] = {
+                "query_runtime": encoder.query_runtime_details(),
+                "encode_queries_seconds": round(query_seconds, 1),
+                "results": results,
+            }
         await store.close()
 
     return {
@@ -152,19 +179,20 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "dataset": str(args.dataset),
         "documents": len(doc_ids),
         "queries": len(query_ids),
-        "dense_model": dense_encoder.model_name,
-        "query_runtime": dense_encoder.query_runtime,
+        "dense_model": documents_encoder.model_name,
         "rrf_k": args.rrf_k,
         "dense_weight": args.dense_weight,
         "prefetch_limit": args.prefetch_limit,
-        "encode_seconds": round(encode_seconds, 1),
-        "results": results,
+        "encode_documents_seconds": round(encode_seconds, 1),
+        "results_by_query_runtime": by_runtime,
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
+            # What decides the int8 query kernels (see backend.embeddings.query_model).
+            "cpu_flags": cpu_summary(read_cpu_flags()),
             "torch_threads": args.threads,
         },
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -184,10 +212,10 @@ def main() -> None:
     )
     parser.add_argument("--prefetch-limit", type=int, default=None)
     parser.add_argument(
-        "--query-runtime",
-        choices=QUERY_RUNTIMES,
-        default="onnx-int8",
-        help="how queries are encoded (the service's default: onnx-int8)",
+        "--query-runtimes",
+        type=lambda text: [part for part in text.split(",") if part],
+        default=list(RUNTIMES),
+        help=f"comma-separated, from {', '.join(RUNTIMES)} (default: all)",
     )
     parser.add_argument(
         "--model-cache-dir",
@@ -198,9 +226,15 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
 
+    unknown = set(args.query_runtimes) - set(RUNTIMES)
+    if unknown:
+        parser.error(f"unknown query runtimes {sorted(unknown)}; use {', '.join(RUNTIMES)}")
     report = asyncio.run(run(args))
-    for mode, metrics in report["results"].items():  # type: ignore[attr-defined]
-        print(f"{mode:>7}  " + "  ".join(f"{k}={v}" for k, v in metrics.items()))
+    for runtime, figures in report["results_by_query_runtime"].items():  # type: ignore[attr-defined]
+        chosen = figures["query_runtime"]
+        print(f"{runtime} (runs as {chosen['runtime']}, {chosen.get('variant')})")
+        for mode, metrics in figures["results"].items():
+            print(f"  {mode:>7}  " + "  ".join(f"{k}={v}" for k, v in metrics.items()))
     args.output.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = args.output / f"retrieval_quality-{args.dataset.name}-{stamp}.json"

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from backend.api.dependencies import StateDep
 from backend.api.responses import OrjsonResponse
+from backend.embeddings.dense import SentenceTransformerEncoder
 
 router = APIRouter(tags=["operations"])
 
@@ -29,7 +30,9 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"description": "A configured store is unreachable."}})
 async def readyz(state: StateDep) -> OrjsonResponse:
     """Readiness: checks each configured store (Postgres, and Redis/Qdrant/object store when
-    configured) within a few seconds. 503 with the failing checks when one is down."""
+    configured) within a few seconds. 503 with the failing checks when one is down.
+    `details.query_runtime` says how search queries are encoded on this machine (int8 or
+    fp32 ONNX, or PyTorch), why, and the CPU flags that decided it."""
 
     async def run(check: Any) -> dict[str, Any]:
         started = time.perf_counter()
@@ -47,8 +50,11 @@ async def readyz(state: StateDep) -> OrjsonResponse:
     results = await asyncio.gather(*(run(state.readiness_checks[n]) for n in names))
     checks = dict(zip(names, results, strict=True))
     ready = all(r["ok"] for r in results)
+    details: dict[str, Any] = {}
+    if isinstance(state.dense, SentenceTransformerEncoder):
+        details["query_runtime"] = state.dense.query_runtime_details()
     return OrjsonResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
+        {"status": "ready" if ready else "unavailable", "checks": checks, "details": details},
         status_code=200 if ready else 503,
     )
 

@@ -25,10 +25,13 @@ import structlog
 
 from backend.embeddings.query_model import (
     QUERY_RUNTIMES,
+    CpuFlagsReader,
+    Int8Choice,
     OnnxQueryModel,
-    QueryModelUnavailable,
+    QueryModelChoice,
     QueryRuntime,
-    load_query_model,
+    choose_query_model,
+    read_cpu_flags,
 )
 from backend.errors import AppError, BadRequest
 
@@ -147,6 +150,8 @@ class SentenceTransformerEncoder:
         query_cache_size: int = 2048,
         query_runtime: QueryRuntime = "onnx-int8",
         model_cache_dir: Path | None = None,
+        cpu_flags: CpuFlagsReader = read_cpu_flags,
+        int8_weights: Int8Choice = "auto",
     ) -> None:
         self._model_path = model_path if model_path is not None else default_model_path()
         self._model_name = model_name
@@ -168,7 +173,10 @@ class SentenceTransformerEncoder:
             )
         self._query_runtime: QueryRuntime = query_runtime
         self._model_cache_dir = model_cache_dir
+        self._cpu_flags = cpu_flags
+        self._int8_weights: Int8Choice = int8_weights
         self._query_model: OnnxQueryModel | None = None
+        self._query_choice: QueryModelChoice | None = None
         self._query_model_lock = threading.Lock()
         self._queries = _QueryBatcher(
             self.encode_queries, max_batch=32, executor=self._query_thread
@@ -180,8 +188,15 @@ class SentenceTransformerEncoder:
 
     @property
     def query_runtime(self) -> QueryRuntime:
-        """The runtime queries really use: ``torch`` after an ONNX export was refused."""
+        """The runtime queries really use: a lower one after the requested one was refused
+        (int8 → fp32 ONNX → PyTorch)."""
         return self._query_runtime
+
+    def query_runtime_details(self) -> dict[str, Any]:
+        """What ``/readyz`` shows: the runtime chosen for queries, why, on which CPU."""
+        if self._query_choice is None:
+            return {"requested": self._query_runtime, "runtime": None, "reason": "not loaded yet"}
+        return self._query_choice.details()
 
     @property
     def cached_query_count(self) -> int:
@@ -232,18 +247,26 @@ class SentenceTransformerEncoder:
         return model.encode(texts)
 
     def _onnx_query_model(self) -> OnnxQueryModel | None:
-        if self._query_model is not None or self._query_runtime == "torch":
+        if self._query_choice is not None:
             return self._query_model
         with self._query_model_lock:
-            if self._query_model is None:
-                try:
-                    self._query_model = load_query_model(
-                        self._model_path, self._query_runtime, cache_dir=self._model_cache_dir
-                    )
-                except QueryModelUnavailable as exc:
+            if self._query_choice is None:
+                choice = choose_query_model(
+                    self._model_path,
+                    self._query_runtime,
+                    cache_dir=self._model_cache_dir,
+                    cpu_flags=self._cpu_flags,
+                    int8_weights=self._int8_weights,
+                )
+                details = choice.details()
+                if choice.refused:
                     # Searches still work, only slower: say so once, loudly, and go on.
-                    _log.warning("query model unavailable; queries use PyTorch", reason=str(exc))
-                    self._query_runtime = "torch"
+                    _log.warning("query runtime fell back", **details)
+                else:
+                    _log.info("query runtime chosen", **details)
+                self._query_model = choice.model
+                self._query_runtime = choice.runtime
+                self._query_choice = choice
             return self._query_model
 
     async def warm_up(self) -> None:
@@ -488,6 +511,7 @@ def build_dense_encoder(
     model_path: Path | None = None,
     query_runtime: QueryRuntime = "onnx-int8",
     model_cache_dir: Path | None = None,
+    int8_weights: Int8Choice = "auto",
 ) -> DenseEncoder:
     """``"local"``: the bundled model. ``"openai"``: an OpenAI-compatible endpoint, which
     needs ``base_url`` and an ``http_client`` (owned, and closed, by the caller)."""
@@ -499,6 +523,7 @@ def build_dense_encoder(
             torch_threads=torch_threads,
             query_runtime=query_runtime,
             model_cache_dir=model_cache_dir,
+            int8_weights=int8_weights,
         )
     if provider == "openai":
         if base_url is None or http_client is None:

@@ -12,11 +12,22 @@ from tests.conftest import CompanyWithKey
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
 
 
-async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
+async def test_healthz_and_readyz(client: httpx.AsyncClient, app: object) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"]["postgres"]["ok"] is True
+    # How queries are encoded on this CPU, and why (the app warmed the model up at start).
+    runtime = ready.json()["details"]["query_runtime"]
+    assert runtime["requested"] == "onnx-int8"
+    assert runtime["runtime"] == "onnx-int8"
+    vnni = any(runtime["cpu"][flag] for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    forced = app.state.helpdesk.settings.embedding_int8_weights  # type: ignore[attr-defined]
+    expected = ("s8" if vnni else "u8") if forced == "auto" else forced
+    assert runtime["variant"] == f"onnx-int8-{expected}"
+    assert runtime["reason"].startswith("int8: ")
+    assert runtime["refused"] == []
+    assert runtime["probe_agreement"]["worst"] >= 0.98
 
 
 async def test_readyz_reports_a_failing_store(client: httpx.AsyncClient, app: object) -> None:
