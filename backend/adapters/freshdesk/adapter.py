@@ -41,7 +41,7 @@ from backend.adapters.freshdesk.documents import (
     ticket_external_id,
 )
 from backend.adapters.http import RateLimiter, get_json, next_link, normalize_hostname
-from backend.adapters.windowing import UpdatedWindow
+from backend.adapters.windowing import EdgeRow, UpdatedWindow, record_digest
 
 # Freshdesk will not list tickets before the account existed; any date before the product
 # launched (2010) means "everything" for a first full sync.
@@ -112,9 +112,10 @@ class FreshdeskCheckpoint(Checkpoint):
     starts the next incremental round: articles again (the solutions API has no
     updated-since filter, so unchanged articles come back as identical re-emissions that
     ingest skips by content hash), then tickets from the saved window (``tickets.since`` with
-    its ``edge_ids``, so tickets already emitted at the inclusive bound are skipped, not
-    re-emitted), then the deleted and spam listings from their saved windows (de-duplicated at
-    the edge the same way).
+    its ``edge``: tickets already emitted at the inclusive bound are skipped when their listed
+    payload is unchanged, and emitted again when it changed within that same second), then the
+    deleted and spam listings from their saved windows (de-duplicated at the edge the same
+    way).
     """
 
     phase: FreshdeskPhase = FreshdeskPhase.ARTICLES
@@ -197,8 +198,8 @@ class FreshdeskAdapter:
     def _next_round(self, finished: FreshdeskCheckpoint) -> FreshdeskCheckpoint:
         """The start of the incremental round that follows the finished round ``finished``."""
         # Each saved window continues at page 1: its start is the newest updated_at listed so
-        # far and its edge_ids the rows already emitted at exactly that second. The page is
-        # reset because a round can end on a later page of the same window (an empty or
+        # far and its edge the rows already emitted at exactly that second (with digests).
+        # The page is reset because a round can end on a later page of the same window (an empty or
         # all-edge last page), while new rows sort onto page 1.
         return self.initial_checkpoint().model_copy(
             update={
@@ -368,7 +369,7 @@ class FreshdeskAdapter:
         tickets, response = result
 
         fresh: list[dict[str, Any]] = []
-        seen: list[tuple[str, datetime]] = []
+        seen: list[EdgeRow] = []
         failures: list[FetchFailure] = []
         for ticket in tickets:
             updated_at = parse_time(ticket.get("updated_at"))
@@ -382,9 +383,13 @@ class FreshdeskAdapter:
                 )
                 continue
             key = str(ticket["id"])
-            seen.append((key, updated_at))
-            # The inclusive bound re-lists tickets emitted at the window edge: skip those.
-            if window.is_new(key, updated_at):
+            digest = record_digest(ticket)
+            seen.append((key, updated_at, digest))
+            # The inclusive bound re-lists tickets emitted at the window edge: skip those whose
+            # listed payload is unchanged. updated_at has one-second resolution, so a ticket
+            # changed again within that second comes back with the same updated_at and a new
+            # digest: that one is emitted.
+            if window.is_new(key, updated_at, digest):
                 fresh.append(ticket)
 
         documents, deletions, conversation_failures = await self._tickets_with_conversations(fresh)
@@ -411,7 +416,7 @@ class FreshdeskAdapter:
     def _roll(
         self,
         window: UpdatedWindow,
-        seen: list[tuple[str, datetime]],
+        seen: list[EdgeRow],
         *,
         listed: int,
         more: bool,
@@ -516,15 +521,17 @@ class FreshdeskAdapter:
             return self._blocked(checkpoint, result)
         tickets, response = result
         deletions: list[Deletion] = []
-        seen: list[tuple[str, datetime]] = []
+        seen: list[EdgeRow] = []
         for ticket in tickets:
             updated_at = parse_time(ticket.get("updated_at"))
             key = str(ticket["id"])
+            # A deletion carries no content: the id alone identifies it at the edge.
+            digest = reason
             if updated_at is not None:
-                seen.append((key, updated_at))
+                seen.append((key, updated_at, digest))
             # The inclusive bound re-lists deletions emitted at the window edge (by this round
             # or the previous one): skip those. Without a timestamp: emit it, it is idempotent.
-            if updated_at is None or window.is_new(key, updated_at):
+            if updated_at is None or window.is_new(key, updated_at, digest):
                 deletions.append(ticket_deletion(ticket, reason))
         following, more, failures = self._roll(
             window,

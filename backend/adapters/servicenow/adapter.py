@@ -44,7 +44,7 @@ from backend.adapters.servicenow.documents import (
     incident_external_id,
     parse_time,
 )
-from backend.adapters.windowing import UpdatedWindow
+from backend.adapters.windowing import EdgeRow, UpdatedWindow, record_digest
 
 FULL_SYNC_SINCE = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -108,10 +108,12 @@ class ServiceNowCheckpoint(Checkpoint):
 
     A finished checkpoint (``has_more=False``, phase ``done``) passed back to ``fetch_page``
     starts the next incremental round, articles then incidents, each from its saved window:
-    ``since`` is the newest ``sys_updated_on`` listed so far and ``edge_ids`` the records
-    already emitted at exactly that second, which the inclusive bound lists again and which
-    are skipped (de-duplicated, not re-emitted). Retired or unpublished articles come back as
-    deletions when they change; hard-deleted records are not listed by the Table API.
+    ``since`` is the newest ``sys_updated_on`` listed so far and ``edge`` the records
+    already emitted at exactly that second with a digest of each, which the inclusive bound
+    lists again: unchanged ones are skipped, ones changed again within that same second
+    (``sys_updated_on`` has one-second resolution) are emitted. Retired or unpublished
+    articles come back as deletions when they change; hard-deleted records are not listed by
+    the Table API.
     """
 
     phase: ServiceNowPhase = ServiceNowPhase.ARTICLES
@@ -221,16 +223,16 @@ class ServiceNowAdapter:
         return records, next_link(response) is not None
 
     @staticmethod
-    def _seen(records: list[dict[str, Any]]) -> tuple[list[tuple[str, datetime]], list[str]]:
-        """(id, updated) of records with a valid timestamp, and ids of those without."""
-        seen: list[tuple[str, datetime]] = []
+    def _seen(records: list[dict[str, Any]]) -> tuple[list[EdgeRow], list[str]]:
+        """(id, updated, digest) of records with a valid timestamp, and ids of those without."""
+        seen: list[EdgeRow] = []
         invalid: list[str] = []
         for record in records:
             updated = parse_time(record.get("sys_updated_on"))
             if updated is None:
                 invalid.append(str(record.get("sys_id")))
             else:
-                seen.append((str(record["sys_id"]), updated))
+                seen.append((str(record["sys_id"]), updated, record_digest(record)))
         return seen, invalid
 
     # -- steps ------------------------------------------------------------------------------
@@ -242,7 +244,7 @@ class ServiceNowAdapter:
             return Page(failures=[listed], checkpoint=checkpoint, blocked=True)
         records, more = listed
         seen, invalid = self._seen(records)
-        fresh_ids = {key for key, updated in seen if window.is_new(key, updated)}
+        fresh_ids = {key for key, updated, digest in seen if window.is_new(key, updated, digest)}
         documents: list[SourceDocument] = []
         deletions: list[Deletion] = []
         for record in records:
@@ -269,7 +271,7 @@ class ServiceNowAdapter:
             return Page(failures=[listed], checkpoint=checkpoint, blocked=True)
         records, more = listed
         seen, invalid = self._seen(records)
-        fresh_ids = {key for key, updated in seen if window.is_new(key, updated)}
+        fresh_ids = {key for key, updated, digest in seen if window.is_new(key, updated, digest)}
         fresh = [record for record in records if str(record.get("sys_id")) in fresh_ids]
         failures = _invalid_timestamps("incident", invalid)
 

@@ -91,6 +91,12 @@ class ZendeskCheckpoint(Checkpoint):
     deletions, which the export reports as ``status: deleted``) after the saved cursor, articles
     from the saved ``start_time``. The article export is inclusive of that second, so articles
     changed exactly then may come back as unchanged re-emissions (ingest skips them by hash).
+
+    Same-second updates (audited): nothing here de-duplicates on ``(id, updated_at)``. The ticket
+    cursor export lists a ticket again after every change, after the saved cursor, whatever its
+    timestamp; the article export re-reads its inclusive start second and every row it returns
+    is emitted (ingest compares content hashes). So a change stamped with the watermark's second
+    is never skipped.
     """
 
     phase: ZendeskPhase = "tickets"
