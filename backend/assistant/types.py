@@ -97,6 +97,8 @@ class Citation(BaseModel):
     source: str
     internal: bool = False
     snippet: str = ""
+    cite_as: str | None = None
+    """For text extracted from an attachment: ``attachment X of ticket #Y``."""
 
     @classmethod
     def of(cls, index: int, passage: RetrievedPassage) -> Citation:
@@ -110,6 +112,7 @@ class Citation(BaseModel):
             source=passage.source,
             internal=passage.internal,
             snippet=passage.snippet,
+            cite_as=passage.cite_as,
         )
 
 

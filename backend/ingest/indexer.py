@@ -54,8 +54,12 @@ class IndexCounts:
     failed: int = 0
     chunks: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    by_reason: dict[str, int] = field(default_factory=dict)
+    """Skipped items and attachment outcomes by reason (from the adapters' pages)."""
 
     def add(self, other: IndexCounts) -> None:
+        for key, value in other.by_reason.items():
+            self.by_reason[key] = self.by_reason.get(key, 0) + value
         self.fetched += other.fetched
         self.upserted += other.upserted
         self.unchanged += other.unchanged
@@ -301,6 +305,10 @@ class KnowledgeIndexer:
                     "internal": part.internal,
                     "text": part.text,
                     "created_at": part.created_at.isoformat() if part.created_at else None,
+                    "author_name": part.author_name,
+                    "author_email": part.author_email,
+                    "author_id": part.author_id,
+                    "attachment_name": part.attachment_name,
                 }
                 for part in norm.parts
             ]
@@ -332,4 +340,7 @@ def _chunk_metadata(doc: SourceDocument, chunk: Chunk) -> dict[str, Any]:
         metadata["section"] = chunk.section
     if doc.rating is not None:
         metadata["rating"] = doc.rating
+    if chunk.attachment is not None:
+        metadata["attachment"] = chunk.attachment
+        metadata["cite_as"] = chunk.cite_as
     return metadata
