@@ -18,6 +18,7 @@ import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -102,17 +103,27 @@ class AttachmentReader:
         where: str,
         headers: dict[str, str] | None = None,
         auth: httpx.Auth | tuple[str, str] | None = None,
+        credentials_host: str | None = None,
     ) -> AttachmentResults:
         """Read ``refs`` in order; ``where`` names the parent (``ticket:123``) in failures.
 
-        ``auth`` and ``headers`` are sent with downloads only where the platform serves the
-        file itself (ServiceNow); signed or external file URLs get none, so credentials never
-        leave for a third-party file host.
+        ``auth`` and ``headers`` go only with downloads from ``credentials_host`` (the
+        platform's own host); signed links and external file hosts get none, so credentials
+        never leave for a third party.
         """
         results = AttachmentResults()
         for position, ref in enumerate(refs):
+            trusted = (
+                credentials_host is not None
+                and bool(ref.url)
+                and (urlsplit(ref.url or "").hostname == credentials_host)
+            )
             outcome, text, failure = await self._read(
-                ref, position, where=where, headers=headers, auth=auth
+                ref,
+                position,
+                where=where,
+                headers=headers if trusted else None,
+                auth=auth if trusted else None,
             )
             results.records.append(
                 {

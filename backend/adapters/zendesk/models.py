@@ -8,6 +8,7 @@ from typing import Literal, Self
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from backend.adapters.attachments import AttachmentSettings
 from backend.adapters.base import Checkpoint
 
 # Zendesk subdomains are DNS labels: ``acme`` in ``acme.zendesk.com``.
@@ -28,6 +29,11 @@ class ZendeskSettings(BaseModel):
     include_articles: bool = True
     include_draft_articles: bool = False
     """Drafts are unpublished knowledge; by default a draft leaves the index (as a Deletion)."""
+    include_translations: bool = True
+    """Read each changed article's translations (``/help_center/articles/{id}/translations``):
+    one document per locale other than the article's source locale."""
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    """Which comment attachments are downloaded and indexed."""
     tickets_per_page: int = Field(default=100, ge=1, le=1000)
     """``per_page`` of the incremental ticket export (Zendesk allows up to 1000)."""
     comments_page_size: int = Field(default=100, ge=1, le=100)
