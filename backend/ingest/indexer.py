@@ -30,7 +30,7 @@ from backend.db.session import Database
 from backend.embeddings.dense import DenseEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.chunking import Chunk, chunk_document
-from backend.ingest.normalize import NormalizedDocument, normalize_document
+from backend.ingest.normalize import NormalizedDocument, normalize_document, without_people
 from backend.tenancy.company_id import validate_company_id
 from backend.vectors import ChunkPayload, ChunkPoint, VectorStore, point_id
 
@@ -127,6 +127,8 @@ class KnowledgeIndexer:
         # The same document twice in one page (a platform re-emitting a boundary record):
         # the last version wins.
         latest = {(d.source, d.external_id): d for d in documents}
+        if latest and await self._redacts_people(company_id):
+            latest = {key: without_people(doc) for key, doc in latest.items()}
         normalized = await asyncio.to_thread(
             lambda: {key: normalize_document(doc) for key, doc in latest.items()}
         )
@@ -157,6 +159,13 @@ class KnowledgeIndexer:
         points = await self._embed(company_id, changed)
         counts.chunks = len(points)
         return PreparedBatch(company_id, changed, points, counts)
+
+    async def _redacts_people(self, company_id: str) -> bool:
+        """Whether the company asked for PII redaction (``companies.settings``)."""
+        async with self.database.tenant_session(company_id) as session:
+            company = await company_repo.get_company(session, company_id)
+        settings = company.settings if company is not None else None
+        return bool(isinstance(settings, dict) and settings.get("pii_redaction"))
 
     async def _embed(
         self, company_id: str, changed: Sequence[_ChangedDocument]

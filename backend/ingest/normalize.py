@@ -42,6 +42,7 @@ __all__ = [
     "normalize_part_text",
     "normalize_whitespace",
     "strip_quoted_reply",
+    "without_people",
 ]
 
 HASH_VERSION: Final = 2
@@ -452,6 +453,30 @@ def _parts_signature(parts: Iterable[NormalizedPart]) -> str:
         f"{p.attachment_name or ''}|{p.text}"
         for p in parts
     )
+
+
+PEOPLE_METADATA_KEYS: Final = frozenset(
+    {"requester_name", "responder_name", "assignee_name", "caller_name"}
+)
+"""Document metadata that names people (dropped with :func:`without_people`)."""
+
+
+def without_people(document: SourceDocument) -> SourceDocument:
+    """``document`` without authors' names and addresses, for companies that ask for PII
+    redaction (``"pii_redaction": true`` in their settings).
+
+    Messages keep their role (customer, agent) and platform user id, so threads still read in
+    order and a GDPR erasure still finds the requester; names and emails stay out of the
+    index text, the documents table and the prompts built from them.
+    """
+    parts = [
+        part.model_copy(update={"author_name": None, "author_email": None})
+        if part.author_name or part.author_email
+        else part
+        for part in document.parts
+    ]
+    metadata = {k: v for k, v in document.metadata.items() if k not in PEOPLE_METADATA_KEYS}
+    return document.model_copy(update={"parts": parts, "metadata": metadata})
 
 
 def document_reference(document: SourceDocument) -> str:
