@@ -13,10 +13,13 @@ import freshdesk_api as fd
 import servicenow_api as sn
 import test_freshdesk as fd_tests
 import test_servicenow as sn_tests
+import test_zendesk as zd_tests
+from platform_replay import Replay, fixture_json, json_response
 
 from backend.adapters.base import ManualClock
 from backend.adapters.freshdesk import FreshdeskPhase
 from backend.adapters.windowing import UpdatedWindow, record_digest
+from backend.adapters.zendesk import ZendeskCheckpoint
 
 
 def test_window_keeps_digests_and_reads_legacy_checkpoints() -> None:
@@ -113,3 +116,27 @@ async def test_servicenow_update_in_the_same_second_is_seen() -> None:
         assert docs[f"incident:{newest['sys_id']}"].status == "resolved"
         third, _ = await sn_tests.drain(adapter, finished)
     assert sn_tests.documents(third) == []
+
+
+async def test_zendesk_article_changed_within_the_watermark_second_is_emitted() -> None:
+    """The article export restarts at its saved start_time, inclusive, and emits every row:
+    an edit stamped with that same second is not skipped (no (id, updated_at) de-duplication).
+    """
+    saved_second = 1709259000  # 2024-03-01T02:10:00Z, the first fixture article's updated_at
+    page = fixture_json("zendesk/articles_incremental_page1.json")
+    article = page["articles"][0]
+    assert article["updated_at"] == "2024-03-01T02:10:00Z"
+    article["title"] = "환불 정책 (2024년 3월 개정)"
+    page.update(articles=[article], next_page=None, end_time=saved_second)
+    replay = Replay()
+    replay.on(zd_tests.ARTICLES, json_response(page), query={"start_time": str(saved_second)})
+    replay.on(
+        f"/api/v2/help_center/articles/{article['id']}/translations.json",
+        json_response({"translations": [], "next_page": None, "count": 0}),
+    )
+    adapter, client = zd_tests.build(replay, ManualClock(), include_tickets=False)
+    finished = ZendeskCheckpoint(phase="articles", article_start_time=saved_second, has_more=False)
+    async with client:
+        pages = await zd_tests.drain(adapter, finished)
+    [document] = [d for p in pages for d in p.documents]
+    assert document.title == "환불 정책 (2024년 3월 개정)"
