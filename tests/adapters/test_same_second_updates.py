@@ -134,6 +134,10 @@ async def test_zendesk_article_changed_within_the_watermark_second_is_emitted() 
         f"/api/v2/help_center/articles/{article['id']}/translations.json",
         json_response({"translations": [], "next_page": None, "count": 0}),
     )
+    replay.on(
+        f"/api/v2/help_center/articles/{article['id']}/attachments.json",
+        json_response({"article_attachments": []}),
+    )
     adapter, client = zd_tests.build(replay, ManualClock(), include_tickets=False)
     finished = ZendeskCheckpoint(phase="articles", article_start_time=saved_second, has_more=False)
     async with client:

@@ -97,9 +97,14 @@ def standard_replay() -> Replay:
 
 def source_translations_only(replay: Replay) -> None:
     """Each fixture article is published in its source locale only (the translations
-    listing always includes the source translation)."""
+    listing always includes the source translation), without attached files."""
     for page in ("articles_incremental_page1.json", "articles_incremental_page2.json"):
         for article in fixture_json(f"zendesk/{page}")["articles"]:
+            replay.on(
+                f"/api/v2/help_center/articles/{article['id']}/attachments.json",
+                json_response({"article_attachments": []}),
+                repeat_last=True,
+            )
             translation = {
                 key: article[key]
                 for key in ("title", "body", "locale", "draft", "outdated", "html_url")

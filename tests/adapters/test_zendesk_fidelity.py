@@ -9,6 +9,7 @@ content_url, content_type, size, inline, ...}``, and ``GET /api/v2/help_center/a
 
 from __future__ import annotations
 
+import attachment_files as files
 import httpx
 from platform_replay import Replay, fixture_json, json_response
 from test_zendesk import ARTICLES, TICKETS, build, comments_path, drain
@@ -86,6 +87,9 @@ async def test_authors_and_attachments_of_comments() -> None:
     assert chunk.cite_as == "attachment crash.log of ticket #103"
 
 
+REFUND_FORM = files.pdf("Refund request form: order number, reason, bank account")
+
+
 async def test_help_center_translations_are_linked_documents() -> None:
     replay = Replay()
     page = fixture_json("zendesk/articles_incremental_page1.json")
@@ -95,6 +99,39 @@ async def test_help_center_translations_are_linked_documents() -> None:
     replay.on(
         "/api/v2/help_center/articles/360050001/translations.json",
         json_response(fixture_json("zendesk/translations_article_360050001.json")),
+    )
+    replay.on(
+        "/api/v2/help_center/articles/360050001/attachments.json",
+        json_response(
+            {
+                "article_attachments": [
+                    {
+                        "id": 1428,
+                        "url": "https://acme.zendesk.com/api/v2/help_center/articles/attachments/1428",
+                        "article_id": 360050001,
+                        "file_name": "refund-form.pdf",
+                        "content_url": "https://acme.zendesk.com/hc/article_attachments/1428/refund-form.pdf",
+                        "content_type": "application/pdf",
+                        "size": len(REFUND_FORM),
+                        "inline": False,
+                        "created_at": "2024-03-01T02:00:00Z",
+                        "updated_at": "2024-03-01T02:00:00Z",
+                    },
+                    {
+                        "id": 1429,
+                        "article_id": 360050001,
+                        "file_name": "refund-steps.png",
+                        "content_url": "https://acme.zendesk.com/hc/article_attachments/1429/refund-steps.png",
+                        "content_type": "image/png",
+                        "size": 20480,
+                        "inline": True,
+                    },
+                ]
+            }
+        ),
+    )
+    replay.on(
+        "/hc/article_attachments/1428/refund-form.pdf", httpx.Response(200, content=REFUND_FORM)
     )
     adapter, client = build(replay, ManualClock(), include_tickets=False)
     async with client:
@@ -110,3 +147,10 @@ async def test_help_center_translations_are_linked_documents() -> None:
     deletions = [(d.external_id, d.reason) for p in pages for d in p.deletions]
     assert deletions == [("article:360050001:ja", "draft")]
     assert sum(p.counts.get("skipped.draft_article", 0) for p in pages) == 1
+    # The article's attached PDF is indexed with it; its inline image only recorded.
+    [form] = [p for p in source.parts if p.label == "attachment"]
+    assert form.attachment_name == "refund-form.pdf" and "bank account" in form.text
+    outcomes = {r["name"]: r["outcome"] for r in source.metadata["attachments"]}
+    assert outcomes == {"refund-form.pdf": "indexed", "refund-steps.png": "image"}
+    cite = next(c for c in chunk_document(source) if c.attachment).cite_as
+    assert cite == 'attachment refund-form.pdf of article "환불 정책"'

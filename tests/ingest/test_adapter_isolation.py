@@ -200,6 +200,11 @@ def zendesk_connection(tmp_path: Path) -> Connection:
             translations.format(article_id),
             json_response({"translations": [], "next_page": None, "count": 0}),
         )
+    for article_id in (360050001, 360050002, 360050003):
+        replay.on(
+            f"/api/v2/help_center/articles/{article_id}/attachments.json",
+            json_response({"article_attachments": []}),
+        )
     return Connection(
         settings={"subdomain": "acme"},
         credentials={"email": "agent@acme.example", "api_token": "tok-123"},

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import ValidationError
 
-from backend.adapters.attachments import AttachmentReader
+from backend.adapters.attachments import AttachmentReader, AttachmentResults
 from backend.adapters.base import (
     Clock,
     Deletion,
@@ -36,6 +36,7 @@ from backend.adapters.http import RateLimiter, get_json
 from backend.adapters.zendesk.documents import (
     SOURCE,
     Users,
+    article_attachment_refs,
     article_document,
     article_external_id,
     attachment_refs,
@@ -286,8 +287,11 @@ class ZendeskAdapter:
                 )
                 counts["skipped.draft_article"] += 1
             else:
+                files = await self._article_files(article)
+                counts.update(files.counts)
+                failures.extend(files.failures)
                 try:
-                    documents.append(article_document(article))
+                    documents.append(article_document(article, attachments=files))
                 except (KeyError, TypeError, ValueError, ValidationError) as exc:
                     failures.append(_shape_failure(article_external_id(article["id"]), str(exc)))
             if self.settings.include_translations:
@@ -324,6 +328,30 @@ class ZendeskAdapter:
             failures=failures,
             counts=dict(counts),
             checkpoint=advanced,
+        )
+
+    async def _article_files(self, article: dict[str, Any]) -> AttachmentResults:
+        """A published article's attached files (``/help_center/articles/{id}/attachments``).
+
+        Not listed at all when attachments are disabled (it costs one call per article).
+        """
+        if not self.settings.attachments.enabled:
+            return AttachmentResults()
+        where = f"{article_external_id(article['id'])}/attachments"
+        url = (
+            f"{self.settings.api_root}/api/v2/help_center/articles/{article['id']}/attachments.json"
+        )
+        result = await self._get(url, params=None, where=where)
+        if isinstance(result, FetchFailure):
+            return AttachmentResults(failures=[result])
+        body, _ = result
+        items = body.get("article_attachments") if isinstance(body, dict) else None
+        return await self._attachments.read_all(
+            article_attachment_refs(items if isinstance(items, list) else []),
+            where=article_external_id(article["id"]),
+            headers=self._headers,
+            auth=self._auth,
+            credentials_host=urlsplit(self.settings.agent_root).hostname,
         )
 
     async def _translations(self, article: dict[str, Any]) -> Page[ZendeskCheckpoint]:

@@ -103,6 +103,26 @@ def attachment_refs(
     return refs
 
 
+def article_attachment_refs(items: list[dict[str, Any]]) -> list[AttachmentRef]:
+    """``GET /api/v2/help_center/articles/{id}/attachments`` entries (``article_attachments``:
+    ``id``, ``file_name``, ``content_url``, ``content_type``, ``size``, ``inline``)."""
+    refs: list[AttachmentRef] = []
+    for item in items:
+        if not isinstance(item, dict) or not _clean(item.get("file_name")):
+            continue
+        size = item.get("size")
+        refs.append(
+            AttachmentRef(
+                id=str(item["id"]) if item.get("id") is not None else None,
+                name=str(item["file_name"]).strip(),
+                url=_clean(item.get("content_url")),
+                size=size if isinstance(size, int) else None,
+                content_type=_clean(item.get("content_type")),
+            )
+        )
+    return refs
+
+
 def _comment_text(comment: dict[str, Any]) -> str:
     # plain_body is the rendered text without markup; body is the author's markdown source.
     text = comment.get("plain_body") or comment.get("body") or ""
@@ -201,7 +221,10 @@ def ticket_document(
 
 
 def article_document(
-    article: dict[str, Any], *, translation: dict[str, Any] | None = None
+    article: dict[str, Any],
+    *,
+    translation: dict[str, Any] | None = None,
+    attachments: AttachmentResults | None = None,
 ) -> SourceDocument:
     """A Help Center article, or (``translation`` given) one of its translations.
 
@@ -215,6 +238,8 @@ def article_document(
     title = str(content.get("title") or content.get("name") or f"Article {article_id}").strip()
     body = str(content.get("body") or "")
     parts = [DocumentPart(text=body, format="html", label="section")] if body.strip() else []
+    if attachments is not None:
+        parts.extend(attachments.parts)
     locale = content.get("locale") or article.get("source_locale")
     source_id = article_external_id(article_id)
     is_translation = translation is not None
@@ -240,6 +265,7 @@ def article_document(
             "outdated_locales": article.get("outdated_locales") or [],
             "vote_sum": article.get("vote_sum"),
             "translation_of": source_id if is_translation else None,
+            "attachments": attachments.records if attachments is not None else [],
         },
         raw={"article": article, "translation": translation}
         if is_translation
