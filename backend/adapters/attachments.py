@@ -28,6 +28,7 @@ from backend.adapters.http import RateLimiter, request_with_retries
 from backend.ingest.extract import TEXT_TYPES, ExtractionError, extract_text, file_type
 
 MiB: Final = 1024 * 1024
+_MAX_REDIRECTS: Final = 3
 
 
 class AttachmentSettings(BaseModel):
@@ -152,6 +153,47 @@ class AttachmentReader:
                 )
         return results
 
+    async def _download(
+        self,
+        url: str,
+        *,
+        label: str,
+        headers: dict[str, str] | None,
+        auth: httpx.Auth | tuple[str, str] | None,
+    ) -> httpx.Response | FetchFailure:
+        """GET ``url``; platforms hand out file links that redirect to a file host (Zendesk's
+        ``content_url`` answers 302 to its user-content domain). A few https redirects are
+        followed, each through the same client (so the egress policy judges every host), and
+        credentials are dropped as soon as the host changes."""
+        origin = urlsplit(url).hostname
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = await request_with_retries(
+                self._client,
+                "GET",
+                url,
+                limiter=self._limiter,
+                clock=self._clock,
+                headers=headers,
+                auth=auth,
+                max_attempts=self._max_attempts,
+                where=label,
+            )
+            if isinstance(response, FetchFailure) or not response.is_redirect:
+                return response
+            target = response.headers.get("location", "")
+            next_url = str(response.url.join(target)) if target else ""
+            if not next_url.startswith("https://"):
+                return FetchFailure(
+                    where=label,
+                    message=f"HTTP {response.status_code}: redirect to a non-https location",
+                    status_code=response.status_code,
+                    retryable=False,
+                )
+            url = next_url
+            if urlsplit(url).hostname != origin:
+                headers, auth = None, None
+        return FetchFailure(where=label, message="too many redirects", retryable=False)
+
     async def _read(
         self,
         ref: AttachmentRef,
@@ -177,17 +219,7 @@ class AttachmentReader:
         if not ref.url:
             return "no_url", None, None
         label = f"{where}/attachment:{ref.id or ref.name}"
-        response = await request_with_retries(
-            self._client,
-            "GET",
-            ref.url,
-            limiter=self._limiter,
-            clock=self._clock,
-            headers=headers,
-            auth=auth,
-            max_attempts=self._max_attempts,
-            where=label,
-        )
+        response = await self._download(ref.url, label=label, headers=headers, auth=auth)
         if isinstance(response, FetchFailure):
             return "download_failed", None, response
         data = response.content

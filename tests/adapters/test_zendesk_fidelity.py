@@ -46,7 +46,14 @@ async def test_authors_and_attachments_of_comments() -> None:
     replay.on(
         comments_path(103), json_response(fixture_json("zendesk/comments_ticket_103_users.json"))
     )
-    replay.on("/attachments/token/hT2kq9/", httpx.Response(200, content=CRASH_LOG))
+    # content_url answers with a redirect to the user-content host, as Zendesk's does.
+    replay.on(
+        "/attachments/token/hT2kq9/",
+        httpx.Response(
+            302, headers={"Location": "https://acme.zdusercontent.example/1/crash.log?t=x"}
+        ),
+    )
+    replay.on("/1/crash.log", httpx.Response(200, content=CRASH_LOG))
     replay.on("/attachments/rollback.html", httpx.Response(200, content=ROLLBACK))
     adapter, client = build(replay, ManualClock(), include_articles=False)
     async with client:
@@ -78,8 +85,11 @@ async def test_authors_and_attachments_of_comments() -> None:
 
     # Credentials go to the account's own host only, never to an external file host.
     own = replay.sent("/attachments/token/hT2kq9/")[0]
+    redirected = replay.sent("/1/crash.log")[0]
     external = replay.sent("/attachments/rollback.html")[0]
     assert own.headers["authorization"].startswith("Basic ")
+    assert redirected.url.host == "acme.zdusercontent.example"
+    assert "authorization" not in redirected.headers
     assert "authorization" not in external.headers
     assert replay.sent("/attachments/token/Qp7mZ1/") == []  # images are never downloaded
 
@@ -154,3 +164,33 @@ async def test_help_center_translations_are_linked_documents() -> None:
     assert outcomes == {"refund-form.pdf": "indexed", "refund-steps.png": "image"}
     cite = next(c for c in chunk_document(source) if c.attachment).cite_as
     assert cite == 'attachment refund-form.pdf of article "환불 정책"'
+
+
+async def test_file_redirects_are_bounded_and_https_only() -> None:
+    from backend.adapters.attachments import AttachmentReader, AttachmentRef, AttachmentSettings
+    from backend.adapters.http import RateLimiter
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/plain":
+            return httpx.Response(302, headers={"Location": "http://files.example/a.txt"})
+        return httpx.Response(302, headers={"Location": "/loop"})  # forever
+
+    clock = ManualClock()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
+        reader = AttachmentReader(
+            AttachmentSettings(),
+            client=client,
+            limiter=RateLimiter.unlimited(clock=clock),
+            clock=clock,
+        )
+        results = await reader.read_all(
+            [
+                AttachmentRef(id="1", name="a.txt", url="https://acme.zendesk.com/plain"),
+                AttachmentRef(id="2", name="b.txt", url="https://acme.zendesk.com/loop"),
+            ],
+            where="ticket:1",
+        )
+    assert [r["outcome"] for r in results.records] == ["download_failed", "download_failed"]
+    assert "non-https" in results.failures[0].message
+    assert results.failures[1].message == "too many redirects"
+    assert results.parts == []
