@@ -14,7 +14,9 @@ import httpx
 from platform_replay import Replay, fixture_json, json_response
 from test_zendesk import ARTICLES, TICKETS, build, comments_path, drain
 
+from backend.adapters.attachments import AttachmentReader, AttachmentRef, AttachmentSettings
 from backend.adapters.base import ManualClock
+from backend.adapters.http import RateLimiter
 from backend.ingest.chunking import chunk_document
 
 CRASH_LOG = b"2024-03-04 10:58:01 ERROR charger C-40 fw=3.2 PD negotiation failed code=E47\n"
@@ -167,9 +169,6 @@ async def test_help_center_translations_are_linked_documents() -> None:
 
 
 async def test_file_redirects_are_bounded_and_https_only() -> None:
-    from backend.adapters.attachments import AttachmentReader, AttachmentRef, AttachmentSettings
-    from backend.adapters.http import RateLimiter
-
     def handle(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/plain":
             return httpx.Response(302, headers={"Location": "http://files.example/a.txt"})
