@@ -307,3 +307,33 @@ async def test_description_attachments_by_viewing_the_ticket() -> None:
     assert api.requests_to("/api/v2/tickets/5")
     names = {r["name"] for r in by_id(pages)["ticket:5"].metadata["attachments"]}
     assert "invoice-4005.pdf" in names
+
+
+async def test_unchanged_articles_are_not_downloaded_again() -> None:
+    api, clock = fd_tests.dataset(), ManualClock(fd.NOW)
+    manual = files.pdf("Return shipping label instructions")
+    api.articles[21][0]["attachments"] = [api.attach("label.pdf", "application/pdf", manual, 40)]
+    async with api.client() as client:
+        adapter = fd_tests.adapter_for(api, clock, client)
+        first, finished = await fd_tests.drain(adapter, adapter.initial_checkpoint())
+        assert "label.pdf" in {
+            p.attachment_name for p in by_id(first)["article:31"].parts if p.label == "attachment"
+        }
+        downloads = len([r for r in api.requests if r.url.host == fd.FILE_HOST])
+        assert downloads == 1
+
+        # Next round: the same article, with a freshly signed link and more views.
+        article = api.articles[21][0]
+        article["hits"] += 25
+        article["attachments"][0]["attachment_url"] += "&X-Amz-Date=20250301T130000Z"
+        second, finished = await fd_tests.drain(adapter, finished)
+        assert "article:31" not in by_id(second)
+        assert len([r for r in api.requests if r.url.host == fd.FILE_HOST]) == downloads
+
+        # A new file on the article makes it changed: emitted again, files read again.
+        article["attachments"].append(
+            api.attach("label-2025.txt", "text/plain", b"New carrier from March", 41)
+        )
+        third, _ = await fd_tests.drain(adapter, finished)
+    names = {p.attachment_name for p in by_id(third)["article:31"].parts if p.label == "attachment"}
+    assert names == {"label.pdf", "label-2025.txt"}

@@ -131,8 +131,9 @@ class FreshdeskCheckpoint(Checkpoint):
 
     A finished checkpoint (``has_more=False``, phase ``done``) passed back to ``fetch_page``
     starts the next incremental round: articles again (the solutions API has no
-    updated-since filter, so unchanged articles come back as identical re-emissions that
-    ingest skips by content hash), then tickets from the saved window (``tickets.since`` with
+    updated-since filter, so every article is listed again; those whose content digest matches
+    ``article_versions`` are skipped, not re-emitted, and drafts are reported again as
+    deletions), then tickets from the saved window (``tickets.since`` with
     its ``edge``: tickets already emitted at the inclusive bound are skipped when their listed
     payload is unchanged, and emitted again when it changed within that same second), then the
     deleted and spam listings from their saved windows (de-duplicated at the edge the same
@@ -148,6 +149,13 @@ class FreshdeskCheckpoint(Checkpoint):
     article_language: int = Field(default=0, ge=0)
     """Within the folder at the head of ``pending_folders``: 0 for the default listing,
     ``n`` for ``languages[n - 1]``."""
+    article_versions: dict[str, str] = Field(default_factory=dict)
+    """Article key (``31``, ``31:fr``) → digest of the article as listed in the last finished
+    article listing: unchanged articles are not emitted again (so their attachments are not
+    downloaded every round)."""
+    articles_seen: dict[str, str] = Field(default_factory=dict)
+    """The same, for the article listing in progress; it replaces ``article_versions`` when
+    the listing ends (so removed articles drop out)."""
     categories_listed: bool = False
     pending_categories: tuple[CategoryRef, ...] = ()
     pending_folders: tuple[FolderRef, ...] = ()
@@ -173,6 +181,24 @@ _PHASE_ORDER = (
 # categories listing) so callers do not persist a stream of empty pages; bounded so one call
 # stays short.
 _MAX_EMPTY_STEPS = 20
+
+
+# Article fields that change without the article changing: view and vote counters, and the
+# signed (expiring) attachment links.
+_VOLATILE_ARTICLE_FIELDS = ("hits", "thumbs_up", "thumbs_down", "feedback_count")
+
+
+def _article_version(article: dict[str, Any]) -> str:
+    """A digest of what an article says, for telling a changed article from a re-listed one."""
+    stable = {k: v for k, v in article.items() if k not in _VOLATILE_ARTICLE_FIELDS}
+    attachments = article.get("attachments")
+    if isinstance(attachments, list):
+        stable["attachments"] = [
+            {k: a.get(k) for k in ("id", "name", "size", "updated_at")}
+            for a in attachments
+            if isinstance(a, dict)
+        ]
+    return record_digest(stable)
 
 
 def _format_since(value: datetime) -> str:
@@ -251,6 +277,7 @@ class FreshdeskAdapter:
                 "deletions_since": finished.deletions_since,
                 "deleted": finished.deleted and finished.deleted.model_copy(update={"page": 1}),
                 "spam": finished.spam and finished.spam.model_copy(update={"page": 1}),
+                "article_versions": finished.article_versions,
             }
         )
 
@@ -271,9 +298,11 @@ class FreshdeskAdapter:
         phase = _PHASE_ORDER[_PHASE_ORDER.index(checkpoint.phase) + 1]
         if phase is FreshdeskPhase.DELETED and not self.settings.include_deletions:
             phase = FreshdeskPhase.DONE
-        return checkpoint.model_copy(
-            update={"phase": phase, "has_more": phase is not FreshdeskPhase.DONE}
-        )
+        update: dict[str, Any] = {"phase": phase, "has_more": phase is not FreshdeskPhase.DONE}
+        if checkpoint.phase is FreshdeskPhase.ARTICLES:
+            # The article listing is complete: what it saw is the new baseline.
+            update.update(article_versions=checkpoint.articles_seen, articles_seen={})
+        return checkpoint.model_copy(update=update)
 
     async def _get(
         self, path_or_url: str, params: dict[str, Any] | None, where: str
@@ -425,7 +454,11 @@ class FreshdeskAdapter:
         deletions: list[Deletion] = []
         failures: list[FetchFailure] = []
         counts: Counter[str] = Counter()
+        seen = dict(checkpoint.articles_seen)
         for article in body if isinstance(body, list) else []:
+            key = f"{article['id']}:{language}" if language else str(article["id"])
+            version = _article_version(article)
+            seen[key] = version
             is_draft = article.get("status") == 1
             if is_draft and not self.settings.include_draft_articles:
                 draft = article_document(
@@ -442,6 +475,10 @@ class FreshdeskAdapter:
                     Deletion(source=SOURCE, external_id=draft.external_id, reason="draft")
                 )
                 counts["skipped.draft_article"] += 1
+                continue
+            if checkpoint.article_versions.get(key) == version:
+                # Unchanged since the last round (the solutions API has no updated-since
+                # filter, so every article is listed again): nothing to emit or download.
                 continue
             files = await self._attachments.read_all(
                 article_attachment_refs(article), where=f"article:{article['id']}"
@@ -469,7 +506,7 @@ class FreshdeskAdapter:
             deletions=deletions,
             failures=failures,
             counts=dict(counts),
-            checkpoint=following,
+            checkpoint=following.model_copy(update={"articles_seen": seen}),
         )
 
     async def _tickets_step(self, checkpoint: FreshdeskCheckpoint) -> Page[FreshdeskCheckpoint]:
