@@ -106,7 +106,7 @@ class Citation(BaseModel):
             index=index,
             passage_id=passage.id,
             document_id=passage.document_id,
-            title=passage.title,
+            title=passage.citation_title,
             url=passage.url,
             kind=passage.kind,
             source=passage.source,

@@ -87,10 +87,16 @@ class RetrievedPassage(BaseModel):
             return rest.strip()
         return self.text
 
+    @property
+    def citation_title(self) -> str:
+        """The title a citation shows: an attachment's passage names the file and its parent
+        ("Invoice total is wrong — attachment invoice.pdf of ticket #5")."""
+        return f"{self.title} — {self.cite_as}" if self.cite_as else self.title
+
     def to_llm_passage(self) -> Passage:
         return Passage(
             id=self.id,
-            title=self.title,
+            title=self.citation_title,
             text=self.body,
             url=self.url,
             kind=self.kind,
