@@ -309,14 +309,31 @@ def ingest_reviews(
     platform: Annotated[str, typer.Option(help="naver, kakao, … (rows without one).")] = "export",
     language: Annotated[str | None, typer.Option(help="Language of the reviews, e.g. ko.")] = None,
     timezone: Annotated[str, typer.Option(help="Zone of timestamps without one.")] = "UTC",
+    column_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="FIELD=COLUMN for a column the importer does not know, e.g. "
+            "--map title=Headline --map reply='Our answer'. Fields: review_id, author, rating, "
+            "text, title, date, reply, reply_date, platform, language.",
+        ),
+    ] = None,
 ) -> None:
-    """Import a CSV/JSON/JSONL review export from a platform without an API. The file must
-    lie below HELPDESK_IMPORT_ROOT."""
+    """Import a review export: Trustpilot's CSV, Google Takeout's reviews.json, Naver or
+    Kakao CSV/JSON exports (recognised by their column names), or any CSV/JSON/JSONL with
+    --map for the columns it names differently. The file must lie below
+    HELPDESK_IMPORT_ROOT."""
+    from backend.adapters.reviews.export import parse_column_map
     from backend.ingest.operator import count_records
 
     settings: dict[str, object] = {"path": str(path), "platform": platform, "timezone": timezone}
     if language:
         settings["language"] = language
+    if column_map:
+        try:
+            settings["columns"] = parse_column_map(column_map)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--map") from exc
     _ingest(
         company_id,
         platform="review_export",

@@ -5,6 +5,7 @@ It serves a dataset shaped like Freshdesk's payloads (by default the StackFAQ ex
 relies on:
 
 - basic auth with ``<api key>:X``; a ``Host`` that is not the account's domain is a 404;
+- ``GET /api/v2/settings/helpdesk`` (primary language only, no translations);
 - ``GET /api/v2/solutions/categories``, ``/solutions/categories/{id}/folders`` and
   ``/solutions/folders/{id}/articles`` (paged with ``per_page``/``page``);
 - ``GET /api/v2/tickets`` with ``updated_since`` (inclusive; without it only the last 30
@@ -320,6 +321,18 @@ class FreshdeskReplayServer:
             if ticket is None:
                 return _error(404, "ticket not found")
             return self._paged(path, params, self._thread_of(ticket), default_per_page=30)
+        if path == "/api/v2/settings/helpdesk":
+            # A single-language help desk: the adapter reads no translations.
+            return (
+                200,
+                {
+                    "primary_language": "en",
+                    "supported_languages": [],
+                    "portal_languages": [],
+                    "help_widget_languages": [],
+                },
+                {},
+            )
         if path == "/api/v2/solutions/categories":
             return 200, data.categories, {}
         if len(parts) == 6 and parts[3] == "categories" and parts[5] == "folders":

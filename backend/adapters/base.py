@@ -42,7 +42,15 @@ class DocumentKind(StrEnum):
 
 PartFormat = Literal["text", "html", "markdown"]
 PartLabel = Literal[
-    "subject", "description", "reply", "note", "resolution", "section", "review", "owner_reply"
+    "subject",
+    "description",
+    "reply",
+    "note",
+    "resolution",
+    "section",
+    "review",
+    "owner_reply",
+    "attachment",
 ]
 AuthorRole = Literal["customer", "agent", "system", "owner"]
 
@@ -60,6 +68,14 @@ class DocumentPart(BaseModel):
     # quoted to a customer. Retrieval and the assistant mark content from these parts.
     internal: bool = False
     created_at: UtcDatetime | None = None
+    author_name: str | None = None
+    """Who wrote it, as the platform names them (a contact's or agent's display name)."""
+    author_email: str | None = None
+    """The sender's address where the platform gives one; kept out of chunk text (PII)."""
+    author_id: str | None = None
+    """The platform's user id of the author (``user_id``, ``author_id``, ``sys_created_by``)."""
+    attachment_name: str | None = None
+    """For ``label="attachment"``: the file name; the text is what was extracted from it."""
 
 
 class SourceDocument(BaseModel):
@@ -149,6 +165,10 @@ class Page(BaseModel, Generic[CheckpointT]):
     """Where the next ``fetch_page`` call continues; store it after persisting this page."""
     blocked: bool = False
     """True when a failure stopped progress and ``checkpoint`` is the one passed in."""
+    counts: dict[str, int] = Field(default_factory=dict)
+    """Counters the sync run adds up, by reason: items deliberately not indexed
+    (``skipped.draft_article``, ...) and attachment outcomes (``attachments_indexed``,
+    ``attachments_skipped.image``, ``attachments_skipped.too_large``, ...)."""
 
     @property
     def has_more(self) -> bool:

@@ -26,6 +26,7 @@ import httpx
 
 from backend.adapters.base import Clock, FetchFailure, as_utc
 from backend.egress.policy import EgressRefused
+from backend.egress.transport import FILE_DOWNLOAD
 
 # Statuses worth another attempt: the server may answer differently in a moment.
 RETRYABLE_STATUSES: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -238,12 +239,15 @@ async def request_with_retries(
     max_retry_after: float = 900.0,
     rng: random.Random | None = None,
     where: str | None = None,
+    file_download: bool = False,
 ) -> httpx.Response | FetchFailure:
     """Send one request; return the first non-error response, or a :class:`FetchFailure`.
 
     - 2xx: returned as is (the caller parses it).
     - 3xx: a non-retryable failure; redirects are never followed (the egress transport
-      refuses them too).
+      refuses them too). ``file_download`` (attachments only): the request may reach the
+      platform's file hosts and a 3xx is returned unread, for the caller to follow hop by
+      hop through the same client and policy.
     - A request the egress policy refuses (:class:`backend.egress.EgressRefused`): a
       non-retryable failure naming the rule.
     - 429: waits ``Retry-After`` (seconds or HTTP date) through the limiter, so other callers
@@ -268,6 +272,8 @@ async def request_with_retries(
         request_kwargs["json"] = json
     if request_timeout is not None:
         request_kwargs["timeout"] = request_timeout
+    if file_download:
+        request_kwargs["extensions"] = {FILE_DOWNLOAD: True}
 
     failure = FetchFailure(where=label, message="no attempt made", retryable=True)
     for attempt in range(1, max_attempts + 1):
@@ -291,6 +297,8 @@ async def request_with_retries(
             status = response.status_code
             if 300 <= status < 400:
                 await response.aclose()
+                if file_download:
+                    return response
                 return FetchFailure(
                     where=label,
                     message=f"HTTP {status}: redirects are not followed",

@@ -97,6 +97,8 @@ class Citation(BaseModel):
     source: str
     internal: bool = False
     snippet: str = ""
+    cite_as: str | None = None
+    """For text extracted from an attachment: ``attachment X of ticket #Y``."""
 
     @classmethod
     def of(cls, index: int, passage: RetrievedPassage) -> Citation:
@@ -104,12 +106,13 @@ class Citation(BaseModel):
             index=index,
             passage_id=passage.id,
             document_id=passage.document_id,
-            title=passage.title,
+            title=passage.citation_title,
             url=passage.url,
             kind=passage.kind,
             source=passage.source,
             internal=passage.internal,
             snippet=passage.snippet,
+            cite_as=passage.cite_as,
         )
 
 

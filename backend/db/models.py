@@ -133,6 +133,9 @@ class SyncRun(Base):
     deleted: Mapped[int] = mapped_column(Integer, server_default="0")
     failed: Mapped[int] = mapped_column(Integer, server_default="0")
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    counts: Mapped[dict[str, int]] = mapped_column(JSONB, server_default="{}")
+    """Counters by reason: ``skipped.<reason>``, ``attachments_indexed``,
+    ``attachments_skipped.<reason>`` (see :attr:`backend.adapters.base.Page.counts`)."""
     created_at: Mapped[datetime] = _created_at()
 
 

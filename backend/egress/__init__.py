@@ -4,6 +4,7 @@ through here."""
 
 from backend.egress.policy import (
     DEFAULT_MAX_RESPONSE_BYTES,
+    PLATFORM_FILE_HOSTS,
     PLATFORM_HOSTS,
     EgressPolicy,
     EgressRefused,
@@ -16,6 +17,7 @@ from backend.egress.policy import (
 )
 from backend.egress.transport import (
     CHECKED_ADDRESS,
+    FILE_DOWNLOAD,
     Egress,
     EgressTransport,
     PinnedTransport,
@@ -27,6 +29,8 @@ from backend.egress.transport import (
 __all__ = [
     "CHECKED_ADDRESS",
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "FILE_DOWNLOAD",
+    "PLATFORM_FILE_HOSTS",
     "PLATFORM_HOSTS",
     "Egress",
     "EgressPolicy",

@@ -169,6 +169,22 @@ PLATFORM_HOSTS: Mapping[str, HostRule] = {
 }
 
 
+# Where a platform serves attachment files, when not from the helpdesk host itself. Only
+# attachment downloads (a request marked FILE_DOWNLOAD by backend/adapters/attachments.py)
+# may go there; API calls and paging links stay on the connector's own origins.
+PLATFORM_FILE_HOSTS: Mapping[str, HostRule] = {
+    # Freshdesk v2 `attachment_url`: signed S3 links (s3.amazonaws.com/cdn.freshdesk.com/…,
+    # or a bucket subdomain) and attachment.freshdesk.com for inline files.
+    "freshdesk": HostRule(
+        exact=frozenset({"s3.amazonaws.com"}), suffixes=(".s3.amazonaws.com", ".freshdesk.com")
+    ),
+    # Zendesk `content_url` on {sub}.zendesk.com answers 302 to {sub}.zdusercontent.com.
+    "zendesk": HostRule(suffixes=(".zendesk.com", ".zdusercontent.com")),
+    # ServiceNow serves /api/now/attachment/{sys_id}/file from the instance itself.
+    "servicenow": HostRule(suffixes=(".service-now.com",)),
+}
+
+
 def parse_allowed_hosts(value: str | Iterable[str] | None) -> HostRule:
     """The operator allow-list: ``help.acme.com`` (exact) or ``*.acme.com`` (subdomains)."""
     if value is None:
@@ -236,8 +252,9 @@ class EgressPolicy:
 
     # -- hosts ----------------------------------------------------------------------------
 
-    def check_host(self, platform: str, host: str) -> IPAddress | None:
-        """Refuse a host the platform may not use; a loopback literal (tests) is returned."""
+    def check_host(self, platform: str, host: str, *, files: bool = False) -> IPAddress | None:
+        """Refuse a host the platform may not use; a loopback literal (tests) is returned.
+        ``files``: an attachment download, which may also reach the platform's file hosts."""
         host = host.strip().lower()
         if host.endswith("."):
             host = host[:-1]
@@ -253,7 +270,12 @@ class EgressPolicy:
         if _internal_name(host):
             raise EgressRefused("an internal host name is not a platform host")
         rule = PLATFORM_HOSTS.get(platform)
-        if (rule is None or not rule.matches(host)) and not self.allowed_hosts.matches(host):
+        file_rule = PLATFORM_FILE_HOSTS.get(platform) if files else None
+        if (
+            (rule is None or not rule.matches(host))
+            and (file_rule is None or not file_rule.matches(host))
+            and not self.allowed_hosts.matches(host)
+        ):
             raise EgressRefused(f"host is not a {platform} host nor on the operator allow-list")
         return None
 
@@ -314,12 +336,17 @@ class EgressScope:
     platform: str
     origins: frozenset[Origin]
 
-    def origin_of(self, url: httpx.URL) -> Origin:
+    def origin_of(self, url: httpx.URL, *, files: bool = False) -> Origin:
+        """The URL's origin, if the connector may reach it. ``files``: an attachment
+        download, which may also go to another https host on port 443 (the transport then
+        checks that host against the platform's file hosts)."""
         if url.userinfo:
             raise EgressRefused("user info in a URL is not allowed")
         scheme = url.scheme.lower()
         port = url.port if url.port is not None else (443 if scheme == "https" else 80)
         origin = Origin(scheme, url.host.lower().rstrip("."), port)
+        if files and scheme == "https" and port == 443:
+            return origin
         if origin not in self.origins:
             raise EgressRefused("URL leaves the connector's own host and scheme")
         return origin
@@ -327,6 +354,7 @@ class EgressScope:
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "PLATFORM_FILE_HOSTS",
     "PLATFORM_HOSTS",
     "EgressPolicy",
     "EgressRefused",

@@ -43,6 +43,11 @@ from backend.egress.policy import (
 )
 
 CHECKED_ADDRESS = "helpdesk.egress.address"
+# Set on a request by the attachment downloader: the URL may be on the platform's file
+# hosts, and a 3xx comes back to the caller (unread) instead of failing, so that it can
+# follow a file link's redirect itself, each hop through this transport again. Nothing
+# follows redirects automatically.
+FILE_DOWNLOAD = "helpdesk.egress.file_download"
 """Request extension carrying the address the policy checked; the connection goes there."""
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -139,8 +144,9 @@ class EgressTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
-            origin = self._scope.origin_of(request.url)
-            literal = self._policy.check_host(self._scope.platform, origin.host)
+            files = bool(request.extensions.get(FILE_DOWNLOAD))
+            origin = self._scope.origin_of(request.url, files=files)
+            literal = self._policy.check_host(self._scope.platform, origin.host, files=files)
             addresses = (
                 [literal]
                 if literal is not None
@@ -155,6 +161,10 @@ class EgressTransport(httpx.AsyncBaseTransport):
         response = await self._inner.handle_async_request(request)
         if 300 <= response.status_code < 400:
             await response.aclose()
+            if files:
+                return httpx.Response(
+                    status_code=response.status_code, headers=response.headers, request=request
+                )
             raise EgressRefused("redirects are not followed", request=request)
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
@@ -258,6 +268,7 @@ class Egress:
 
 __all__ = [
     "CHECKED_ADDRESS",
+    "FILE_DOWNLOAD",
     "Egress",
     "EgressTransport",
     "PinnedTransport",

@@ -12,6 +12,9 @@ Each kind is cut the way its readers use it:
   chunk prefixed with the article title and its section path, so a passage read alone
   still says where it comes from.
 - **Reviews.** Usually one chunk: the review and the owner's reply together.
+- **Attachments** (text extracted from a ticket's or article's files) are chunked on their
+  own, each chunk headed with the parent's title and "attachment X of ticket Y", so the
+  passage is cited as the attachment of its parent; one on a private note stays internal.
 
 Long sections are cut with LangChain's ``RecursiveCharacterTextSplitter`` at paragraph,
 line and sentence boundaries (including CJK sentence punctuation) with some overlap.
@@ -19,6 +22,7 @@ line and sentence boundaries (including CJK sentence punctuation) with some over
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Final
@@ -47,6 +51,7 @@ DEFAULT_CHUNK_OVERLAP: Final = 150
 SECTION_RESOLUTION: Final = "resolution"
 SECTION_THREAD: Final = "thread"
 SECTION_INTERNAL: Final = "internal notes"
+SECTION_ATTACHMENT: Final = "attachment"
 
 # Paragraphs, lines, then sentences (CJK full stops carry no trailing space), then clauses.
 _SEPARATORS: Final = [
@@ -73,6 +78,10 @@ class Chunk:
     text: str
     internal: bool
     section: str | None
+    attachment: str | None = None
+    """The file name when the chunk is an attachment's text."""
+    cite_as: str | None = None
+    """How a citation names an attachment chunk: ``attachment X of ticket #Y``."""
 
 
 def _excerpt(text: str, limit: int) -> str:
@@ -91,6 +100,12 @@ def _speaker(part: NormalizedPart) -> str:
     if part.internal:
         return "Internal note: "
     name = _ROLE_NAMES.get(part.author_role or "")
+    # The author's display name helps agents ("what did Dana tell them?"); their email never
+    # goes into chunk text.
+    if name and part.author_name:
+        return f"{name} ({part.author_name}): "
+    if part.author_name:
+        return f"{part.author_name}: "
     return f"{name}: " if name else ""
 
 
@@ -134,16 +149,39 @@ class Chunker:
         normalized = (
             normalize_document(document) if isinstance(document, SourceDocument) else document
         )
+        attachments = [p for p in normalized.parts if p.label == "attachment"]
+        if attachments:
+            normalized = dataclasses.replace(
+                normalized, parts=tuple(p for p in normalized.parts if p.label != "attachment")
+            )
         if normalized.kind == DocumentKind.ARTICLE:
             drafts = self._article(normalized)
         elif normalized.kind == DocumentKind.REVIEW:
             drafts = self._review(normalized)
         else:
             drafts = self._ticket(normalized)
-        return [
+        chunks = [
             Chunk(index=i, text=text, internal=internal, section=section)
             for i, (text, internal, section) in enumerate(drafts)
         ]
+        for part in attachments:
+            name = part.attachment_name or "file"
+            cite_as = f"attachment {name} of {normalized.reference or normalized.kind.value}"
+            header = f"{normalized.title}\n[{cite_as}]"
+            if part.internal:
+                header += "\n[internal, not for customers]"
+            for text in self._split(header + "\n\n", part.text):
+                chunks.append(
+                    Chunk(
+                        index=len(chunks),
+                        text=text,
+                        internal=part.internal,
+                        section=SECTION_ATTACHMENT,
+                        attachment=name,
+                        cite_as=cite_as,
+                    )
+                )
+        return chunks
 
     # --- kinds ----------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from backend.db.session import Database
 from backend.embeddings.dense import DenseEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.chunking import Chunk, chunk_document
-from backend.ingest.normalize import NormalizedDocument, normalize_document
+from backend.ingest.normalize import NormalizedDocument, normalize_document, without_people
 from backend.tenancy.company_id import validate_company_id
 from backend.vectors import ChunkPayload, ChunkPoint, VectorStore, point_id
 
@@ -54,8 +54,12 @@ class IndexCounts:
     failed: int = 0
     chunks: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    by_reason: dict[str, int] = field(default_factory=dict)
+    """Skipped items and attachment outcomes by reason (from the adapters' pages)."""
 
     def add(self, other: IndexCounts) -> None:
+        for key, value in other.by_reason.items():
+            self.by_reason[key] = self.by_reason.get(key, 0) + value
         self.fetched += other.fetched
         self.upserted += other.upserted
         self.unchanged += other.unchanged
@@ -123,6 +127,8 @@ class KnowledgeIndexer:
         # The same document twice in one page (a platform re-emitting a boundary record):
         # the last version wins.
         latest = {(d.source, d.external_id): d for d in documents}
+        if latest and await self._redacts_people(company_id):
+            latest = {key: without_people(doc) for key, doc in latest.items()}
         normalized = await asyncio.to_thread(
             lambda: {key: normalize_document(doc) for key, doc in latest.items()}
         )
@@ -153,6 +159,13 @@ class KnowledgeIndexer:
         points = await self._embed(company_id, changed)
         counts.chunks = len(points)
         return PreparedBatch(company_id, changed, points, counts)
+
+    async def _redacts_people(self, company_id: str) -> bool:
+        """Whether the company asked for PII redaction (``companies.settings``)."""
+        async with self.database.tenant_session(company_id) as session:
+            company = await company_repo.get_company(session, company_id)
+        settings = company.settings if company is not None else None
+        return bool(isinstance(settings, dict) and settings.get("pii_redaction"))
 
     async def _embed(
         self, company_id: str, changed: Sequence[_ChangedDocument]
@@ -301,6 +314,10 @@ class KnowledgeIndexer:
                     "internal": part.internal,
                     "text": part.text,
                     "created_at": part.created_at.isoformat() if part.created_at else None,
+                    "author_name": part.author_name,
+                    "author_email": part.author_email,
+                    "author_id": part.author_id,
+                    "attachment_name": part.attachment_name,
                 }
                 for part in norm.parts
             ]
@@ -332,4 +349,7 @@ def _chunk_metadata(doc: SourceDocument, chunk: Chunk) -> dict[str, Any]:
         metadata["section"] = chunk.section
     if doc.rating is not None:
         metadata["rating"] = doc.rating
+    if chunk.attachment is not None:
+        metadata["attachment"] = chunk.attachment
+        metadata["cite_as"] = chunk.cite_as
     return metadata

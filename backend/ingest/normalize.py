@@ -35,15 +35,17 @@ __all__ = [
     "NormalizedPart",
     "content_hash",
     "detect_language",
+    "document_reference",
     "html_to_text",
     "markdown_to_text",
     "normalize_document",
     "normalize_part_text",
     "normalize_whitespace",
     "strip_quoted_reply",
+    "without_people",
 ]
 
-HASH_VERSION: Final = 1
+HASH_VERSION: Final = 2
 """Bump when normalization changes in a way that should re-embed every document."""
 
 # --- HTML ------------------------------------------------------------------------------------
@@ -406,6 +408,10 @@ class NormalizedPart:
     internal: bool
     author_role: AuthorRole | None = None
     created_at: datetime | None = None
+    author_name: str | None = None
+    author_email: str | None = None
+    author_id: str | None = None
+    attachment_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +425,9 @@ class NormalizedDocument:
     content_hash: str
     status: str | None = None
     rating: float | None = None
+    reference: str | None = None
+    """How a citation names the document: ``ticket #123``, ``incident INC0010001``,
+    ``article "Returns"`` (see :func:`document_reference`)."""
 
     @property
     def public_text(self) -> str:
@@ -438,9 +447,51 @@ _EMAIL_LABELS: Final = frozenset({"description", "reply", "note"})
 def _parts_signature(parts: Iterable[NormalizedPart]) -> str:
     # The label and the internal flag are part of the content: a note made public changes
     # what may be quoted to customers, so it must be re-indexed.
+    # The author's name and an attachment's file name reach chunk text, so they count too.
     return "\n\u241e\n".join(
-        f"{p.label}|{int(p.internal)}|{p.author_role or ''}|{p.text}" for p in parts
+        f"{p.label}|{int(p.internal)}|{p.author_role or ''}|{p.author_name or ''}|"
+        f"{p.attachment_name or ''}|{p.text}"
+        for p in parts
     )
+
+
+PEOPLE_METADATA_KEYS: Final = frozenset(
+    {"requester_name", "responder_name", "assignee_name", "caller_name"}
+)
+"""Document metadata that names people (dropped with :func:`without_people`)."""
+
+
+def without_people(document: SourceDocument) -> SourceDocument:
+    """``document`` without authors' names and addresses, for companies that ask for PII
+    redaction (``"pii_redaction": true`` in their settings).
+
+    Messages keep their role (customer, agent) and platform user id, so threads still read in
+    order and a GDPR erasure still finds the requester; names and emails stay out of the
+    index text, the documents table and the prompts built from them.
+    """
+    parts = [
+        part.model_copy(update={"author_name": None, "author_email": None})
+        if part.author_name or part.author_email
+        else part
+        for part in document.parts
+    ]
+    metadata = {k: v for k, v in document.metadata.items() if k not in PEOPLE_METADATA_KEYS}
+    return document.model_copy(update={"parts": parts, "metadata": metadata})
+
+
+def document_reference(document: SourceDocument) -> str:
+    """How a citation names ``document``: ``ticket #123``, ``incident INC0010001``, ...
+
+    The platform's own number wins (ServiceNow's ``INC…``); otherwise the id after the
+    entity prefix of ``external_id``. Articles and reviews are named by their title.
+    """
+    if document.kind in (DocumentKind.ARTICLE, DocumentKind.REVIEW):
+        return f'{document.kind.value} "{normalize_whitespace(document.title)}"'
+    entity, _, identifier = document.external_id.rpartition(":")
+    number = document.metadata.get("number")
+    if isinstance(number, str) and number:
+        return f"{entity or document.kind.value} {number}"
+    return f"{entity or document.kind.value} #{identifier}"
 
 
 def normalize_document(document: SourceDocument) -> NormalizedDocument:
@@ -463,6 +514,10 @@ def normalize_document(document: SourceDocument) -> NormalizedDocument:
                     internal=part.internal,
                     author_role=part.author_role,
                     created_at=part.created_at,
+                    author_name=part.author_name,
+                    author_email=part.author_email,
+                    author_id=part.author_id,
+                    attachment_name=part.attachment_name,
                 )
             )
     title = normalize_whitespace(document.title)
@@ -486,4 +541,5 @@ def normalize_document(document: SourceDocument) -> NormalizedDocument:
         content_hash=content_hash(title, _parts_signature(parts), metadata),
         status=document.status,
         rating=document.rating,
+        reference=document_reference(document),
     )

@@ -63,6 +63,8 @@ class IngestSummary:
             f"chunks:    {self.chunks} ({rate:.1f} chunks/s)",
             f"time:      {self.seconds:.1f} s",
         ]
+        # Items left out on purpose, and attachment outcomes, by reason.
+        out += [f"  {key}: {value}" for key, value in sorted((run.counts or {}).items())]
         out += [f"  error: {json.dumps(e, ensure_ascii=False)[:300]}" for e in run.errors[:10]]
         return out
 

@@ -296,6 +296,7 @@ class SyncService:
                 counts = await indexer.write(batch, page.deletions)
                 counts.failed += len(page.failures)
                 counts.errors.extend(f.model_dump(mode="json") for f in page.failures)
+                counts.by_reason = dict(page.counts)
                 await self._record(
                     company_id, run_id, counts, checkpoint=(connector_id, page.checkpoint)
                 )
@@ -329,6 +330,7 @@ class SyncService:
                 deleted=counts.deleted,
                 failed=counts.failed,
                 errors=counts.errors,
+                counts=counts.by_reason,
             )
             await run_repo.update_sync_run(session, run_id, heartbeat_at=self.clock.now())
             if checkpoint is not None:

@@ -38,6 +38,10 @@ class RetrievedPassage(BaseModel):
     internal: bool = False
     tags: tuple[str, ...] = ()
     section: str | None = None
+    attachment: str | None = None
+    """The file name when the passage is text extracted from an attachment."""
+    cite_as: str | None = None
+    """How to cite an attachment passage: ``attachment X of ticket #Y``."""
     rating: float | None = None
     updated_at: datetime | None = None
     score: float
@@ -49,6 +53,8 @@ class RetrievedPassage(BaseModel):
         payload = hit.payload
         rating = payload.metadata.get("rating")
         section = payload.metadata.get("section")
+        attachment = payload.metadata.get("attachment")
+        cite_as = payload.metadata.get("cite_as")
         return cls(
             id=str(hit.id),
             document_id=payload.document_id,
@@ -63,6 +69,8 @@ class RetrievedPassage(BaseModel):
             internal=payload.internal,
             tags=tuple(payload.tags),
             section=section if isinstance(section, str) else None,
+            attachment=attachment if isinstance(attachment, str) else None,
+            cite_as=cite_as if isinstance(cite_as, str) else None,
             rating=float(rating) if isinstance(rating, int | float) else None,
             updated_at=payload.updated_at,
             score=hit.score,
@@ -79,10 +87,16 @@ class RetrievedPassage(BaseModel):
             return rest.strip()
         return self.text
 
+    @property
+    def citation_title(self) -> str:
+        """The title a citation shows: an attachment's passage names the file and its parent
+        ("Invoice total is wrong — attachment invoice.pdf of ticket #5")."""
+        return f"{self.title} — {self.cite_as}" if self.cite_as else self.title
+
     def to_llm_passage(self) -> Passage:
         return Passage(
             id=self.id,
-            title=self.title,
+            title=self.citation_title,
             text=self.body,
             url=self.url,
             kind=self.kind,

@@ -23,6 +23,8 @@ import httpx
 
 API_KEY = "fd-test-key-7Hq2"
 DOMAIN = "acme.freshdesk.com"
+# Freshdesk serves attachment_url as a signed link to its file store, not the helpdesk host.
+FILE_HOST = "s3.amazonaws.com"
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 Fault = httpx.Response | Exception
@@ -113,6 +115,14 @@ class FakeFreshdesk:
     categories: list[dict[str, Any]] = field(default_factory=list)
     folders: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     articles: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    primary_language: str = "en"
+    supported_languages: list[str] = field(default_factory=list)
+    translated_articles: dict[tuple[int, str], list[dict[str, Any]]] = field(default_factory=dict)
+    """(folder id, language) → that folder's articles in that language."""
+    ticket_attachments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    """What GET /tickets/{id} adds: the description's attachments."""
+    files: dict[str, bytes] = field(default_factory=dict)
+    """Path on FILE_HOST → file body (signed links need no API key)."""
     page_cap: int = 300
     now: datetime = NOW
     requests: list[httpx.Request] = field(default_factory=list)
@@ -132,8 +142,34 @@ class FakeFreshdesk:
 
     # -- API --------------------------------------------------------------------------------
 
+    def attach(
+        self, name: str, content_type: str, body: bytes, attachment_id: int
+    ) -> dict[str, Any]:
+        """An attachment entry as Freshdesk lists it, its file served from FILE_HOST."""
+        path = (
+            "/cdn.freshdesk.com/data/helpdesk/attachments/production/"
+            f"{attachment_id}/original/{name}"
+        )
+        self.files[path] = body
+        return {
+            "id": attachment_id,
+            "name": name,
+            "content_type": content_type,
+            "size": len(body),
+            "attachment_url": f"https://{FILE_HOST}{path}?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            "&X-Amz-Expires=300&X-Amz-Signature=0f1e2d",
+            "thumb_url": None,
+            "created_at": iso(self.now),
+            "updated_at": iso(self.now),
+        }
+
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        if request.url.host == FILE_HOST:
+            body = self.files.get(request.url.path)
+            if body is None or "X-Amz-Signature" not in str(request.url):
+                return httpx.Response(403, text="<Error><Code>AccessDenied</Code></Error>")
+            return httpx.Response(200, content=body)
         if request.url.host != DOMAIN:
             return self._error(404, "unknown domain")
         if request.headers.get("authorization") != "Basic " + base64.b64encode(
@@ -151,6 +187,30 @@ class FakeFreshdesk:
         parts = path.strip("/").split("/")
         if path == "/api/v2/tickets":
             return self._list_tickets(request)
+        if path == "/api/v2/settings/helpdesk":
+            return self._json(
+                {
+                    "primary_language": self.primary_language,
+                    "supported_languages": self.supported_languages,
+                    "portal_languages": self.supported_languages,
+                    "help_widget_languages": [],
+                }
+            )
+        if len(parts) == 4 and parts[2] == "tickets" and parts[3].isdigit():
+            ticket = next((t for t in self.tickets if t["id"] == int(parts[3])), None)
+            if ticket is None:
+                return self._error(404, "ticket not found")
+            shaped = self._shape_ticket(ticket, {"description"})
+            shaped["attachments"] = self.ticket_attachments.get(ticket["id"], [])
+            return self._json(shaped)
+        if len(parts) == 7 and parts[3] == "folders" and parts[5] == "articles":
+            language = parts[6]
+            if language not in self.supported_languages:
+                return self._error(400, "language not supported", field_name="language")
+            key = (int(parts[4]), language)
+            if key not in self.translated_articles:
+                return self._error(404, "no translation")
+            return self._paged(request, self.translated_articles[key])
         if len(parts) == 5 and parts[2] == "tickets" and parts[4] == "conversations":
             return self._paged(request, self.conversations.get(int(parts[3]), []))
         if path == "/api/v2/solutions/categories":

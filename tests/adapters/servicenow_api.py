@@ -99,8 +99,15 @@ def make_article(n: int, updated: datetime, *, state: str = "published") -> dict
 @dataclass
 class FakeServiceNow:
     tables: dict[str, list[dict[str, Any]]] = field(
-        default_factory=lambda: {"incident": [], "sys_journal_field": [], "kb_knowledge": []}
+        default_factory=lambda: {
+            "incident": [],
+            "sys_journal_field": [],
+            "kb_knowledge": [],
+            "sys_attachment": [],
+        }
     )
+    files: dict[str, bytes] = field(default_factory=dict)
+    """sys_attachment sys_id → file body, served at /api/now/attachment/{sys_id}/file."""
     requests: list[httpx.Request] = field(default_factory=list)
     faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
 
@@ -132,6 +139,15 @@ class FakeServiceNow:
             if isinstance(fault, Exception):
                 raise fault
             return fault
+        parts = request.url.path.strip("/").split("/")
+        if len(parts) == 5 and parts[:3] == ["api", "now", "attachment"] and parts[4] == "file":
+            body = self.files.get(parts[3])
+            if body is None:
+                return httpx.Response(404, json={"error": {"message": "No Record found"}})
+            row = next(r for r in self.tables["sys_attachment"] if r["sys_id"] == parts[3])
+            return httpx.Response(
+                200, content=body, headers={"Content-Type": str(row.get("content_type"))}
+            )
         prefix = "/api/now/table/"
         if not request.url.path.startswith(prefix):
             return httpx.Response(400)

@@ -425,8 +425,8 @@ async def test_finished_checkpoint_starts_the_next_incremental_round() -> None:
         listings = [
             r.url.params for r in api.requests[sent_before:] if r.url.path == "/api/v2/tickets"
         ]
-        # The ticket at the inclusive bound is listed again but de-duplicated by id (edge_ids),
-        # so the round yields exactly the changed tickets and the new deletions.
+        # The ticket at the inclusive bound is listed again but skipped (same id and digest at
+        # the edge), so the round yields exactly the changed tickets and the new deletions.
         assert sorted(ticket_ids(second)) == ["ticket:3", "ticket:60"]
         updated = next(d for d in documents(second) if d.external_id == "ticket:3")
         assert updated.title == "Replacement arrived damaged too"
@@ -441,18 +441,19 @@ async def test_finished_checkpoint_starts_the_next_incremental_round() -> None:
         assert all(p["updated_since"] != "2000-01-01T00:00:00Z" for p in ticket_listings)
         deleted_listing = next(p for p in listings if p.get("filter") == "deleted")
         assert deleted_listing["updated_since"] == iso(NOW - timedelta(days=2))
-        # Articles: the edited one changed; the other comes back as an identical re-emission.
+        # Articles are all listed again (no updated-since filter), but only the edited one is
+        # emitted: the unchanged one matches its saved digest.
         articles = articles_of(second)
+        assert list(articles) == ["article:33"]
         assert articles["article:33"].title == "Delivery times by region (2025)"
-        assert articles["article:31"] == articles_of(first)["article:31"]
         assert not finished_again.has_more
 
-        # A round with no changes: no tickets and no ticket deletions; only the unchanged
-        # articles (and the draft's deletion) come back, identical.
+        # A round with no changes: no tickets, no ticket deletions and no articles; the
+        # draft's deletion is reported again (idempotent, and counted in the run).
         third, finished_quiet = await drain(adapter, finished_again)
         assert ticket_ids(third) == []
         assert deletions_of(third) == {("article:32", "draft")}
-        assert articles_of(third) == articles
+        assert articles_of(third) == {}
 
         # That quiet round ended on page 2 of its ticket window (page 1 held only the ticket at
         # the bound); the next round still starts at page 1, where a new ticket sorts.

@@ -91,7 +91,43 @@ def standard_replay() -> Replay:
     replay.on(comments_path(102), json_response(fixture_json("zendesk/comments_ticket_102.json")))
     replay.on(ARTICLES, json_response(fixture_json("zendesk/articles_incremental_page1.json")))
     replay.on(ARTICLES, json_response(fixture_json("zendesk/articles_incremental_page2.json")))
+    source_translations_only(replay)
     return replay
+
+
+def source_translations_only(replay: Replay) -> None:
+    """Each fixture article is published in its source locale only (the translations
+    listing always includes the source translation), without attached files."""
+    for page in ("articles_incremental_page1.json", "articles_incremental_page2.json"):
+        for article in fixture_json(f"zendesk/{page}")["articles"]:
+            replay.on(
+                f"/api/v2/help_center/articles/{article['id']}/attachments.json",
+                json_response({"article_attachments": []}),
+                repeat_last=True,
+            )
+            translation = {
+                key: article[key]
+                for key in ("title", "body", "locale", "draft", "outdated", "html_url")
+            }
+            replay.on(
+                f"/api/v2/help_center/articles/{article['id']}/translations.json",
+                json_response(
+                    {
+                        "translations": [
+                            {
+                                **translation,
+                                "id": article["id"] + 1000,
+                                "source_id": article["id"],
+                                "source_type": "Article",
+                            }
+                        ],
+                        "next_page": None,
+                        "previous_page": None,
+                        "count": 1,
+                    }
+                ),
+                repeat_last=True,
+            )
 
 
 async def drain(
@@ -359,6 +395,7 @@ async def test_articles_sharing_one_second_do_not_loop_forever() -> None:
     )
     body["end_time"] = 1709366400
     replay.on(ARTICLES, json_response(body))
+    source_translations_only(replay)
     adapter, client = build(replay, clock, include_tickets=False)
     async with client:
         page = await adapter.fetch_page(

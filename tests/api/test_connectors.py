@@ -243,6 +243,44 @@ async def test_sync_indexes_everywhere_and_other_companies_see_nothing(
     assert len((await client.get("/v1/documents", headers=acme.headers)).json()) == 4
 
 
+async def test_sync_run_counts_what_was_left_out_and_attachments(
+    client: httpx.AsyncClient, freshdesk: FakeFreshdesk, make_company: MakeCompany
+) -> None:
+    """A draft article and an image are not indexed, and the run says so; a text attachment
+    is indexed with its ticket and cited as its attachment."""
+    draft = {**freshdesk.articles[21][0], "id": 32, "title": "Draft: new router", "status": 1}
+    freshdesk.articles[21].append(draft)
+    freshdesk.tickets[0]["attachments"] = [
+        freshdesk.attach("router.jpg", "image/jpeg", b"\xff\xd8\xff\xe0 not really a jpeg", 1),
+        freshdesk.attach(
+            "router-log.txt", "text/plain", b"WAN link flapping every 90 s; DHCP renew failed", 2
+        ),
+    ]
+    acme, globex = await make_company("counts"), await make_company("counts")
+    connector = (await client.post("/v1/connectors", headers=acme.headers, json=CONNECTOR)).json()
+    run = await sync_to_completion(client, acme.headers, connector["id"])
+    assert run["status"] == "succeeded", run
+    assert run["counts"] == {
+        "skipped.draft_article": 1,
+        "attachments_indexed": 1,
+        "attachments_skipped.image": 1,
+    }
+    listed = (
+        await client.get(f"/v1/connectors/{connector['id']}/sync-runs", headers=acme.headers)
+    ).json()
+    assert listed[0]["counts"] == run["counts"]
+
+    documents = (await client.get("/v1/documents", headers=acme.headers)).json()
+    ticket = next(d for d in documents if d["external_id"] == "ticket:1")
+    detail = (await client.get(f"/v1/documents/{ticket['id']}", headers=acme.headers)).json()
+    assert "DHCP renew failed" in detail["body"]
+    outcomes = {a["name"]: a["outcome"] for a in detail["metadata"]["attachments"]}
+    assert outcomes == {"router.jpg": "image", "router-log.txt": "indexed"}
+    # The other company sees neither the run nor its counts.
+    response = await client.get(f"/v1/sync-runs/{run['id']}", headers=globex.headers)
+    assert response.status_code == 404
+
+
 async def test_erasure_and_connector_removal_reach_every_store(
     client: httpx.AsyncClient, app: FastAPI, make_company: MakeCompany
 ) -> None:

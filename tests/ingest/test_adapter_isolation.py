@@ -189,6 +189,22 @@ def zendesk_connection(tmp_path: Path) -> Connection:
     )
     replay.on(articles, json_response(fixture_json("zendesk/articles_incremental_page1.json")))
     replay.on(articles, json_response(fixture_json("zendesk/articles_incremental_page2.json")))
+    # Article 360050001 has an English translation (and a Japanese draft); the others none.
+    translations = "/api/v2/help_center/articles/{}/translations.json"
+    replay.on(
+        translations.format(360050001),
+        json_response(fixture_json("zendesk/translations_article_360050001.json")),
+    )
+    for article_id in (360050002, 360050003):
+        replay.on(
+            translations.format(article_id),
+            json_response({"translations": [], "next_page": None, "count": 0}),
+        )
+    for article_id in (360050001, 360050002, 360050003):
+        replay.on(
+            f"/api/v2/help_center/articles/{article_id}/attachments.json",
+            json_response({"article_attachments": []}),
+        )
     return Connection(
         settings={"subdomain": "acme"},
         credentials={"email": "agent@acme.example", "api_token": "tok-123"},

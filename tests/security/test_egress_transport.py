@@ -63,7 +63,11 @@ async def fetch(egress: Egress, url: str, base: str = f"https://{HOST}") -> obje
 
 async def test_a_next_link_to_another_host_is_refused_before_it_leaves() -> None:
     evil = "https://169.254.169.254/latest/meta-data/iam"
-    upstream = Upstream(httpx.Response(200, json=[], headers={"Link": f'<{evil}>; rel="next"'}))
+    upstream = Upstream(
+        httpx.Response(200, json={}),  # /settings/helpdesk (the account's languages)
+        # /solutions/categories, whose listing follows its Link header within the step
+        httpx.Response(200, json=[], headers={"Link": f'<{evil}>; rel="next"'}),
+    )
     egress = egress_for(upstream)
     clock = ManualClock()
     async with egress.client(egress.policy.scope("freshdesk", [f"https://{HOST}"])) as client:
@@ -75,7 +79,8 @@ async def test_a_next_link_to_another_host_is_refused_before_it_leaves() -> None
             clock=clock,
         )
         page = await adapter.fetch_page(adapter.initial_checkpoint())
-    assert [r.url.host for r in upstream.seen] == [HOST]  # the link was never requested
+    # The link was never requested: every request stayed on the connector's host.
+    assert {r.url.host for r in upstream.seen} == {HOST}
     assert page.blocked
     assert page.failures[0].retryable is False
     assert "leaves the connector's own host" in page.failures[0].message

@@ -17,6 +17,7 @@ Platform rules this follows (developers.freshdesk.com/api):
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -24,6 +25,11 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from backend.adapters.attachments import (
+    AttachmentReader,
+    AttachmentResults,
+    AttachmentSettings,
+)
 from backend.adapters.base import (
     Checkpoint,
     Clock,
@@ -34,14 +40,17 @@ from backend.adapters.base import (
 )
 from backend.adapters.freshdesk.documents import (
     SOURCE,
+    article_attachment_refs,
     article_document,
+    attachment_refs,
     parse_time,
+    people_names,
     ticket_deletion,
     ticket_document,
     ticket_external_id,
 )
 from backend.adapters.http import RateLimiter, get_json, next_link, normalize_hostname
-from backend.adapters.windowing import UpdatedWindow
+from backend.adapters.windowing import EdgeRow, UpdatedWindow, record_digest
 
 # Freshdesk will not list tickets before the account existed; any date before the product
 # launched (2010) means "everything" for a first full sync.
@@ -60,7 +69,19 @@ class FreshdeskSettings(BaseModel):
     )
     include_articles: bool = True
     include_draft_articles: bool = False
+    include_translations: bool = Field(
+        default=True,
+        description="Also read every language the help desk publishes (supported_languages "
+        "of /api/v2/settings/helpdesk): one document per translated article.",
+    )
     include_deletions: bool = True
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    view_tickets_for_attachments: bool = Field(
+        default=False,
+        description="The ticket listing has no attachments: read each changed ticket "
+        "(GET /tickets/{id}, one more API call per ticket) to index its description's files. "
+        "Conversation attachments come with the conversations either way.",
+    )
     conversation_concurrency: int = Field(default=4, ge=1, le=16)
     max_attempts: int = Field(default=5, ge=1, le=10)
 
@@ -110,14 +131,31 @@ class FreshdeskCheckpoint(Checkpoint):
 
     A finished checkpoint (``has_more=False``, phase ``done``) passed back to ``fetch_page``
     starts the next incremental round: articles again (the solutions API has no
-    updated-since filter, so unchanged articles come back as identical re-emissions that
-    ingest skips by content hash), then tickets from the saved window (``tickets.since`` with
-    its ``edge_ids``, so tickets already emitted at the inclusive bound are skipped, not
-    re-emitted), then the deleted and spam listings from their saved windows (de-duplicated at
-    the edge the same way).
+    updated-since filter, so every article is listed again; those whose content digest matches
+    ``article_versions`` are skipped, not re-emitted, and drafts are reported again as
+    deletions), then tickets from the saved window (``tickets.since`` with
+    its ``edge``: tickets already emitted at the inclusive bound are skipped when their listed
+    payload is unchanged, and emitted again when it changed within that same second), then the
+    deleted and spam listings from their saved windows (de-duplicated at the edge the same
+    way).
     """
 
     phase: FreshdeskPhase = FreshdeskPhase.ARTICLES
+    languages_listed: bool = False
+    primary_language: str | None = None
+    """The account's primary language: what the default solution endpoints serve."""
+    languages: tuple[str, ...] = ()
+    """The other languages the account publishes (``supported_languages``)."""
+    article_language: int = Field(default=0, ge=0)
+    """Within the folder at the head of ``pending_folders``: 0 for the default listing,
+    ``n`` for ``languages[n - 1]``."""
+    article_versions: dict[str, str] = Field(default_factory=dict)
+    """Article key (``31``, ``31:fr``) → digest of the article as listed in the last finished
+    article listing: unchanged articles are not emitted again (so their attachments are not
+    downloaded every round)."""
+    articles_seen: dict[str, str] = Field(default_factory=dict)
+    """The same, for the article listing in progress; it replaces ``article_versions`` when
+    the listing ends (so removed articles drop out)."""
     categories_listed: bool = False
     pending_categories: tuple[CategoryRef, ...] = ()
     pending_folders: tuple[FolderRef, ...] = ()
@@ -145,6 +183,24 @@ _PHASE_ORDER = (
 _MAX_EMPTY_STEPS = 20
 
 
+# Article fields that change without the article changing: view and vote counters, and the
+# signed (expiring) attachment links.
+_VOLATILE_ARTICLE_FIELDS = ("hits", "thumbs_up", "thumbs_down", "feedback_count")
+
+
+def _article_version(article: dict[str, Any]) -> str:
+    """A digest of what an article says, for telling a changed article from a re-listed one."""
+    stable = {k: v for k, v in article.items() if k not in _VOLATILE_ARTICLE_FIELDS}
+    attachments = article.get("attachments")
+    if isinstance(attachments, list):
+        stable["attachments"] = [
+            {k: a.get(k) for k in ("id", "name", "size", "updated_at")}
+            for a in attachments
+            if isinstance(a, dict)
+        ]
+    return record_digest(stable)
+
+
 def _format_since(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -168,6 +224,15 @@ class FreshdeskAdapter:
         self._limiter = limiter
         self._clock = clock
         self._base = f"https://{settings.domain}/api/v2"
+        # The same client, limiter and clock as the API calls: downloads obey the same egress
+        # policy and rate budget.
+        self._attachments = AttachmentReader(
+            settings.attachments,
+            client=client,
+            limiter=limiter,
+            clock=clock,
+            max_attempts=settings.max_attempts,
+        )
 
     # -- protocol ---------------------------------------------------------------------------
 
@@ -189,7 +254,13 @@ class FreshdeskAdapter:
             checkpoint = self._next_round(checkpoint)
         page = await self._step(checkpoint)
         for _ in range(_MAX_EMPTY_STEPS):
-            if page.documents or page.deletions or page.failures or not page.has_more:
+            if (
+                page.documents
+                or page.deletions
+                or page.failures
+                or page.counts
+                or not page.has_more
+            ):
                 break
             page = await self._step(page.checkpoint)
         return page
@@ -197,8 +268,8 @@ class FreshdeskAdapter:
     def _next_round(self, finished: FreshdeskCheckpoint) -> FreshdeskCheckpoint:
         """The start of the incremental round that follows the finished round ``finished``."""
         # Each saved window continues at page 1: its start is the newest updated_at listed so
-        # far and its edge_ids the rows already emitted at exactly that second. The page is
-        # reset because a round can end on a later page of the same window (an empty or
+        # far and its edge the rows already emitted at exactly that second (with digests).
+        # The page is reset because a round can end on a later page of the same window (an empty or
         # all-edge last page), while new rows sort onto page 1.
         return self.initial_checkpoint().model_copy(
             update={
@@ -206,6 +277,7 @@ class FreshdeskAdapter:
                 "deletions_since": finished.deletions_since,
                 "deleted": finished.deleted and finished.deleted.model_copy(update={"page": 1}),
                 "spam": finished.spam and finished.spam.model_copy(update={"page": 1}),
+                "article_versions": finished.article_versions,
             }
         )
 
@@ -226,9 +298,11 @@ class FreshdeskAdapter:
         phase = _PHASE_ORDER[_PHASE_ORDER.index(checkpoint.phase) + 1]
         if phase is FreshdeskPhase.DELETED and not self.settings.include_deletions:
             phase = FreshdeskPhase.DONE
-        return checkpoint.model_copy(
-            update={"phase": phase, "has_more": phase is not FreshdeskPhase.DONE}
-        )
+        update: dict[str, Any] = {"phase": phase, "has_more": phase is not FreshdeskPhase.DONE}
+        if checkpoint.phase is FreshdeskPhase.ARTICLES:
+            # The article listing is complete: what it saw is the new baseline.
+            update.update(article_versions=checkpoint.articles_seen, articles_seen={})
+        return checkpoint.model_copy(update=update)
 
     async def _get(
         self, path_or_url: str, params: dict[str, Any] | None, where: str
@@ -252,7 +326,39 @@ class FreshdeskAdapter:
     ) -> Page[FreshdeskCheckpoint]:
         return Page(failures=[failure], checkpoint=checkpoint, blocked=True)
 
+    async def _languages_step(self, checkpoint: FreshdeskCheckpoint) -> Page[FreshdeskCheckpoint]:
+        """Which languages the help desk publishes: ``GET /api/v2/settings/helpdesk``."""
+        result = await self._get("/settings/helpdesk", None, "settings/helpdesk")
+        listed = checkpoint.model_copy(update={"languages_listed": True})
+        if isinstance(result, FetchFailure):
+            if result.retryable or result.status_code == 401:
+                # Try again later; a wrong key would fail every other call too.
+                return self._blocked(checkpoint, result)
+            # The key may not read settings (it is an admin endpoint on some plans): index the
+            # default language and say why the translations are missing.
+            return Page(failures=[result], checkpoint=listed)
+        body, _ = result
+        primary = body.get("primary_language") if isinstance(body, dict) else None
+        supported = body.get("supported_languages") if isinstance(body, dict) else None
+        languages = tuple(
+            dict.fromkeys(
+                str(code)
+                for code in (supported if isinstance(supported, list) else [])
+                if isinstance(code, str) and code and code != primary
+            )
+        )
+        return Page(
+            checkpoint=listed.model_copy(
+                update={
+                    "primary_language": primary if isinstance(primary, str) else None,
+                    "languages": languages,
+                }
+            )
+        )
+
     async def _articles_step(self, checkpoint: FreshdeskCheckpoint) -> Page[FreshdeskCheckpoint]:
+        if self.settings.include_translations and not checkpoint.languages_listed:
+            return await self._languages_step(checkpoint)
         if not checkpoint.categories_listed:
             categories: list[CategoryRef] = []
             url: str | None = "/solutions/categories"
@@ -307,46 +413,101 @@ class FreshdeskAdapter:
             )
 
         if checkpoint.pending_folders:
-            folder, *remaining = checkpoint.pending_folders
-            where = f"solutions/folder:{folder.id}"
-            result = await self._get(
-                f"/solutions/folders/{folder.id}/articles",
-                {"per_page": self.settings.per_page, "page": checkpoint.article_page},
-                where,
+            return await self._folder_articles_step(checkpoint)
+
+        return Page(checkpoint=self._next_phase(checkpoint))
+
+    async def _folder_articles_step(
+        self, checkpoint: FreshdeskCheckpoint
+    ) -> Page[FreshdeskCheckpoint]:
+        """One page of one folder's articles, in the default language or one translation."""
+        folder, *remaining = checkpoint.pending_folders
+        language_index = checkpoint.article_language
+        language = checkpoint.languages[language_index - 1] if language_index else None
+        path = f"/solutions/folders/{folder.id}/articles" + (f"/{language}" if language else "")
+        where = f"solutions/folder:{folder.id}" + (f"/{language}" if language else "")
+        result = await self._get(
+            path, {"per_page": self.settings.per_page, "page": checkpoint.article_page}, where
+        )
+        # After this folder's last page: its next language, or the next folder.
+        if language_index < len(checkpoint.languages):
+            next_listing = checkpoint.model_copy(
+                update={"article_language": language_index + 1, "article_page": 1}
             )
-            next_folder = checkpoint.model_copy(
-                update={"pending_folders": tuple(remaining), "article_page": 1}
+        else:
+            next_listing = checkpoint.model_copy(
+                update={
+                    "pending_folders": tuple(remaining),
+                    "article_page": 1,
+                    "article_language": 0,
+                }
             )
-            if isinstance(result, FetchFailure):
-                if result.retryable:
-                    return self._blocked(checkpoint, result)
-                return Page(failures=[result], checkpoint=next_folder)
-            body, response = result
-            documents: list[SourceDocument] = []
-            deletions: list[Deletion] = []
-            for article in body:
-                document = article_document(
+        if isinstance(result, FetchFailure):
+            if result.retryable:
+                return self._blocked(checkpoint, result)
+            if language is not None and result.status_code == 404:
+                # A folder not translated into this language has nothing to list.
+                return Page(checkpoint=next_listing)
+            return Page(failures=[result], checkpoint=next_listing)
+        body, response = result
+        documents: list[SourceDocument] = []
+        deletions: list[Deletion] = []
+        failures: list[FetchFailure] = []
+        counts: Counter[str] = Counter()
+        seen = dict(checkpoint.articles_seen)
+        for article in body if isinstance(body, list) else []:
+            key = f"{article['id']}:{language}" if language else str(article["id"])
+            version = _article_version(article)
+            seen[key] = version
+            is_draft = article.get("status") == 1
+            if is_draft and not self.settings.include_draft_articles:
+                draft = article_document(
                     article,
                     domain=self.settings.domain,
                     folder_name=folder.name,
                     category_name=folder.category_name,
+                    language=language,
+                    primary_language=checkpoint.primary_language,
                 )
-                if document.status == "draft" and not self.settings.include_draft_articles:
-                    # A published article moved back to draft must leave the index.
-                    deletions.append(
-                        Deletion(source=SOURCE, external_id=document.external_id, reason="draft")
-                    )
-                else:
-                    documents.append(document)
-            more_here = next_link(response) is not None
-            following = (
-                checkpoint.model_copy(update={"article_page": checkpoint.article_page + 1})
-                if more_here
-                else next_folder
+                # A published article moved back to draft must leave the index; counted, so
+                # the sync run says why it is not there.
+                deletions.append(
+                    Deletion(source=SOURCE, external_id=draft.external_id, reason="draft")
+                )
+                counts["skipped.draft_article"] += 1
+                continue
+            if checkpoint.article_versions.get(key) == version:
+                # Unchanged since the last round (the solutions API has no updated-since
+                # filter, so every article is listed again): nothing to emit or download.
+                continue
+            files = await self._attachments.read_all(
+                article_attachment_refs(article), where=f"article:{article['id']}"
             )
-            return Page(documents=documents, deletions=deletions, checkpoint=following)
-
-        return Page(checkpoint=self._next_phase(checkpoint))
+            counts.update(files.counts)
+            failures.extend(files.failures)
+            documents.append(
+                article_document(
+                    article,
+                    domain=self.settings.domain,
+                    folder_name=folder.name,
+                    category_name=folder.category_name,
+                    language=language,
+                    primary_language=checkpoint.primary_language,
+                    attachments=files,
+                )
+            )
+        following = (
+            checkpoint.model_copy(update={"article_page": checkpoint.article_page + 1})
+            if next_link(response) is not None
+            else next_listing
+        )
+        return Page(
+            documents=documents,
+            deletions=deletions,
+            failures=failures,
+            counts=dict(counts),
+            checkpoint=following.model_copy(update={"articles_seen": seen}),
+        )
 
     async def _tickets_step(self, checkpoint: FreshdeskCheckpoint) -> Page[FreshdeskCheckpoint]:
         window = checkpoint.tickets
@@ -368,7 +529,7 @@ class FreshdeskAdapter:
         tickets, response = result
 
         fresh: list[dict[str, Any]] = []
-        seen: list[tuple[str, datetime]] = []
+        seen: list[EdgeRow] = []
         failures: list[FetchFailure] = []
         for ticket in tickets:
             updated_at = parse_time(ticket.get("updated_at"))
@@ -382,13 +543,18 @@ class FreshdeskAdapter:
                 )
                 continue
             key = str(ticket["id"])
-            seen.append((key, updated_at))
-            # The inclusive bound re-lists tickets emitted at the window edge: skip those.
-            if window.is_new(key, updated_at):
+            digest = record_digest(ticket)
+            seen.append((key, updated_at, digest))
+            # The inclusive bound re-lists tickets emitted at the window edge: skip those whose
+            # listed payload is unchanged. updated_at has one-second resolution, so a ticket
+            # changed again within that second comes back with the same updated_at and a new
+            # digest: that one is emitted.
+            if window.is_new(key, updated_at, digest):
                 fresh.append(ticket)
 
-        documents, deletions, conversation_failures = await self._tickets_with_conversations(fresh)
-        failures.extend(conversation_failures)
+        threads = await self._tickets_with_conversations(fresh)
+        documents, deletions, thread_failures, counts = threads
+        failures.extend(thread_failures)
 
         following, more, capped = self._roll(
             window,
@@ -405,13 +571,14 @@ class FreshdeskAdapter:
             documents=documents,
             deletions=deletions,
             failures=failures,
+            counts=counts,
             checkpoint=advanced if more else self._next_phase(advanced),
         )
 
     def _roll(
         self,
         window: UpdatedWindow,
-        seen: list[tuple[str, datetime]],
+        seen: list[EdgeRow],
         *,
         listed: int,
         more: bool,
@@ -444,10 +611,11 @@ class FreshdeskAdapter:
 
     async def _tickets_with_conversations(
         self, tickets: list[dict[str, Any]]
-    ) -> tuple[list[SourceDocument], list[Deletion], list[FetchFailure]]:
+    ) -> tuple[list[SourceDocument], list[Deletion], list[FetchFailure], dict[str, int]]:
         documents: list[SourceDocument] = []
         deletions: list[Deletion] = []
         failures: list[FetchFailure] = []
+        counts: Counter[str] = Counter()
         to_fetch: list[dict[str, Any]] = []
         for ticket in tickets:
             # Defensive: a ticket flagged spam/deleted must leave the index, not be indexed.
@@ -460,23 +628,41 @@ class FreshdeskAdapter:
 
         gate = asyncio.Semaphore(self.settings.conversation_concurrency)
 
-        async def conversations_of(
+        async def thread_of(
             ticket: dict[str, Any],
-        ) -> list[dict[str, Any]] | FetchFailure:
+        ) -> tuple[SourceDocument, AttachmentResults] | FetchFailure:
             async with gate:
-                return await self._conversations(ticket["id"])
+                conversations = await self._conversations(ticket["id"])
+                if isinstance(conversations, FetchFailure):
+                    return conversations
+                if self.settings.view_tickets_for_attachments and "attachments" not in ticket:
+                    viewed = await self._get(
+                        f"/tickets/{ticket['id']}", None, ticket_external_id(ticket["id"])
+                    )
+                    if isinstance(viewed, FetchFailure):
+                        return viewed
+                    ticket = {**ticket, "attachments": viewed[0].get("attachments") or []}
+                files = await self._attachments.read_all(
+                    attachment_refs(ticket, conversations, people_names(ticket)),
+                    where=ticket_external_id(ticket["id"]),
+                )
+            document = ticket_document(
+                ticket, conversations, domain=self.settings.domain, attachments=files
+            )
+            return document, files
 
-        results = await asyncio.gather(*(conversations_of(t) for t in to_fetch))
-        for ticket, conversations in zip(to_fetch, results, strict=True):
-            if isinstance(conversations, FetchFailure):
+        results = await asyncio.gather(*(thread_of(t) for t in to_fetch))
+        for result in results:
+            if isinstance(result, FetchFailure):
                 # Indexing the ticket without its thread would store a wrong document that the
                 # next sync would not revisit (its updated_at is unchanged); report it instead.
-                failures.append(conversations)
+                failures.append(result)
             else:
-                documents.append(
-                    ticket_document(ticket, conversations, domain=self.settings.domain)
-                )
-        return documents, deletions, failures
+                document, files = result
+                documents.append(document)
+                counts.update(files.counts)
+                failures.extend(files.failures)
+        return documents, deletions, failures, dict(counts)
 
     async def _conversations(self, ticket_id: int) -> list[dict[str, Any]] | FetchFailure:
         conversations: list[dict[str, Any]] = []
@@ -516,15 +702,17 @@ class FreshdeskAdapter:
             return self._blocked(checkpoint, result)
         tickets, response = result
         deletions: list[Deletion] = []
-        seen: list[tuple[str, datetime]] = []
+        seen: list[EdgeRow] = []
         for ticket in tickets:
             updated_at = parse_time(ticket.get("updated_at"))
             key = str(ticket["id"])
+            # A deletion carries no content: the id alone identifies it at the edge.
+            digest = reason
             if updated_at is not None:
-                seen.append((key, updated_at))
+                seen.append((key, updated_at, digest))
             # The inclusive bound re-lists deletions emitted at the window edge (by this round
             # or the previous one): skip those. Without a timestamp: emit it, it is idempotent.
-            if updated_at is None or window.is_new(key, updated_at):
+            if updated_at is None or window.is_new(key, updated_at, digest):
                 deletions.append(ticket_deletion(ticket, reason))
         following, more, failures = self._roll(
             window,

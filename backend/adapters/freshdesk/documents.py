@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from backend.adapters.attachments import AttachmentRef, AttachmentResults
 from backend.adapters.base import (
     AuthorRole,
     Deletion,
@@ -92,14 +93,40 @@ def _body_part(
     return None
 
 
-def conversation_part(conversation: dict[str, Any]) -> DocumentPart | None:
+def _text_or_none(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def people_names(ticket: dict[str, Any]) -> dict[str, str]:
+    """User id → display name, from what the ticket payload says about its people.
+
+    ``include=requester`` gives the requester's name; the legacy (v1-style) listings carry
+    ``requester_name`` and ``responder_name`` beside the ids. Agents' names are otherwise only
+    in ``/api/v2/agents``, which this adapter does not read.
+    """
+    names: dict[str, str] = {}
+    requester = ticket.get("requester")
+    requester_name = (
+        _text_or_none(requester.get("name")) if isinstance(requester, dict) else None
+    ) or _text_or_none(ticket.get("requester_name"))
+    if requester_name and ticket.get("requester_id") is not None:
+        names[str(ticket["requester_id"])] = requester_name
+    responder_name = _text_or_none(ticket.get("responder_name"))
+    if responder_name and ticket.get("responder_id") is not None:
+        names[str(ticket["responder_id"])] = responder_name
+    return names
+
+
+def conversation_part(
+    conversation: dict[str, Any], names: dict[str, str] | None = None
+) -> DocumentPart | None:
     """One conversation entry: a reply, or a note (``private`` notes are internal)."""
     private = bool(conversation.get("private"))
     # `incoming` marks entries that came from outside the helpdesk (the customer's emails and
     # portal replies); everything else was written by an agent.
     role: AuthorRole = "customer" if conversation.get("incoming") else "agent"
     label: PartLabel = "note" if private or conversation.get("source") == 2 else "reply"
-    return _body_part(
+    part = _body_part(
         conversation.get("body"),
         conversation.get("body_text"),
         label=label,
@@ -107,13 +134,79 @@ def conversation_part(conversation: dict[str, Any]) -> DocumentPart | None:
         internal=private,
         at=conversation.get("created_at"),
     )
+    if part is None:
+        return None
+    user_id = conversation.get("user_id")
+    author_id = str(user_id) if user_id is not None else None
+    return part.model_copy(
+        update={
+            "author_id": author_id,
+            # from_email is the sender's address on email-born entries (the customer's on
+            # incoming mail, the support mailbox on agent replies); notes have none.
+            "author_email": _text_or_none(conversation.get("from_email")),
+            "author_name": (names or {}).get(author_id or ""),
+        }
+    )
+
+
+def attachment_refs(
+    ticket: dict[str, Any], conversations: list[dict[str, Any]], names: dict[str, str]
+) -> list[AttachmentRef]:
+    """The files of a ticket (its description's) and of each conversation entry.
+
+    Freshdesk lists ``attachments`` as ``{id, name, content_type, size, attachment_url}``;
+    ``attachment_url`` is a signed, expiring link to the file store (not the helpdesk host),
+    fetched without the API key.
+    """
+    refs: list[AttachmentRef] = []
+
+    def add(items: Any, *, internal: bool, role: AuthorRole, author_id: Any) -> None:
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict) or not _text_or_none(item.get("name")):
+                continue
+            size = item.get("size")
+            refs.append(
+                AttachmentRef(
+                    id=str(item["id"]) if item.get("id") is not None else None,
+                    name=str(item["name"]).strip(),
+                    url=_text_or_none(item.get("attachment_url")),
+                    size=size if isinstance(size, int) else None,
+                    content_type=_text_or_none(item.get("content_type")),
+                    internal=internal,
+                    author_role=role,
+                    author_name=names.get(str(author_id)) if author_id is not None else None,
+                )
+            )
+
+    add(
+        ticket.get("attachments"),
+        internal=False,
+        role="customer",
+        author_id=ticket.get("requester_id"),
+    )
+    for conversation in sorted(conversations, key=lambda c: (str(c.get("created_at")), c["id"])):
+        add(
+            conversation.get("attachments"),
+            internal=bool(conversation.get("private")),
+            role="customer" if conversation.get("incoming") else "agent",
+            author_id=conversation.get("user_id"),
+        )
+    return refs
 
 
 def ticket_document(
-    ticket: dict[str, Any], conversations: list[dict[str, Any]], *, domain: str
+    ticket: dict[str, Any],
+    conversations: list[dict[str, Any]],
+    *,
+    domain: str,
+    attachments: AttachmentResults | None = None,
 ) -> SourceDocument:
     ticket_id = ticket["id"]
     subject = str(ticket.get("subject") or "").strip()
+    names = people_names(ticket)
+    requester = ticket.get("requester")
+    requester_email = requester.get("email") if isinstance(requester, dict) else None
+    requester_id = ticket.get("requester_id")
     parts: list[DocumentPart] = []
     if subject:
         parts.append(DocumentPart(text=subject, label="subject", author_role="customer"))
@@ -126,15 +219,22 @@ def ticket_document(
         at=ticket.get("created_at"),
     )
     if description is not None:
-        parts.append(description)
+        parts.append(
+            description.model_copy(
+                update={
+                    "author_id": str(requester_id) if requester_id is not None else None,
+                    "author_email": _text_or_none(requester_email),
+                    "author_name": names.get(str(requester_id)),
+                }
+            )
+        )
     for conversation in sorted(conversations, key=lambda c: (str(c.get("created_at")), c["id"])):
-        part = conversation_part(conversation)
+        part = conversation_part(conversation, names)
         if part is not None:
             parts.append(part)
+    if attachments is not None:
+        parts.extend(attachments.parts)
 
-    requester = ticket.get("requester")
-    requester_email = requester.get("email") if isinstance(requester, dict) else None
-    requester_id = ticket.get("requester_id")
     status_code = ticket.get("status")
     priority = ticket.get("priority")
     channel = ticket.get("source")
@@ -161,15 +261,37 @@ def ticket_document(
             "channel": TICKET_CHANNELS.get(channel, channel)
             if isinstance(channel, int)
             else channel,
-            "type": ticket.get("type"),
+            # Legacy (v1-style) listings call it ticket_type.
+            "type": ticket.get("type") or ticket.get("ticket_type"),
             "group_id": ticket.get("group_id"),
             "responder_id": ticket.get("responder_id"),
+            "responder_name": names.get(str(ticket.get("responder_id"))),
             "company_id": ticket.get("company_id"),
             "requester_id": requester_id,
+            "requester_name": names.get(str(requester_id)),
+            "product_id": ticket.get("product_id"),
+            # Service-level dates and flags: what an agent filters on ("overdue", "escalated").
+            "due_by": _time_text(ticket.get("due_by")),
+            "fr_due_by": _time_text(ticket.get("fr_due_by") or ticket.get("frDueBy")),
+            "nr_due_by": _time_text(ticket.get("nr_due_by")),
+            "is_escalated": _flag(ticket.get("is_escalated", ticket.get("isescalated"))),
+            "fr_escalated": _flag(ticket.get("fr_escalated")),
+            "nr_escalated": _flag(ticket.get("nr_escalated")),
             "custom_fields": ticket.get("custom_fields") or {},
+            "attachments": attachments.records if attachments is not None else [],
         },
         raw={"ticket": ticket, "conversations": conversations},
     )
+
+
+def _time_text(value: Any) -> str | None:
+    """An ISO 8601 UTC time as text (metadata is JSON), or None."""
+    parsed = parse_time(value)
+    return parsed.isoformat() if parsed is not None else None
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def ticket_deletion(ticket: dict[str, Any], reason: str) -> Deletion:
@@ -182,7 +304,19 @@ def article_document(
     domain: str,
     folder_name: str | None,
     category_name: str | None,
+    language: str | None = None,
+    primary_language: str | None = None,
+    attachments: AttachmentResults | None = None,
 ) -> SourceDocument:
+    """A solution article, or (``language`` given) its translation into ``language``.
+
+    Freshdesk keeps one id for an article and all its translations; a translation becomes its
+    own document (``article:{id}:{language}``) linked to the source by
+    ``metadata["translation_of"]``. The language is the platform's: the article's own
+    ``language`` field where the payload has one, else the language the translation was
+    requested in, else the account's primary language (Freshdesk's default endpoints serve
+    the primary language). Detection is never used for these.
+    """
     article_id = article["id"]
     title = str(article.get("title") or "").strip() or f"Article {article_id}"
     parts = [DocumentPart(text=title, label="subject")]
@@ -196,15 +330,23 @@ def article_document(
     )
     if body is not None:
         parts.append(body)
+    if attachments is not None:
+        parts.extend(attachments.parts)
     status = article.get("status")
+    own_language = _text_or_none(article.get("language"))
+    article_language = own_language or language or primary_language
+    is_translation = language is not None and language != primary_language
+    source_id = article_external_id(article_id)
+    path = f"/{article_language}" if is_translation and article_language else ""
     return SourceDocument(
         source=SOURCE,
-        external_id=article_external_id(article_id),
+        external_id=f"{source_id}:{language}" if is_translation else source_id,
         kind=DocumentKind.ARTICLE,
         title=title,
         parts=parts,
-        url=f"https://{domain}/support/solutions/articles/{article_id}",
+        url=f"https://{domain}{path}/support/solutions/articles/{article_id}",
         status=ARTICLE_STATUSES.get(status) if isinstance(status, int) else None,
+        language=article_language.lower() if article_language else None,
         tags=[str(tag) for tag in article.get("tags") or []],
         created_at=parse_time(article.get("created_at")),
         updated_at=parse_time(article.get("updated_at")),
@@ -214,6 +356,14 @@ def article_document(
             "folder_id": article.get("folder_id"),
             "folder": folder_name,
             "agent_id": article.get("agent_id"),
+            "translation_of": source_id if is_translation else None,
+            "attachments": attachments.records if attachments is not None else [],
         },
         raw=article,
     )
+
+
+def article_attachment_refs(article: dict[str, Any]) -> list[AttachmentRef]:
+    """Files attached to a solution article (same shape as ticket attachments)."""
+    refs = attachment_refs({"attachments": article.get("attachments")}, [], {})
+    return [ref.model_copy(update={"author_role": None}) for ref in refs]

@@ -5,6 +5,23 @@ or scrape exports whose columns differ per platform and per tool. Columns are ma
 list of candidate names per field (overridable), ratings may be missing or on a 1-10 scale and
 are normalized to 1-5 with the original kept, and a malformed row becomes a
 :class:`FetchFailure` value naming the file and row while the rest of the export still syncs.
+
+The public exports of the big platforms are recognised by their own column names:
+
+- Trustpilot's business export (CSV): ``Review Id``, ``Review Created (UTC)``/``Review Date``/
+  ``Review Time``, ``Review Title``, ``Review Content``, ``Review Stars``/``Stars``,
+  ``Consumer Name``, ``Reply Text``/``Reply Content``, ``Reply Date``, ``Review Language``.
+- Google Business Profile (Google Takeout ``reviews.json``): the API's review objects,
+  ``reviewId``, ``reviewer.displayName``, ``starRating`` (``ONE``..``FIVE``), ``comment``,
+  ``createTime``, ``updateTime``, ``reviewReply.comment``, ``reviewReply.updateTime``; nested
+  objects are flattened to dotted column names.
+- Naver and Kakao (CSV/JSON): Korean headers such as ``작성자``/``닉네임``, ``리뷰내용``/
+  ``후기``, ``별점``/``평점``, ``작성일``/``방문일``, ``사장님 답글``/``사장님 댓글``,
+  ``답글 작성일``.
+
+Anything else is mapped with ``columns`` (``helpdesk ingest reviews --map title=Headline``).
+A row whose platform is not given is labelled by the export it came from when its columns
+say so (Trustpilot, Google), else by the connector's ``platform`` setting.
 """
 
 from __future__ import annotations
@@ -40,7 +57,7 @@ from backend.adapters.files.tabular import (
     pick,
 )
 from backend.adapters.http import RateLimiter
-from backend.adapters.reviews.ratings import normalize_rating, parse_rating
+from backend.adapters.reviews.ratings import GOOGLE_STAR_RATINGS, normalize_rating, parse_rating
 
 SOURCE = "review_export"
 
@@ -56,26 +73,41 @@ class ReviewColumns(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    review_id: list[str] = ["review_id", "id", "review_no", "리뷰id", "리뷰번호", "번호"]
-    author: list[str] = [
-        "author", "reviewer", "nickname", "user", "user_name", "writer", "작성자", "닉네임",
+    review_id: list[str] = [
+        "review_id", "reviewId", "id", "review_no", "리뷰id", "리뷰번호", "번호",
     ]  # fmt: skip
-    rating: list[str] = ["rating", "score", "stars", "star", "grade", "평점", "별점", "점수"]
+    author: list[str] = [
+        "author", "reviewer", "nickname", "user", "user_name", "writer",
+        "Consumer Name", "consumer_display_name", "reviewer.displayName", "reviewer_name",
+        "작성자", "닉네임", "작성자명", "고객명",
+    ]  # fmt: skip
+    rating: list[str] = [
+        "rating", "score", "stars", "star", "grade", "Review Stars", "starRating",
+        "평점", "별점", "점수",
+    ]  # fmt: skip
     text: list[str] = [
         "text", "review", "content", "comment", "body", "document", "review_text",
-        "내용", "리뷰", "리뷰내용", "후기",
+        "Review Content", "Review Text", "review_body",
+        "내용", "리뷰", "리뷰내용", "리뷰 내용", "후기", "후기내용",
     ]  # fmt: skip
-    title: list[str] = ["title", "subject", "제목"]
+    title: list[str] = ["title", "subject", "Review Title", "headline", "제목", "리뷰제목"]
     date: list[str] = [
-        "date", "created_at", "created", "review_date", "written_at", "time", "작성일",
-        "작성일자", "날짜", "등록일",
+        "date", "created_at", "created", "review_date", "written_at", "time",
+        "Review Created (UTC)", "Review Created", "Review Time", "createTime",
+        "작성일", "작성일자", "작성일시", "날짜", "등록일", "등록일시", "방문일", "방문일자",
     ]  # fmt: skip
     reply: list[str] = [
-        "reply", "owner_reply", "response", "owner_response", "답글", "사장님답글", "사장님 댓글",
+        "reply", "owner_reply", "response", "owner_response", "Reply Text", "Reply Content",
+        "Company Reply", "reviewReply.comment",
+        "답글", "사장님답글", "사장님 답글", "사장님 댓글", "사장님댓글", "답변", "답글내용",
     ]  # fmt: skip
-    reply_date: list[str] = ["reply_date", "replied_at", "답글작성일"]
+    reply_date: list[str] = [
+        "reply_date", "replied_at", "Reply Date", "Reply Date (UTC)",
+        "Company Reply Date (UTC)", "Reply Time", "reviewReply.updateTime",
+        "답글작성일", "답글 작성일", "답글 등록일", "답변일",
+    ]  # fmt: skip
     platform: list[str] = ["platform", "site", "channel", "플랫폼"]
-    language: list[str] = ["language", "lang", "언어"]
+    language: list[str] = ["language", "lang", "Review Language", "languageCode", "언어"]
 
     @field_validator("*", mode="before")
     @classmethod
@@ -122,6 +154,61 @@ class ReviewExportCheckpoint(Checkpoint):
     fingerprint: str | None = None
     offset: int = Field(default=0, ge=0)
     rating_scale: int | None = None
+
+
+FIELD_NAMES: tuple[str, ...] = tuple(ReviewColumns.model_fields)
+"""The fields ``--map FIELD=COLUMN`` may name."""
+
+
+def parse_column_map(pairs: list[str]) -> dict[str, list[str]]:
+    """``["title=Headline", "reply=Our answer"]`` → ``{"title": ["Headline"], ...}``.
+
+    Raises ValueError naming the bad pair and the known fields.
+    """
+    mapping: dict[str, list[str]] = {}
+    for pair in pairs:
+        field_name, separator, column = pair.partition("=")
+        field_name, column = field_name.strip(), column.strip()
+        if not separator or not column or field_name not in FIELD_NAMES:
+            raise ValueError(
+                f"bad mapping {pair!r}: expected FIELD=COLUMN with FIELD one of "
+                f"{', '.join(FIELD_NAMES)}"
+            )
+        mapping.setdefault(field_name, []).append(column)
+    return mapping
+
+
+def flatten(fields: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested objects (Google Takeout's ``reviewer``, ``reviewReply``) as dotted columns."""
+    flat: dict[str, Any] = {}
+    for key, value in fields.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+# Columns only one platform's export has: how an unlabelled export is recognised.
+_SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("trustpilot", frozenset({"consumername", "reviewcontent"})),
+    ("trustpilot", frozenset({"consumername", "reviewtitle"})),
+    ("google", frozenset({"starrating", "reviewerdisplayname"})),
+    ("google", frozenset({"starrating", "reviewid"})),
+)
+
+
+def _column_key(name: str) -> str:
+    return re.sub(r"[\s_\-.]+", "", name).casefold()
+
+
+def detect_platform(fields: dict[str, Any]) -> str | None:
+    keys = {_column_key(name) for name in fields}
+    for platform, signature in _SIGNATURES:
+        if signature <= keys:
+            return platform
+    return None
 
 
 def platform_slug(value: str) -> str:
@@ -209,7 +296,7 @@ class ReviewExportAdapter:
 
     def _document(self, record: ExportRecord, *, scale: int, file_name: str) -> SourceDocument:
         columns = self.settings.columns
-        fields = record.fields
+        fields = flatten(record.fields)
         used: set[str] = set()
 
         def value(candidates: list[str]) -> Any:
@@ -225,11 +312,17 @@ class ReviewExportAdapter:
         raw_date = value(columns.date)
         reply = str(value(columns.reply) or "").strip()
         raw_reply_date = value(columns.reply_date)
-        platform = platform_slug(str(value(columns.platform) or self.settings.platform))
+        labelled = value(columns.platform)
+        default_platform = self.settings.platform
+        if default_platform == "export":
+            default_platform = detect_platform(fields) or default_platform
+        platform = platform_slug(str(labelled or default_platform))
         language = str(value(columns.language) or self.settings.language or "").strip() or None
         review_id = str(value(columns.review_id) or "").strip()
 
-        original = parse_rating(raw_rating)
+        original = parse_rating(GOOGLE_STAR_RATINGS.get(str(raw_rating), raw_rating))
+        if raw_rating == "STAR_RATING_UNSPECIFIED":
+            original = None
         if original is not None and original == 0 and self.settings.zero_means_missing:
             original = None
         rating = normalize_rating(original, scale) if original is not None else None

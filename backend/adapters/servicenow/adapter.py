@@ -15,6 +15,7 @@ Platform rules this follows (Table API, ``GET /api/now/table/{table}``):
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Self
@@ -22,6 +23,7 @@ from typing import Any, ClassVar, Self
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from backend.adapters.attachments import AttachmentReader, AttachmentResults, AttachmentSettings
 from backend.adapters.base import (
     Checkpoint,
     Clock,
@@ -32,6 +34,7 @@ from backend.adapters.base import (
 )
 from backend.adapters.http import RateLimiter, get_json, next_link, normalize_hostname
 from backend.adapters.servicenow.documents import (
+    ATTACHMENT_FIELDS,
     INCIDENT_FIELDS,
     JOURNAL_FIELDS,
     KB_FIELDS,
@@ -39,12 +42,13 @@ from backend.adapters.servicenow.documents import (
     SOURCE,
     article_deletion,
     article_document,
+    attachment_refs,
     format_time,
     incident_document,
     incident_external_id,
     parse_time,
 )
-from backend.adapters.windowing import UpdatedWindow
+from backend.adapters.windowing import EdgeRow, UpdatedWindow, record_digest
 
 FULL_SYNC_SINCE = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -60,6 +64,8 @@ class ServiceNowSettings(BaseModel):
         default=50, ge=1, le=100, description="Incidents per sys_journal_field request."
     )
     include_articles: bool = True
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    """Which files on incidents and articles (``sys_attachment``) are downloaded and indexed."""
     max_attempts: int = Field(default=5, ge=1, le=10)
 
     @field_validator("instance")
@@ -108,10 +114,12 @@ class ServiceNowCheckpoint(Checkpoint):
 
     A finished checkpoint (``has_more=False``, phase ``done``) passed back to ``fetch_page``
     starts the next incremental round, articles then incidents, each from its saved window:
-    ``since`` is the newest ``sys_updated_on`` listed so far and ``edge_ids`` the records
-    already emitted at exactly that second, which the inclusive bound lists again and which
-    are skipped (de-duplicated, not re-emitted). Retired or unpublished articles come back as
-    deletions when they change; hard-deleted records are not listed by the Table API.
+    ``since`` is the newest ``sys_updated_on`` listed so far and ``edge`` the records
+    already emitted at exactly that second with a digest of each, which the inclusive bound
+    lists again: unchanged ones are skipped, ones changed again within that same second
+    (``sys_updated_on`` has one-second resolution) are emitted. Retired or unpublished
+    articles come back as deletions when they change; hard-deleted records are not listed by
+    the Table API.
     """
 
     phase: ServiceNowPhase = ServiceNowPhase.ARTICLES
@@ -138,6 +146,14 @@ class ServiceNowAdapter:
         self._limiter = limiter
         self._clock = clock
         self._base = f"https://{settings.instance}/api/now/table"
+        # Same client, limiter and clock as the Table API calls: one egress policy for both.
+        self._attachments = AttachmentReader(
+            settings.attachments,
+            client=client,
+            limiter=limiter,
+            clock=clock,
+            max_attempts=settings.max_attempts,
+        )
 
     def initial_checkpoint(self, since: datetime | None = None) -> ServiceNowCheckpoint:
         start = (since.astimezone(UTC) if since is not None else FULL_SYNC_SINCE).replace(
@@ -221,16 +237,16 @@ class ServiceNowAdapter:
         return records, next_link(response) is not None
 
     @staticmethod
-    def _seen(records: list[dict[str, Any]]) -> tuple[list[tuple[str, datetime]], list[str]]:
-        """(id, updated) of records with a valid timestamp, and ids of those without."""
-        seen: list[tuple[str, datetime]] = []
+    def _seen(records: list[dict[str, Any]]) -> tuple[list[EdgeRow], list[str]]:
+        """(id, updated, digest) of records with a valid timestamp, and ids of those without."""
+        seen: list[EdgeRow] = []
         invalid: list[str] = []
         for record in records:
             updated = parse_time(record.get("sys_updated_on"))
             if updated is None:
                 invalid.append(str(record.get("sys_id")))
             else:
-                seen.append((str(record["sys_id"]), updated))
+                seen.append((str(record["sys_id"]), updated, record_digest(record)))
         return seen, invalid
 
     # -- steps ------------------------------------------------------------------------------
@@ -242,25 +258,108 @@ class ServiceNowAdapter:
             return Page(failures=[listed], checkpoint=checkpoint, blocked=True)
         records, more = listed
         seen, invalid = self._seen(records)
-        fresh_ids = {key for key, updated in seen if window.is_new(key, updated)}
+        fresh_ids = {key for key, updated, digest in seen if window.is_new(key, updated, digest)}
         documents: list[SourceDocument] = []
         deletions: list[Deletion] = []
+        failures = _invalid_timestamps("kb_knowledge", invalid)
+        counts: Counter[str] = Counter()
+        published: list[dict[str, Any]] = []
         for record in records:
             if str(record.get("sys_id")) not in fresh_ids:
                 continue
             if record.get("workflow_state") in PUBLISHED_KB_STATES:
-                documents.append(article_document(record, instance=self.settings.instance))
+                published.append(record)
             else:
                 deletions.append(article_deletion(record))
+                counts["skipped.unpublished_article"] += 1
+        files = await self._files("kb_knowledge", published, counts, failures)
+        if files is None:
+            return Page(failures=failures, checkpoint=checkpoint, blocked=True)
+        documents = [
+            article_document(
+                record, instance=self.settings.instance, attachments=files[str(record["sys_id"])]
+            )
+            for record in published
+        ]
         following = checkpoint.model_copy(update={"articles": window.advance(seen)})
         if not more:
             following = following.model_copy(update={"phase": ServiceNowPhase.INCIDENTS})
         return Page(
             documents=documents,
             deletions=deletions,
-            failures=_invalid_timestamps("kb_knowledge", invalid),
+            failures=failures,
+            counts=dict(counts),
             checkpoint=following,
         )
+
+    async def _files(
+        self,
+        table: str,
+        records: list[dict[str, Any]],
+        counts: Counter[str],
+        failures: list[FetchFailure],
+    ) -> dict[str, AttachmentResults] | None:
+        """Attachments of ``records`` (sys_id → results); ``None`` when the page must wait.
+
+        Counts and failures are added to ``counts`` and ``failures``. A listing the API user
+        may not read (no role on sys_attachment) is reported and the records are indexed
+        without their files; a transient failure blocks the page so it is tried again.
+        """
+        results = {str(record["sys_id"]): AttachmentResults() for record in records}
+        if not records or not self.settings.attachments.enabled:
+            return results
+        listed = await self._attachment_rows(table, list(results))
+        if isinstance(listed, FetchFailure):
+            if listed.retryable:
+                failures.append(listed)
+                return None
+            failures.append(listed)
+            return results
+        auth_headers = {"Accept": "*/*", **self.credentials.auth_headers()}
+        for sys_id in results:
+            rows = listed.get(sys_id, [])
+            if not rows:
+                continue
+            read = await self._attachments.read_all(
+                attachment_refs(rows, instance=self.settings.instance),
+                where=f"{table}:{sys_id}",
+                headers=auth_headers,
+                auth=self.credentials.basic_auth(),
+                credentials_host=self.settings.instance,
+            )
+            results[sys_id] = read
+            counts.update(read.counts)
+            failures.extend(read.failures)
+        return results
+
+    async def _attachment_rows(
+        self, table: str, record_ids: list[str]
+    ) -> dict[str, list[dict[str, Any]]] | FetchFailure:
+        """``sys_attachment`` rows of ``record_ids`` in ``table``, grouped by record."""
+        rows: dict[str, list[dict[str, Any]]] = {}
+        size = self.settings.journal_batch_size
+        for start in range(0, len(record_ids), size):
+            batch = record_ids[start : start + size]
+            url: str | None = f"{self._base}/sys_attachment"
+            params: dict[str, Any] | None = {
+                "sysparm_query": f"table_name={table}^table_sys_idIN{','.join(batch)}"
+                "^ORDERBYsys_created_on",
+                "sysparm_limit": 1000,
+                "sysparm_display_value": "false",
+                "sysparm_fields": ",".join(ATTACHMENT_FIELDS),
+            }
+            where = f"sys_attachment:{table}:{batch[0]}+{len(batch) - 1}"
+            while url is not None:
+                result = await self._get(url, params, where)
+                if isinstance(result, FetchFailure):
+                    return result
+                body, response = result
+                records = body.get("result") if isinstance(body, dict) else None
+                for row in records if isinstance(records, list) else []:
+                    rows.setdefault(str(row.get("table_sys_id")), []).append(row)
+                url = next_link(response)  # short pages are not the end (ACLs)
+                params = None
+        return rows
 
     async def _incidents_step(self, checkpoint: ServiceNowCheckpoint) -> Page[ServiceNowCheckpoint]:
         window = checkpoint.incidents
@@ -269,7 +368,7 @@ class ServiceNowAdapter:
             return Page(failures=[listed], checkpoint=checkpoint, blocked=True)
         records, more = listed
         seen, invalid = self._seen(records)
-        fresh_ids = {key for key, updated in seen if window.is_new(key, updated)}
+        fresh_ids = {key for key, updated, digest in seen if window.is_new(key, updated, digest)}
         fresh = [record for record in records if str(record.get("sys_id")) in fresh_ids]
         failures = _invalid_timestamps("incident", invalid)
 
@@ -283,9 +382,16 @@ class ServiceNowAdapter:
             failures.append(journal)
             journal = {}
 
+        counts: Counter[str] = Counter()
+        files = await self._files("incident", fresh, counts, failures)
+        if files is None:
+            return Page(failures=failures, checkpoint=checkpoint, blocked=True)
         documents = [
             incident_document(
-                record, journal.get(str(record["sys_id"]), []), instance=self.settings.instance
+                record,
+                journal.get(str(record["sys_id"]), []),
+                instance=self.settings.instance,
+                attachments=files[str(record["sys_id"])],
             )
             for record in fresh
         ]
@@ -294,7 +400,9 @@ class ServiceNowAdapter:
             following = following.model_copy(
                 update={"phase": ServiceNowPhase.DONE, "has_more": False}
             )
-        return Page(documents=documents, failures=failures, checkpoint=following)
+        return Page(
+            documents=documents, failures=failures, counts=dict(counts), checkpoint=following
+        )
 
     async def _journal(
         self, incident_ids: list[str]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from backend.adapters.attachments import AttachmentRef, AttachmentResults
 from backend.adapters.base import (
     AuthorRole,
     Deletion,
@@ -57,7 +58,16 @@ INCIDENT_FIELDS = (
     # instead of costing one sys_user request per incident.
     "caller_id.email",
     "caller_id.user_name",
+    "caller_id.name",
+    "assigned_to",
+    "assigned_to.name",
+    "assigned_to.user_name",
     "assignment_group",
+    "contact_type",
+    # Service-level facts agents filter on: the due date and the escalation level.
+    "due_date",
+    "escalation",
+    "made_sla",
     "opened_at",
     "resolved_at",
     "sys_created_on",
@@ -77,6 +87,18 @@ KB_FIELDS = (
     "sys_created_on",
     "sys_updated_on",
 )
+ATTACHMENT_FIELDS = (
+    "sys_id",
+    "file_name",
+    "content_type",
+    "size_bytes",
+    "table_name",
+    "table_sys_id",
+    "sys_created_by",
+    "sys_created_on",
+)
+# incident.escalation choices of the base system.
+ESCALATIONS: dict[str, str] = {"0": "normal", "1": "moderate", "2": "high", "3": "overdue"}
 JOURNAL_FIELDS = (
     "sys_id",
     "element",
@@ -115,7 +137,37 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def journal_part(entry: dict[str, Any], caller_user_name: str | None) -> DocumentPart | None:
+def attachment_refs(records: list[dict[str, Any]], *, instance: str) -> list[AttachmentRef]:
+    """``sys_attachment`` rows → files read from ``/api/now/attachment/{sys_id}/file``.
+
+    sys_attachment does not say whether a file came with a comment or a work note; files on
+    the record are shown to the caller in the portal, so they count as customer-visible.
+    """
+    refs: list[AttachmentRef] = []
+    for record in sorted(
+        records, key=lambda r: (str(r.get("sys_created_on")), str(r.get("sys_id")))
+    ):
+        name = _text(record.get("file_name"))
+        sys_id = _text(record.get("sys_id"))
+        if not name or not sys_id:
+            continue
+        size = _text(record.get("size_bytes"))
+        refs.append(
+            AttachmentRef(
+                id=sys_id,
+                name=name,
+                url=f"https://{instance}/api/now/attachment/{sys_id}/file",
+                size=int(size) if size.isdigit() else None,
+                content_type=_text(record.get("content_type")) or None,
+                author_name=_text(record.get("sys_created_by")) or None,
+            )
+        )
+    return refs
+
+
+def journal_part(
+    entry: dict[str, Any], caller_user_name: str | None, names: dict[str, str] | None = None
+) -> DocumentPart | None:
     """A journal entry: ``comments`` are customer-visible, ``work_notes`` are internal."""
     text = _text(entry.get("value"))
     if not text:
@@ -130,16 +182,34 @@ def journal_part(entry: dict[str, Any], caller_user_name: str | None) -> Documen
         author_role="agent" if internal else role,
         internal=internal,
         created_at=parse_time(entry.get("sys_created_on")),
+        # sys_created_by is the author's user_name; the display name is known for the caller
+        # and the assignee (dot-walked on the incident).
+        author_id=_text(author) or None,
+        author_name=(names or {}).get(_text(author)),
     )
 
 
 def incident_document(
-    record: dict[str, Any], journal: list[dict[str, Any]], *, instance: str
+    record: dict[str, Any],
+    journal: list[dict[str, Any]],
+    *,
+    instance: str,
+    attachments: AttachmentResults | None = None,
 ) -> SourceDocument:
     sys_id = str(record["sys_id"])
     number = _text(record.get("number"))
     subject = _text(record.get("short_description"))
     caller_user_name = _text(record.get("caller_id.user_name")) or None
+    caller_name = _text(record.get("caller_id.name")) or None
+    assignee_name = _text(record.get("assigned_to.name")) or None
+    names = {
+        user: name
+        for user, name in (
+            (caller_user_name, caller_name),
+            (_text(record.get("assigned_to.user_name")), assignee_name),
+        )
+        if user and name
+    }
     parts: list[DocumentPart] = []
     if subject:
         parts.append(DocumentPart(text=subject, label="subject", author_role="customer"))
@@ -151,11 +221,14 @@ def incident_document(
                 label="description",
                 author_role="customer",
                 created_at=parse_time(record.get("opened_at") or record.get("sys_created_on")),
+                author_id=caller_user_name,
+                author_name=caller_name,
+                author_email=_text(record.get("caller_id.email")) or None,
             )
         )
     ordered = sorted(journal, key=lambda e: (str(e.get("sys_created_on")), str(e.get("sys_id"))))
     for entry in ordered:
-        part = journal_part(entry, caller_user_name)
+        part = journal_part(entry, caller_user_name, names)
         if part is not None:
             parts.append(part)
     close_notes = _text(record.get("close_notes"))
@@ -168,8 +241,11 @@ def incident_document(
                 created_at=parse_time(record.get("resolved_at")),
             )
         )
+    if attachments is not None:
+        parts.extend(attachments.parts)
     state = str(record.get("state") or "")
     priority = str(record.get("priority") or "")
+    escalation = _text(record.get("escalation"))
     return SourceDocument(
         source=SOURCE,
         external_id=incident_external_id(sys_id),
@@ -191,12 +267,32 @@ def incident_document(
             "subcategory": record.get("subcategory"),
             "close_code": record.get("close_code"),
             "assignment_group": record.get("assignment_group"),
+            "caller_name": caller_name,
+            "assigned_to": _text(record.get("assigned_to")) or None,
+            "assignee_name": assignee_name,
+            "channel": _text(record.get("contact_type")) or None,
+            "due_date": _iso(record.get("due_date")),
+            "escalation": ESCALATIONS.get(escalation, escalation or None),
+            "made_sla": _boolean(record.get("made_sla")),
+            "attachments": attachments.records if attachments is not None else [],
         },
         raw={"incident": record, "journal": journal},
     )
 
 
-def article_document(record: dict[str, Any], *, instance: str) -> SourceDocument:
+def _iso(value: Any) -> str | None:
+    parsed = parse_time(value)
+    return parsed.isoformat() if parsed is not None else None
+
+
+def _boolean(value: Any) -> bool | None:
+    # Stored booleans arrive as the strings "true"/"false" with sysparm_display_value=false.
+    return {"true": True, "false": False}.get(_text(value).lower())
+
+
+def article_document(
+    record: dict[str, Any], *, instance: str, attachments: AttachmentResults | None = None
+) -> SourceDocument:
     sys_id = str(record["sys_id"])
     number = _text(record.get("number"))
     title = _text(record.get("short_description")) or number or sys_id
@@ -204,6 +300,8 @@ def article_document(record: dict[str, Any], *, instance: str) -> SourceDocument
     body = _text(record.get("text"))
     if body:
         parts.append(DocumentPart(text=body, format="html", label="section"))
+    if attachments is not None:
+        parts.extend(attachments.parts)
     keywords = _text(record.get("meta"))
     return SourceDocument(
         source=SOURCE,
@@ -222,6 +320,7 @@ def article_document(record: dict[str, Any], *, instance: str) -> SourceDocument
             "kb_category": record.get("kb_category"),
             "kb_knowledge_base": record.get("kb_knowledge_base"),
             "article_type": record.get("article_type"),
+            "attachments": attachments.records if attachments is not None else [],
         },
         raw=record,
     )

@@ -16,6 +16,7 @@ nor skips tickets.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import ValidationError
 
+from backend.adapters.attachments import AttachmentReader, AttachmentResults
 from backend.adapters.base import (
     Clock,
     Deletion,
@@ -33,10 +35,14 @@ from backend.adapters.base import (
 from backend.adapters.http import RateLimiter, get_json
 from backend.adapters.zendesk.documents import (
     SOURCE,
+    Users,
+    article_attachment_refs,
     article_document,
     article_external_id,
+    attachment_refs,
     ticket_document,
     ticket_external_id,
+    users_by_id,
 )
 from backend.adapters.zendesk.models import (
     ZendeskCheckpoint,
@@ -71,6 +77,14 @@ class ZendeskAdapter:
         self.clock = clock
         self._headers: dict[str, str] = {"Accept": "application/json"}
         self._auth = credentials.apply(self._headers)
+        # Downloads use the same client, limiter and clock as the API: one egress policy.
+        self._attachments = AttachmentReader(
+            settings.attachments,
+            client=client,
+            limiter=limiter,
+            clock=clock,
+            max_attempts=settings.max_attempts,
+        )
 
     # -- protocol -------------------------------------------------------------------------
 
@@ -150,6 +164,7 @@ class ZendeskAdapter:
         documents: list[SourceDocument] = []
         deletions: list[Deletion] = []
         failures: list[FetchFailure] = []
+        counts: Counter[str] = Counter()
         for ticket in tickets:
             if not isinstance(ticket, dict) or "id" not in ticket:
                 failures.append(_shape_failure("tickets:incremental", "ticket without an id"))
@@ -165,13 +180,31 @@ class ZendeskAdapter:
                     )
                 )
                 continue
-            comments = await self._fetch_comments(ticket["id"])
-            if isinstance(comments, FetchFailure):
-                failures.append(comments)
+            thread = await self._fetch_comments(ticket["id"])
+            if isinstance(thread, FetchFailure):
+                failures.append(thread)
                 continue
+            comments, users = thread
+            files = await self._attachments.read_all(
+                attachment_refs(comments, ticket.get("requester_id"), users),
+                where=ticket_external_id(ticket["id"]),
+                # content_url on the account's own host needs the API credentials when the
+                # account requires sign-in for attachments; any other host gets none.
+                headers=self._headers,
+                auth=self._auth,
+                credentials_host=urlsplit(self.settings.agent_root).hostname,
+            )
+            counts.update(files.counts)
+            failures.extend(files.failures)
             try:
                 documents.append(
-                    ticket_document(ticket, comments, agent_root=self.settings.agent_root)
+                    ticket_document(
+                        ticket,
+                        comments,
+                        agent_root=self.settings.agent_root,
+                        users=users,
+                        attachments=files,
+                    )
                 )
             except (KeyError, TypeError, ValueError, ValidationError) as exc:
                 failures.append(_shape_failure(ticket_external_id(ticket["id"]), str(exc)))
@@ -183,14 +216,25 @@ class ZendeskAdapter:
         if body.get("end_of_stream", True):
             advanced = self._after(advanced, "tickets")
         return Page(
-            documents=documents, deletions=deletions, failures=failures, checkpoint=advanced
+            documents=documents,
+            deletions=deletions,
+            failures=failures,
+            counts=dict(counts),
+            checkpoint=advanced,
         )
 
-    async def _fetch_comments(self, ticket_id: int | str) -> list[dict[str, Any]] | FetchFailure:
+    async def _fetch_comments(
+        self, ticket_id: int | str
+    ) -> tuple[list[dict[str, Any]], Users] | FetchFailure:
+        """The ticket's comments, with their authors sideloaded (``include=users``)."""
         where = ticket_external_id(ticket_id)
         url: str | None = f"{self.settings.api_root}/api/v2/tickets/{ticket_id}/comments.json"
-        params: dict[str, Any] | None = {"page[size]": self.settings.comments_page_size}
+        params: dict[str, Any] | None = {
+            "page[size]": self.settings.comments_page_size,
+            "include": "users",
+        }
         comments: list[dict[str, Any]] = []
+        users: Users = {}
         while url is not None:
             result = await self._get(url, params=params, where=where)
             if isinstance(result, FetchFailure):
@@ -200,13 +244,14 @@ class ZendeskAdapter:
             if not isinstance(page, list):
                 return _shape_failure(where, "no 'comments' list in response")
             comments.extend(item for item in page if isinstance(item, dict))
+            users.update(users_by_id(body.get("users")))
             meta = body.get("meta") or {}
             next_url = (body.get("links") or {}).get("next")
             if not meta.get("has_more") or not next_url:
                 break
             # links.next already carries page[size] and page[after]; send it as given.
             url, params = self._local(next_url), None
-        return comments
+        return comments, users
 
     async def _fetch_articles(self, checkpoint: ZendeskCheckpoint) -> Page[ZendeskCheckpoint]:
         url = self.settings.api_root + ARTICLE_EXPORT_PATH
@@ -226,6 +271,7 @@ class ZendeskAdapter:
         documents: list[SourceDocument] = []
         deletions: list[Deletion] = []
         failures: list[FetchFailure] = []
+        counts: Counter[str] = Counter()
         for article in articles:
             if not isinstance(article, dict) or "id" not in article:
                 failures.append(_shape_failure("articles:incremental", "article without an id"))
@@ -239,11 +285,21 @@ class ZendeskAdapter:
                         reason="draft",
                     )
                 )
-                continue
-            try:
-                documents.append(article_document(article))
-            except (KeyError, TypeError, ValueError, ValidationError) as exc:
-                failures.append(_shape_failure(article_external_id(article["id"]), str(exc)))
+                counts["skipped.draft_article"] += 1
+            else:
+                files = await self._article_files(article)
+                counts.update(files.counts)
+                failures.extend(files.failures)
+                try:
+                    documents.append(article_document(article, attachments=files))
+                except (KeyError, TypeError, ValueError, ValidationError) as exc:
+                    failures.append(_shape_failure(article_external_id(article["id"]), str(exc)))
+            if self.settings.include_translations:
+                translated = await self._translations(article)
+                documents.extend(translated.documents)
+                deletions.extend(translated.deletions)
+                failures.extend(translated.failures)
+                counts.update(translated.counts)
 
         next_page = body.get("next_page")
         next_start = _start_time_of(next_page) if next_page else None
@@ -267,8 +323,80 @@ class ZendeskAdapter:
         if not next_page:
             advanced = self._after(advanced, "articles")
         return Page(
-            documents=documents, deletions=deletions, failures=failures, checkpoint=advanced
+            documents=documents,
+            deletions=deletions,
+            failures=failures,
+            counts=dict(counts),
+            checkpoint=advanced,
         )
+
+    async def _article_files(self, article: dict[str, Any]) -> AttachmentResults:
+        """A published article's attached files (``/help_center/articles/{id}/attachments``).
+
+        Not listed at all when attachments are disabled (it costs one call per article).
+        """
+        if not self.settings.attachments.enabled:
+            return AttachmentResults()
+        where = f"{article_external_id(article['id'])}/attachments"
+        url = (
+            f"{self.settings.api_root}/api/v2/help_center/articles/{article['id']}/attachments.json"
+        )
+        result = await self._get(url, params=None, where=where)
+        if isinstance(result, FetchFailure):
+            return AttachmentResults(failures=[result])
+        body, _ = result
+        items = body.get("article_attachments") if isinstance(body, dict) else None
+        return await self._attachments.read_all(
+            article_attachment_refs(items if isinstance(items, list) else []),
+            where=article_external_id(article["id"]),
+            headers=self._headers,
+            auth=self._auth,
+            credentials_host=urlsplit(self.settings.agent_root).hostname,
+        )
+
+    async def _translations(self, article: dict[str, Any]) -> Page[ZendeskCheckpoint]:
+        """One changed article's translations other than its source locale.
+
+        ``GET /api/v2/help_center/articles/{id}/translations.json`` lists every locale with
+        its own title, body, draft flag and ``outdated`` mark (offset pages, ``next_page``).
+        The result is returned as a page body (no checkpoint meaning).
+        """
+        where = f"{article_external_id(article['id'])}/translations"
+        url: str | None = (
+            f"{self.settings.api_root}/api/v2/help_center/articles/{article['id']}"
+            "/translations.json"
+        )
+        collected = Page[ZendeskCheckpoint](checkpoint=ZendeskCheckpoint())
+        source_locale = str(article.get("source_locale") or article.get("locale") or "").lower()
+        while url is not None:
+            result = await self._get(url, params=None, where=where)
+            if isinstance(result, FetchFailure):
+                collected.failures.append(result)
+                return collected
+            body, _ = result
+            listed = body.get("translations") if isinstance(body, dict) else None
+            if not isinstance(listed, list):
+                collected.failures.append(_shape_failure(where, "no 'translations' list"))
+                return collected
+            for translation in listed:
+                if not isinstance(translation, dict):
+                    continue
+                locale = str(translation.get("locale") or "").lower()
+                if not locale or locale == source_locale:
+                    continue  # the source translation is the article itself
+                document = article_document(article, translation=translation)
+                if translation.get("draft") and not self.settings.include_draft_articles:
+                    collected.deletions.append(
+                        Deletion(source=SOURCE, external_id=document.external_id, reason="draft")
+                    )
+                    collected.counts["skipped.draft_article"] = (
+                        collected.counts.get("skipped.draft_article", 0) + 1
+                    )
+                    continue
+                collected.documents.append(document)
+            next_page = body.get("next_page")
+            url = self._local(next_page) if isinstance(next_page, str) and next_page else None
+        return collected
 
     def _local(self, url: str) -> str:
         """Point an absolute link from Zendesk at the configured API root (replay servers)."""

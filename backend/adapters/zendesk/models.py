@@ -8,6 +8,7 @@ from typing import Literal, Self
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from backend.adapters.attachments import AttachmentSettings
 from backend.adapters.base import Checkpoint
 
 # Zendesk subdomains are DNS labels: ``acme`` in ``acme.zendesk.com``.
@@ -28,6 +29,11 @@ class ZendeskSettings(BaseModel):
     include_articles: bool = True
     include_draft_articles: bool = False
     """Drafts are unpublished knowledge; by default a draft leaves the index (as a Deletion)."""
+    include_translations: bool = True
+    """Read each changed article's translations (``/help_center/articles/{id}/translations``):
+    one document per locale other than the article's source locale."""
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    """Which comment attachments are downloaded and indexed."""
     tickets_per_page: int = Field(default=100, ge=1, le=1000)
     """``per_page`` of the incremental ticket export (Zendesk allows up to 1000)."""
     comments_page_size: int = Field(default=100, ge=1, le=100)
@@ -91,6 +97,12 @@ class ZendeskCheckpoint(Checkpoint):
     deletions, which the export reports as ``status: deleted``) after the saved cursor, articles
     from the saved ``start_time``. The article export is inclusive of that second, so articles
     changed exactly then may come back as unchanged re-emissions (ingest skips them by hash).
+
+    Same-second updates (audited): nothing here de-duplicates on ``(id, updated_at)``. The ticket
+    cursor export lists a ticket again after every change, after the saved cursor, whatever its
+    timestamp; the article export re-reads its inclusive start second and every row it returns
+    is emitted (ingest compares content hashes). So a change stamped with the watermark's second
+    is never skipped.
     """
 
     phase: ZendeskPhase = "tickets"

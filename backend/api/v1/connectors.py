@@ -143,6 +143,12 @@ class SyncRunOut(BaseModel):
     deleted: int
     failed: int
     errors: list[dict[str, Any]]
+    counts: dict[str, int] = Field(
+        default_factory=dict,
+        description="Counters by reason: items not indexed on purpose (skipped.draft_article, "
+        "...), attachments_indexed, attachments_skipped.<reason> (image, unsupported_type, "
+        "too_large, ...).",
+    )
     created_at: datetime
 
 

@@ -115,7 +115,8 @@ async def read_ticket(
             created_at=p.get("created_at"),
         )
         for p in parts
-        if p.get("label") not in {"description", "subject"}
+        # Attachments' extracted text is knowledge, not a message of the thread.
+        if p.get("label") not in {"description", "subject", "attachment"}
     ]
     return TicketIn(
         id=ticket_id,

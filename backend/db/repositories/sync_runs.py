@@ -63,7 +63,18 @@ async def add_sync_counts(
     deleted: int,
     failed: int,
     errors: list[dict[str, Any]],
+    counts: dict[str, int] | None = None,
 ) -> None:
+    if counts:
+        # Counters by reason are merged in Python under a row lock: one run has one writer,
+        # and the lock keeps a stale-run takeover from interleaving.
+        current = await session.scalar(
+            select(SyncRun.counts).where(SyncRun.id == run_id).with_for_update()
+        )
+        merged = dict(current or {})
+        for key, value in counts.items():
+            merged[key] = int(merged.get(key, 0)) + value
+        await session.execute(update(SyncRun).where(SyncRun.id == run_id).values(counts=merged))
     await session.execute(
         update(SyncRun)
         .where(SyncRun.id == run_id)
