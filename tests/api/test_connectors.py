@@ -21,6 +21,7 @@ from backend.config import Settings
 from backend.egress import StaticResolver
 from tests.adapters.freshdesk_api import (
     API_KEY,
+    FILE_HOST,
     NOW,
     FakeFreshdesk,
     iso,
@@ -116,7 +117,8 @@ async def app(settings: Settings, freshdesk: FakeFreshdesk) -> AsyncIterator[Fas
         settings,
         http_transport=httpx.MockTransport(freshdesk.handle),
         # The replayed account's name "resolves" to loopback, allowed by the test setting.
-        egress_resolver=StaticResolver({"acme.freshdesk.com": "127.0.0.1"}),
+        # Its attachment links point at Freshdesk's file store, a file host of the platform.
+        egress_resolver=StaticResolver({"acme.freshdesk.com": "127.0.0.1", FILE_HOST: "127.0.0.1"}),
     )
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         yield application
