@@ -25,6 +25,7 @@ from backend.vectors.filters import (
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
     Condition,
+    EitherOf,
     MatchAnyOf,
     MatchFlag,
     conditions_for,
@@ -63,7 +64,9 @@ def _bool_mirror(key: str) -> str:
     return key + _BOOL_MIRROR_SUFFIX
 
 
-def _to_edge_condition(condition: Condition) -> qe.FieldCondition:
+def _to_edge_condition(condition: Condition) -> qe.FieldCondition | qe.Filter:
+    if isinstance(condition, EitherOf):
+        return qe.Filter(should=[_to_edge_condition(c) for c in condition.conditions])
     if isinstance(condition, MatchAnyOf):
         if len(condition.values) == 1:
             return qe.FieldCondition(condition.key, match=qe.MatchValue(condition.values[0]))

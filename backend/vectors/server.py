@@ -19,6 +19,7 @@ from backend.vectors.filters import (
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
     Condition,
+    EitherOf,
     MatchAnyOf,
     MatchFlag,
     conditions_for,
@@ -50,7 +51,9 @@ from backend.vectors.types import (
 )
 
 
-def _to_server_condition(condition: Condition) -> models.FieldCondition:
+def _to_server_condition(condition: Condition) -> models.FieldCondition | models.Filter:
+    if isinstance(condition, EitherOf):
+        return models.Filter(should=[_to_server_condition(c) for c in condition.conditions])
     if isinstance(condition, MatchAnyOf):
         if len(condition.values) == 1:
             return models.FieldCondition(

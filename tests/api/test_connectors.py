@@ -200,7 +200,11 @@ async def test_sync_indexes_everywhere_and_other_companies_see_nothing(
     assert len([k async for k in blobs.list_documents("freshdesk")]) == 4
     ticket = next(d for d in documents if d["external_id"] == "ticket:1")
     detail = (await client.get(f"/v1/documents/{ticket['id']}", headers=acme.headers)).json()
-    assert "firmware team" in detail["body"]  # the private note is kept, for agents
+    # The private note is kept, for agents, marked internal and out of the public body.
+    assert "firmware team" not in detail["body"]
+    assert detail["has_internal"] is True
+    assert any("firmware team" in note["text"] for note in detail["internal_notes"])
+    assert all(note["internal"] for note in detail["internal_notes"])
 
     company = (await client.get("/v1/company", headers=acme.headers)).json()["company"]
     assert company["knowledge_generation"] == 1

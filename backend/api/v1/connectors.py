@@ -18,7 +18,7 @@ from backend.api.dependencies import (
     require_api_key,
 )
 from backend.api.schemas import ERROR_RESPONSES, ErrorBody
-from backend.db.models import Connector
+from backend.db.models import Connector, Document
 from backend.db.repositories import documents as document_repo
 from backend.db.repositories import sync_runs as run_repo
 from backend.db.repositories.audit_log import append_audit_entry
@@ -147,9 +147,57 @@ class DocumentOut(BaseModel):
     updated_at: datetime
 
 
+class DocumentPartOut(BaseModel):
+    label: str = Field(description="subject, description, reply, note, resolution, ...")
+    author_role: str | None
+    internal: bool = Field(description="A private note / work note: agent-only.")
+    text: str
+    created_at: datetime | None
+
+
 class DocumentDetail(DocumentOut):
-    body: str
-    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+    body: str = Field(
+        description="The text customers may see: internal notes are left out of it and "
+        "returned in `internal_notes` instead."
+    )
+    internal_notes: list[DocumentPartOut] = Field(
+        description="Private notes / work notes of a ticket (agent-only, never for customers)."
+    )
+    parts: list[DocumentPartOut] = Field(
+        description="A ticket's thread in order, each message flagged `internal` or not; "
+        "empty for articles and reviews."
+    )
+    has_internal: bool = Field(description="The document holds internal content.")
+    metadata: dict[str, Any]
+
+    @classmethod
+    def of(cls, document: Document) -> DocumentDetail:
+        metadata = dict(document.metadata_)
+        raw_parts = metadata.pop("parts", None) or []
+        parts = [
+            DocumentPartOut(
+                label=str(p.get("label") or ""),
+                author_role=p.get("author_role"),
+                internal=bool(p.get("internal")),
+                text=str(p.get("text") or ""),
+                created_at=p.get("created_at"),
+            )
+            for p in raw_parts
+            if isinstance(p, dict)
+        ]
+        internal = [p for p in parts if p.internal]
+        # The stored body joins every part, notes included; with the parts at hand the public
+        # text is rebuilt from the public ones (as ingest builds it: paragraphs in order).
+        body = "\n\n".join(p.text for p in parts if not p.internal) if parts else document.body
+        base = DocumentOut.model_validate(document).model_dump()
+        return cls(
+            **base,
+            body=body,
+            internal_notes=internal,
+            parts=parts,
+            has_internal=bool(internal),
+            metadata=metadata,
+        )
 
 
 class EraseRequester(BaseModel):
@@ -293,11 +341,13 @@ async def list_documents(
 
 @router.get("/documents/{document_id}", response_model=DocumentDetail, responses=NOT_FOUND)
 async def get_document(document_id: uuid.UUID, session: TenantSession) -> Any:
-    """One document with its normalized text (internal notes included: agent-only data)."""
+    """One document: its public text in `body`, a ticket's private notes separately in
+    `internal_notes`, and the thread as `parts` with each message flagged `internal`. Needs
+    an API key (widget tokens, agent or customer, get 403)."""
     document = await document_repo.get_document(session, document_id)
     if document is None:
         raise NotFound("no such document", code="document_not_found")
-    return document
+    return DocumentDetail.of(document)
 
 
 @router.delete("/documents/{document_id}", response_model=PurgeResult, responses=NOT_FOUND)
