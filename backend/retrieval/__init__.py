@@ -13,8 +13,8 @@ from backend.retrieval.retriever import HybridRetriever, is_mostly_non_latin
 __all__ = [
     "AGENT_SCOPE",
     "CUSTOMER_SCOPE",
-    "AccessScope",
     "SOLVED_STATUSES",
+    "AccessScope",
     "HybridRetriever",
     "RetrievedPassage",
     "SearchFilters",
