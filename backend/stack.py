@@ -164,6 +164,7 @@ async def open_stack(
                 sparse=sparse,
                 blobs=blobs,
                 knowledge_changed=ResponseInvalidator(cache),
+                phone_region=settings.privacy_phone_region,
             ),
             http=http,
             clock=clock,

@@ -23,6 +23,7 @@ from backend.ingest.connectors import ConnectorService
 from backend.ingest.indexer import KnowledgeIndexer
 from backend.ingest.jobs import JobQueue
 from backend.observability.metrics import count_company_request
+from backend.privacy.requesters import RequesterPrivacy
 from backend.retrieval.access import AccessScope
 from backend.tenancy.company_id import is_valid_company_id
 from backend.tenancy.service import Tenant, authenticate_api_key, authenticate_widget_token
@@ -192,9 +193,23 @@ async def get_indexer(state: StateDep) -> KnowledgeIndexer:
         sparse=parts.sparse,
         blobs=parts.blobs,
         knowledge_changed=parts.knowledge_changed,
+        phone_region=parts.phone_region,
     )
 
 
+async def get_privacy(state: StateDep) -> RequesterPrivacy:
+    parts = state.sync.parts
+    return RequesterPrivacy(
+        database=state.database,
+        vectors=parts.vectors,
+        blobs=parts.blobs,
+        knowledge_changed=parts.knowledge_changed,
+        flush_records=state.assistant.recorder.flush,
+        phone_region=parts.phone_region,
+    )
+
+
+PrivacyDep = Annotated[RequesterPrivacy, Depends(get_privacy)]
 ConnectorsDep = Annotated[ConnectorService, Depends(get_connector_service)]
 JobsDep = Annotated[JobQueue, Depends(get_job_queue)]
 IndexerDep = Annotated[KnowledgeIndexer, Depends(get_indexer)]

@@ -31,6 +31,7 @@ from backend.embeddings.dense import DenseEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.chunking import Chunk, chunk_document
 from backend.ingest.normalize import NormalizedDocument, normalize_document
+from backend.privacy.identifiers import DEFAULT_PHONE_REGION, normalize_requester
 from backend.tenancy.company_id import validate_company_id
 from backend.vectors import ChunkPayload, ChunkPoint, VectorStore, point_id
 
@@ -98,6 +99,7 @@ class KnowledgeIndexer:
         blobs: BlobStore,
         connector_id: uuid.UUID | None = None,
         knowledge_changed: KnowledgeChanged | None = None,
+        phone_region: str | None = DEFAULT_PHONE_REGION,
     ) -> None:
         self.database = database
         self.vectors = vectors
@@ -106,6 +108,9 @@ class KnowledgeIndexer:
         self.blobs = blobs
         self.connector_id = connector_id
         self.knowledge_changed = knowledge_changed
+        # Requester identifiers are stored in one canonical form (backend.privacy), so an
+        # erasure request finds them however the platform or the requester spells them.
+        self.phone_region = phone_region
 
     async def index(
         self,
@@ -122,7 +127,7 @@ class KnowledgeIndexer:
         counts = IndexCounts(fetched=len(documents))
         # The same document twice in one page (a platform re-emitting a boundary record):
         # the last version wins.
-        latest = {(d.source, d.external_id): d for d in documents}
+        latest = {(d.source, d.external_id): self._canonical_requester(d) for d in documents}
         normalized = await asyncio.to_thread(
             lambda: {key: normalize_document(doc) for key, doc in latest.items()}
         )
@@ -153,6 +158,12 @@ class KnowledgeIndexer:
         points = await self._embed(company_id, changed)
         counts.chunks = len(points)
         return PreparedBatch(company_id, changed, points, counts)
+
+    def _canonical_requester(self, document: SourceDocument) -> SourceDocument:
+        canonical = normalize_requester(document.requester, self.phone_region)
+        if canonical == document.requester:
+            return document
+        return document.model_copy(update={"requester": canonical})
 
     async def _embed(
         self, company_id: str, changed: Sequence[_ChangedDocument]

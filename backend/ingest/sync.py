@@ -39,6 +39,7 @@ from backend.embeddings.sparse import SparseEncoder
 from backend.errors import Conflict, NotFound
 from backend.ingest.connectors import ConnectorService
 from backend.ingest.indexer import IndexCounts, KnowledgeChanged, KnowledgeIndexer, PreparedBatch
+from backend.privacy.identifiers import DEFAULT_PHONE_REGION
 from backend.tenancy.service import company_suspended
 from backend.vectors import VectorStore
 
@@ -59,6 +60,8 @@ class IndexingParts:
     sparse: SparseEncoder
     blobs: BlobStore
     knowledge_changed: KnowledgeChanged | None = None
+    phone_region: str | None = DEFAULT_PHONE_REGION
+    """Region for requester phone numbers written without a country code."""
 
 
 class SyncService:
@@ -194,6 +197,7 @@ class SyncService:
                 sparse=self.parts.sparse,
                 blobs=self.parts.blobs,
                 connector_id=connector.id,
+                phone_region=self.parts.phone_region,
             )
             blocked = await self._pipeline(
                 company_id, run_id, connector.id, adapter, checkpoint, indexer, totals, progress

@@ -117,3 +117,27 @@ async def find_ticket(
         query = query.where(Document.source == source)
     result = await session.execute(query.order_by(Document.updated_at.desc()).limit(1))
     return result.scalar_one_or_none()
+
+
+async def find_documents_by_requester(
+    session: AsyncSession, forms: Sequence[str]
+) -> list[Document]:
+    """Documents raised by a requester, given every spelling to match (see
+    backend.privacy.identifiers.lookup_forms)."""
+    if not forms:
+        return []
+    result = await session.execute(
+        select(Document)
+        .where(Document.requester.in_(list(forms)))
+        .order_by(Document.source, Document.external_id)
+    )
+    return list(result.scalars())
+
+
+async def delete_documents_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> int:
+    if not ids:
+        return 0
+    result = await session.execute(
+        delete(Document).where(Document.id.in_(list(ids))).returning(Document.id)
+    )
+    return len(list(result.scalars()))
