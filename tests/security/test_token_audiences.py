@@ -2,22 +2,21 @@
 
 What each credential gets (and why):
 
-| endpoint                                  | API key | agent token         | customer token        |
-|-------------------------------------------|---------|---------------------|-----------------------|
-| POST /v1/search                           | all     | all (*)             | filtered: articles,   |
-| POST /v1/answer(/stream)                  | all     | all (*)             |   public only         |
-|   ... with a `ticket`                     | all     | own ticket (*)      | 403 audience_forbidden|
-| POST /v1/draft-reply(/stream)             | 200     | own ticket (*)      | 403 (ticket tool)     |
-| POST /v1/review-reply(/stream)            | 200     | 200                 | 403 (speaks for the   |
-|                                           |         |                     |   company)            |
-| POST /v1/similar-tickets                  | 200     | 200 (*)             | 403 (returns tickets) |
-| POST /v1/summarize                        | 200     | own ticket (*)      | 403 (ticket tool)     |
-| GET  /v1/tickets/{id}                     | 200     | own ticket (*)      | 403 (ticket)          |
-| GET  /v1/company                          | 200     | 200                 | 403 (settings)        |
-| POST /v1/feedback                         | 201     | 201                 | 201 (rates an answer) |
-| widget-tokens, interactions, audit-log,   | 200     | 403 api_key_required| 403 api_key_required  |
-| connectors, sync-runs, documents, privacy |         |                     |                       |
+| endpoint | API key | agent token | customer token |
+|---|---|---|---|
+| POST /v1/search | all | all (*) | filtered: public articles |
+| POST /v1/answer(/stream) | all | all (*) | filtered: public articles |
+| ... with a `ticket` | all | own ticket (*) | 403 audience_forbidden |
+| POST /v1/draft-reply(/stream) | 200 | own ticket (*) | 403 (ticket tool) |
+| POST /v1/review-reply(/stream) | 200 | 200 | 403 (speaks for the company) |
+| POST /v1/similar-tickets | 200 | 200 (*) | 403 (returns tickets) |
+| POST /v1/summarize | 200 | own ticket (*) | 403 (ticket tool) |
+| GET  /v1/tickets/{id} | 200 | own ticket (*) | 403 (ticket) |
+| GET  /v1/company | 200 | 200 | 403 (settings) |
+| POST /v1/feedback | 201 | 201 | 201 (rates an answer) |
+| management (**) | 200 | 403 api_key_required | 403 api_key_required |
 
+(**) widget-tokens, interactions, audit-log, connectors, sync-runs, documents, privacy.
 (*) a token scoped to one ticket sees internal content of that ticket only: the retrieval
 filter admits internal chunks only from its ticket. Search and answer are filtered rather
 than refused for customers because public articles are exactly what a customer widget is
