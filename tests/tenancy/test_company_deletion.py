@@ -108,9 +108,7 @@ async def _tenant_rows(database: Database, company_id: str) -> dict[str, int]:
             )
         ]
         return {
-            table: (
-                await session.execute(text(f'SELECT count(*) FROM "{table}"'))
-            ).scalar_one()
+            table: (await session.execute(text(f'SELECT count(*) FROM "{table}"'))).scalar_one()
             for table in tables
         }
 
