@@ -279,15 +279,24 @@ async def test_ticket_scoped_agent_tokens_stay_on_their_ticket(
     assert "4471" not in _texts(similar)
 
 
-KEY_ONLY: list[tuple[str, str, dict[str, Any] | None]] = [
-    ("POST", "/v1/widget-tokens", {}),
-    ("GET", "/v1/interactions", None),
-    ("GET", "/v1/audit-log", None),
-    ("GET", "/v1/connectors", None),
-    ("GET", "/v1/documents", None),
-    ("GET", f"/v1/sync-runs/{uuid.uuid4()}", None),
-    ("POST", "/v1/privacy/access-requester", {"requester": "jane@example.com"}),
-    ("POST", "/v1/privacy/erase-requester", {"requester": "nobody@example.com"}),
+_NO_SUCH = uuid.uuid4()
+# (method, path, body, status with an API key)
+KEY_ONLY: list[tuple[str, str, dict[str, Any] | None, int]] = [
+    ("POST", "/v1/widget-tokens", {}, 201),
+    ("GET", "/v1/interactions", None, 200),
+    ("GET", "/v1/audit-log", None, 200),
+    ("GET", "/v1/connectors", None, 200),
+    ("POST", "/v1/connectors", {"platform": "nope", "name": "x"}, 400),
+    ("GET", f"/v1/connectors/{_NO_SUCH}", None, 404),
+    ("PATCH", f"/v1/connectors/{_NO_SUCH}", {"name": "renamed"}, 404),
+    ("DELETE", f"/v1/connectors/{_NO_SUCH}", None, 404),
+    ("POST", f"/v1/connectors/{_NO_SUCH}/sync", None, 404),
+    ("GET", f"/v1/connectors/{_NO_SUCH}/sync-runs", None, 200),
+    ("GET", f"/v1/sync-runs/{_NO_SUCH}", None, 404),
+    ("GET", "/v1/documents", None, 200),
+    ("DELETE", f"/v1/documents/{_NO_SUCH}", None, 404),
+    ("POST", "/v1/privacy/access-requester", {"requester": "jane@example.com"}, 200),
+    ("POST", "/v1/privacy/erase-requester", {"requester": "nobody@example.com"}, 200),
 ]
 
 
@@ -296,17 +305,16 @@ async def test_management_endpoints_need_an_api_key_for_both_audiences(
 ) -> None:
     documents = (await client.get("/v1/documents", headers=setup.acme.headers)).json()
     ticket = next(d for d in documents if d["external_id"] == "ticket:t-1")
-    endpoints = [*KEY_ONLY, ("GET", f"/v1/documents/{ticket['id']}", None)]
+    endpoints = [*KEY_ONLY, ("GET", f"/v1/documents/{ticket['id']}", None, 200)]
     for audience in ("agent", "customer"):
         headers = await setup.token(client, audience=audience)
-        for method, path, body in endpoints:
+        for method, path, body, _ in endpoints:
             response = await client.request(method, path, headers=headers, json=body)
-            assert response.status_code == 403, (audience, path, response.text)
+            assert response.status_code == 403, (audience, method, path, response.text)
             assert response.json()["error"] == "api_key_required"
-    for method, path, body in endpoints:
+    for method, path, body, expected in endpoints:
         response = await client.request(method, path, headers=setup.acme.headers, json=body)
-        expected = 404 if path.startswith("/v1/sync-runs/") else (201 if "widget" in path else 200)
-        assert response.status_code == expected, (path, response.text)
+        assert response.status_code == expected, (method, path, response.text)
 
 
 async def test_documents_mark_internal_notes(client: httpx.AsyncClient, setup: Setup) -> None:
