@@ -94,10 +94,11 @@ class RequesterPrivacy:
         async with self.database.tenant_session(company_id) as session:
             documents = await document_repo.find_documents_by_requester(session, forms)
         keys = [(d.id, d.source, d.external_id) for d in documents]
+        # Outside Postgres first: a failure here leaves the rows (and no audit entry), so
+        # the request can simply be repeated. Chunks are also deleted by their requester
+        # payload, which reaches any whose row a crashed ingest never wrote.
+        await self.vectors.delete_requesters(company_id, forms)
         if keys:
-            # Outside Postgres first: a failure here leaves the rows (and no audit entry), so
-            # the request can simply be repeated.
-            await self.vectors.ensure_company(company_id)
             await self.vectors.delete_documents(company_id, [str(i) for i, _, _ in keys])
             blobs = TenantBlobs(self.blobs, company_id)
             for _, source, external_id in keys:

@@ -258,6 +258,16 @@ class EdgeVectorStore:
             company_id, lambda shard: shard.update(operation), create=False, default=None
         )
 
+    async def delete_requesters(self, company_id: str, requester_ids: Sequence[str]) -> None:
+        if not requester_ids:
+            validate_company_id(company_id)
+            return
+        condition = _edge_filter(company_id, VectorFilter(requester_ids=tuple(requester_ids)))
+        operation = qe.UpdateOperation.delete_points_by_filter(condition)
+        await self._run(
+            company_id, lambda shard: shard.update(operation), create=False, default=None
+        )
+
     async def delete_points(self, company_id: str, ids: Sequence[uuid.UUID]) -> None:
         if not ids:
             validate_company_id(company_id)

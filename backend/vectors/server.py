@@ -276,6 +276,12 @@ class QdrantServerVectorStore:
             selector = _server_filter(company_id, VectorFilter(document_ids=tuple(document_ids)))
             await self._delete(company_id, selector)
 
+    async def delete_requesters(self, company_id: str, requester_ids: Sequence[str]) -> None:
+        validate_company_id(company_id)
+        if requester_ids:
+            selector = _server_filter(company_id, VectorFilter(requester_ids=tuple(requester_ids)))
+            await self._delete(company_id, selector)
+
     async def delete_points(self, company_id: str, ids: Sequence[uuid.UUID]) -> None:
         validate_company_id(company_id)
         if ids:

@@ -349,3 +349,35 @@ async def test_erasure_rows_and_audit_entry_commit_together(
         await owner.dispose()
     report = await privacy.erase(setup.acme.company_id, "max@example.com", actor="test")
     assert report.deleted_documents == 1
+
+
+async def test_erasure_reaches_chunks_whose_row_was_never_written(setup: Setup) -> None:
+    """A crash between the vector upsert and the Postgres write leaves chunks without a
+    documents row; erasure finds them by their requester payload."""
+    from backend.embeddings.sparse import SparseEncoder
+    from backend.vectors import ChunkPayload, ChunkPoint, point_id
+
+    company = setup.acme.company_id
+    dense = [1.0] + [0.0] * (setup.state.dense.dimension - 1)
+    orphan = ChunkPoint(
+        id=point_id(company, "freshdesk", "ticket:900", 0),
+        dense=dense,
+        sparse=SparseEncoder().encode_document("orphaned heater ticket"),
+        payload=ChunkPayload(
+            company_id=company,
+            kind="ticket",
+            source="freshdesk",
+            document_id=str(document_uuid(company, "freshdesk", "ticket:900")),
+            external_id="ticket:900",
+            chunk_index=0,
+            requester_id="orphan@example.com",
+            text="orphaned heater ticket",
+        ),
+    )
+    await setup.state.vectors.upsert(company, [orphan])
+    only_orphan = VectorFilter(requester_ids=("orphan@example.com",))
+    assert await setup.state.vectors.count(company, only_orphan) == 1
+    privacy = await get_privacy(setup.state)
+    report = await privacy.erase(company, "Orphan@Example.com", actor="test")
+    assert report.deleted_documents == 0
+    assert await setup.state.vectors.count(company, only_orphan) == 0
