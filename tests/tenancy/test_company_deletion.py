@@ -303,3 +303,41 @@ async def test_cli_suspends_and_deletes_with_confirmation(
     )
     code, output = await _cli(settings, "tenants", "delete", company.company_id, "--yes")
     assert code == 2 and "company_not_found" in output
+
+
+async def test_deletion_purges_the_in_process_cache_of_the_embedded_default(
+    setup: Setup, make_company: MakeCompany
+) -> None:
+    """The embedded default keeps its cache in the process: deletion empties it there too."""
+    from backend.cache import MemoryCacheBackend, TenantCache
+    from backend.llm.cache import ResponseCache
+    from backend.tenancy.lifecycle import CompanyLifecycle
+
+    memory = MemoryCacheBackend()
+    doomed, kept = await make_company("mem"), await make_company("mem")
+    for company in (doomed, kept):
+        cache = ResponseCache(memory, company.company_id, ttl_seconds=60)
+        found = await cache.lookup("answer-answer", "k")
+        assert found.epoch is not None
+        await cache.put("answer-answer", "k", {"text": "cached"}, epoch=found.epoch)
+        await TenantCache(memory, company.company_id).set("search", "q", b"hit")
+    state = setup.state
+    lifecycle = CompanyLifecycle(
+        database=state.database,
+        vectors=state.vectors,
+        blobs=state.blobs,
+        cache=memory,
+        clock=state.clock,
+    )
+    report = await lifecycle.delete(doomed.company_id, actor="test")
+    assert report.cache_keys == 3  # the epoch, the answer, the search entry
+    assert await TenantCache(memory, doomed.company_id).get("search", "q") is None
+    gone = await ResponseCache(memory, doomed.company_id, ttl_seconds=60).lookup(
+        "answer-answer", "k"
+    )
+    assert gone.value is None
+    assert await TenantCache(memory, kept.company_id).get("search", "q") == b"hit"
+    kept_answer = await ResponseCache(memory, kept.company_id, ttl_seconds=60).lookup(
+        "answer-answer", "k"
+    )
+    assert kept_answer.value == {"text": "cached"}
