@@ -272,17 +272,15 @@ class KnowledgeIndexer:
         company_id: str,
         *,
         connector_id: uuid.UUID | None = None,
-        requester: str | None = None,
         document_id: uuid.UUID | None = None,
     ) -> int:
-        """Delete every document matching the criteria from all stores (connector removal,
-        a GDPR request for one requester, or a single document)."""
+        """Delete every document matching the criteria from all stores (connector removal
+        or a single document). One requester's data is erased by
+        :class:`backend.privacy.requesters.RequesterPrivacy`, which also matches every
+        spelling of the identifier and removes the interactions that quote it."""
         async with self.database.tenant_session(company_id) as session:
             keys = await document_repo.list_document_keys(
-                session,
-                connector_id=connector_id,
-                requester=requester,
-                document_id=document_id,
+                session, connector_id=connector_id, document_id=document_id
             )
         if not keys:
             return 0

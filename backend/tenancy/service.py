@@ -63,15 +63,6 @@ def company_suspended(company_id: str) -> Forbidden:
     )
 
 
-def ensure_active(company: Company | None) -> Company:
-    """The company, if it exists and is not suspended (404 / 403 ``company_suspended``)."""
-    if company is None:
-        raise NotFound("company does not exist", code="company_not_found")
-    if company.status != "active":
-        raise company_suspended(company.company_id)
-    return company
-
-
 @dataclass(frozen=True)
 class IssuedApiKey:
     key: ApiKey

@@ -91,15 +91,12 @@ async def list_document_keys(
     session: AsyncSession,
     *,
     connector_id: uuid.UUID | None = None,
-    requester: str | None = None,
     document_id: uuid.UUID | None = None,
 ) -> list[tuple[str, str]]:
     """(source, external_id) of the documents matching every given criterion."""
     query = select(Document.source, Document.external_id)
     if connector_id is not None:
         query = query.where(Document.connector_id == connector_id)
-    if requester is not None:
-        query = query.where(Document.requester == requester)
     if document_id is not None:
         query = query.where(Document.id == document_id)
     return [(row.source, row.external_id) for row in await session.execute(query)]
