@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from backend.api.state import AppState
+from backend.api.state import AppState, company_lifecycle
 from backend.config import Settings
 from backend.errors import AppError
 from backend.stack import open_stack
@@ -23,7 +23,9 @@ from backend.tenancy.company_id import company_id_from_domain
 app = typer.Typer(
     help="Helpdesk Assistant: multi-tenant RAG backend for helpdesk teams.", no_args_is_help=True
 )
-tenants = typer.Typer(help="Create and list companies (tenants).", no_args_is_help=True)
+tenants = typer.Typer(
+    help="Create, list, suspend, reactivate and delete companies (tenants).", no_args_is_help=True
+)
 keys = typer.Typer(
     help="Issue, list, revoke and rotate a company's API keys.", no_args_is_help=True
 )
@@ -163,6 +165,52 @@ def tenants_list() -> None:
             c.company_id, c.name, c.helpdesk_domain or "", c.status, str(c.knowledge_generation)
         )
     console.print(table)
+
+
+@tenants.command("suspend")
+def tenants_suspend(
+    company_id: Annotated[str, typer.Argument(help="Company id.")],
+    reason: Annotated[str | None, typer.Option(help="Kept in the audit log.")] = None,
+) -> None:
+    """Suspend a company: its keys and tokens get 403 company_suspended, its syncs stop."""
+    company = _run(
+        lambda s: company_lifecycle(s).set_status(
+            company_id, "suspended", actor=CLI_ACTOR, reason=reason
+        )
+    )
+    console.print(f"suspended [bold]{company.company_id}[/bold]")
+
+
+@tenants.command("reactivate")
+def tenants_reactivate(company_id: Annotated[str, typer.Argument(help="Company id.")]) -> None:
+    """Lift a suspension."""
+    company = _run(lambda s: company_lifecycle(s).set_status(company_id, "active", actor=CLI_ACTOR))
+    console.print(f"reactivated [bold]{company.company_id}[/bold]")
+
+
+@tenants.command("delete")
+def tenants_delete(
+    company_id: Annotated[str, typer.Argument(help="Company id.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: delete everything, irreversibly.")
+    ] = False,
+) -> None:
+    """Delete a company from every store (Postgres, vectors, object store, cache). The audit
+    log is kept. Needs --yes."""
+    if not yes:
+        err_console.print(
+            f"[red]error[/red] this deletes {company_id} and all its data irreversibly; "
+            "repeat with --yes"
+        )
+        raise typer.Exit(code=2)
+    report = _run(lambda s: company_lifecycle(s).delete(company_id, actor=CLI_ACTOR))
+    console.print(f"deleted [bold]{company_id}[/bold]")
+    for table, rows in report.postgres_rows.items():
+        console.print(f"  postgres {table}: {rows}")
+    console.print(
+        f"  vector points: {report.vector_points}  blobs: {report.blobs}  "
+        f"cache keys: {report.cache_keys}  cancelled syncs: {report.cancelled_sync_runs}"
+    )
 
 
 @keys.command("create")

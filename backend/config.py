@@ -217,6 +217,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    # --- Privacy -----------------------------------------------------------------------------
+    privacy_phone_region: str | None = Field(
+        default="US",
+        pattern=r"^[A-Za-z]{2}$",
+        description="ISO 3166 region for requester phone numbers written without a country "
+        "code; requester identifiers are stored in one canonical form (e-mails lower-cased, "
+        "phones E.164) so erasure and access requests find them.",
+    )
+
     @cached_property
     def embedded_database(self) -> bool:
         return self.database_url is None

@@ -192,6 +192,7 @@ async def open_stack(
                 sparse=sparse,
                 blobs=blobs,
                 knowledge_changed=ResponseInvalidator(cache),
+                phone_region=settings.privacy_phone_region,
             ),
             egress=egress,
             files=files,

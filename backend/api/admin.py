@@ -1,4 +1,5 @@
-"""Platform administration: companies and their API keys (admin token required)."""
+"""Platform administration: companies, their API keys, suspension and deletion (admin token
+required)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from backend.api.dependencies import ClockDep, DatabaseDep, PlatformAdmin, StateDep
 from backend.api.schemas import ApiKeyOut, CompanyOut, ErrorBody, IssuedApiKeyOut
+from backend.api.state import company_lifecycle
+from backend.api.v1.company import AuditEntryOut
+from backend.errors import BadRequest
 from backend.tenancy import service
 from backend.tenancy.company_id import COMPANY_ID_PATTERN, CompanyId, company_id_from_domain
 
@@ -171,3 +175,89 @@ async def rotate_api_key(
     )
     state.credentials.clear()  # the old key's cached resolution must not outlive the grace
     return IssuedApiKeyOut(api_key=issued.plaintext, key=ApiKeyOut.model_validate(issued.key))
+
+
+class SuspendIn(BaseModel):
+    reason: str | None = Field(default=None, max_length=500, description="Kept in the audit log.")
+
+
+class CompanyDeletionOut(BaseModel):
+    company_id: str
+    postgres_rows: dict[str, int] = Field(description="Rows deleted, per table.")
+    cancelled_sync_runs: int
+    vector_points: int = Field(description="Chunks removed from the vector index.")
+    blobs: int = Field(description="Raw payloads removed from the object store.")
+    cache_keys: int = Field(description="Cache keys removed (`hd:{company}:*`).")
+
+
+@router.post(
+    "/companies/{company_id}/suspend",
+    response_model=CompanyOut,
+    responses={404: {"model": ErrorBody}},
+)
+async def suspend_company(
+    company_id: CompanyIdPath,
+    state: StateDep,
+    actor: PlatformAdmin,
+    body: SuspendIn | None = None,
+) -> Any:
+    """Suspend a company: its API keys and widget tokens get 403 `company_suspended` on
+    every endpoint (minting tokens included), its queued and running syncs are cancelled and
+    scheduled ones no longer start. Its data is kept. Audited."""
+    return await company_lifecycle(state).set_status(
+        company_id, "suspended", actor=actor, reason=body.reason if body else None
+    )
+
+
+@router.post(
+    "/companies/{company_id}/reactivate",
+    response_model=CompanyOut,
+    responses={404: {"model": ErrorBody}},
+)
+async def reactivate_company(
+    company_id: CompanyIdPath, state: StateDep, actor: PlatformAdmin
+) -> Any:
+    """Lift a suspension: the company's credentials and schedules work again. Audited."""
+    return await company_lifecycle(state).set_status(company_id, "active", actor=actor)
+
+
+@router.delete(
+    "/companies/{company_id}",
+    response_model=CompanyDeletionOut,
+    responses={
+        400: {"model": ErrorBody, "description": "`confirm` does not repeat the company id."},
+        404: {"model": ErrorBody},
+    },
+)
+async def delete_company(
+    company_id: CompanyIdPath,
+    state: StateDep,
+    actor: PlatformAdmin,
+    confirm: Annotated[
+        str | None,
+        Query(max_length=63, description="Repeat the company id to confirm the deletion."),
+    ] = None,
+) -> Any:
+    """Delete a company and everything it holds, irreversibly: every Postgres row (keys,
+    connectors and their schedules, documents, sync runs, interactions, feedback, usage),
+    its vector index, its raw payloads in the object store and its cache entries. Its queued
+    syncs are cancelled and dropped when a worker reaches them. The audit log is kept (with
+    a `company.delete` entry giving the counts) and stays readable here. Requires
+    `?confirm=<company_id>`."""
+    if confirm != company_id:
+        raise BadRequest(
+            "repeat the company id in ?confirm= to delete it", code="confirmation_required"
+        )
+    report = await company_lifecycle(state).delete(company_id, actor=actor)
+    return CompanyDeletionOut(company_id=company_id, **report.as_details())
+
+
+@router.get("/companies/{company_id}/audit-log", response_model=list[AuditEntryOut])
+async def read_company_audit_log(
+    company_id: CompanyIdPath,
+    state: StateDep,
+    _actor: PlatformAdmin,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> Any:
+    """A company's audit trail, newest first; still readable after the company is deleted."""
+    return await company_lifecycle(state).audit_log(company_id, limit=limit)

@@ -23,6 +23,8 @@ from backend.ingest.connectors import ConnectorService
 from backend.ingest.indexer import KnowledgeIndexer
 from backend.ingest.jobs import JobQueue
 from backend.observability.metrics import count_company_request
+from backend.privacy.requesters import RequesterPrivacy
+from backend.retrieval.access import AccessScope
 from backend.tenancy.company_id import is_valid_company_id
 from backend.tenancy.service import Tenant, authenticate_api_key, authenticate_widget_token
 from backend.tenancy.widget_tokens import TOKEN_SCHEME
@@ -123,6 +125,26 @@ async def require_api_key(tenant: CurrentTenant) -> Tenant:
 KeyTenant = Annotated[Tenant, Depends(require_api_key)]
 
 
+async def require_agent(tenant: CurrentTenant) -> Tenant:
+    """Agent tools (tickets, drafts, summaries, company settings): not for a customer token,
+    which may only search and ask about public knowledge."""
+    if tenant.is_customer:
+        raise Forbidden(
+            "a customer token may only search and ask about public knowledge",
+            code="audience_forbidden",
+        )
+    return tenant
+
+
+AgentTenant = Annotated[Tenant, Depends(require_agent)]
+"""An API key or an agent widget token (a customer token gets 403 ``audience_forbidden``)."""
+
+
+def access_scope(tenant: Tenant) -> AccessScope:
+    """What this credential may retrieve (applied as vector-store filters)."""
+    return AccessScope(audience=tenant.audience, ticket_id=tenant.ticket_id)
+
+
 async def get_tenant_session(
     tenant: CurrentTenant, database: DatabaseDep
 ) -> AsyncIterator[AsyncSession]:
@@ -171,9 +193,23 @@ async def get_indexer(state: StateDep) -> KnowledgeIndexer:
         sparse=parts.sparse,
         blobs=parts.blobs,
         knowledge_changed=parts.knowledge_changed,
+        phone_region=parts.phone_region,
     )
 
 
+async def get_privacy(state: StateDep) -> RequesterPrivacy:
+    parts = state.sync.parts
+    return RequesterPrivacy(
+        database=state.database,
+        vectors=parts.vectors,
+        blobs=parts.blobs,
+        knowledge_changed=parts.knowledge_changed,
+        flush_records=state.assistant.recorder.flush,
+        phone_region=parts.phone_region,
+    )
+
+
+PrivacyDep = Annotated[RequesterPrivacy, Depends(get_privacy)]
 ConnectorsDep = Annotated[ConnectorService, Depends(get_connector_service)]
 JobsDep = Annotated[JobQueue, Depends(get_job_queue)]
 IndexerDep = Annotated[KnowledgeIndexer, Depends(get_indexer)]

@@ -17,7 +17,12 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Malformed request (e.g. invalid company id)."},
     401: {"model": ErrorBody, "description": "Missing, unknown, expired or revoked API key."},
-    403: {"model": ErrorBody, "description": "The key belongs to another company."},
+    403: {
+        "model": ErrorBody,
+        "description": "The key belongs to another company (`company_mismatch`), the company "
+        "is suspended (`company_suspended`), or the credential's audience may not use this "
+        "endpoint (`audience_forbidden`, `api_key_required`).",
+    },
     422: {"model": ErrorBody, "description": "The body or parameters failed validation."},
 }
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from backend.ingest.sync import SyncService
     from backend.llm.router import LLMRouter
     from backend.tenancy.credential_cache import CredentialCache
+    from backend.tenancy.lifecycle import CompanyLifecycle
     from backend.tenancy.widget_tokens import WidgetTokenSigner
     from backend.vectors import VectorStore
 
@@ -44,3 +45,18 @@ class AppState:
     credentials: CredentialCache
     # name → check; /readyz runs each configured store's check.
     readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+
+
+def company_lifecycle(state: AppState) -> CompanyLifecycle:
+    """Suspension and deletion, wired to this process's stores and caches."""
+    from backend.tenancy.lifecycle import CompanyLifecycle
+
+    return CompanyLifecycle(
+        database=state.database,
+        vectors=state.vectors,
+        blobs=state.blobs,
+        cache=state.cache,
+        clock=state.clock,
+        credentials=state.credentials,
+        pending_records=state.assistant.recorder,
+    )

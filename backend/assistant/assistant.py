@@ -47,7 +47,9 @@ from backend.llm.providers.extractive import PROVIDER_NAME as EXTRACTIVE
 from backend.llm.router import LLMRouter
 from backend.llm.types import ChatMessage, Completed, LLMRequest, LLMResult, Passage, Task
 from backend.retrieval import (
+    AGENT_SCOPE,
     SOLVED_STATUSES,
+    AccessScope,
     HybridRetriever,
     RetrievedPassage,
     SearchFilters,
@@ -138,9 +140,10 @@ class Assistant:
         ticket: TicketContext | None = None,
         *,
         filters: SearchFilters | None = None,
+        scope: AccessScope = AGENT_SCOPE,
     ) -> AssistantResult:
         return await self.run(
-            await self.prepare_answer(company_id, question, ticket, filters=filters)
+            await self.prepare_answer(company_id, question, ticket, filters=filters, scope=scope)
         )
 
     async def draft_reply(self, company_id: str, ticket: TicketContext) -> AssistantResult:
@@ -161,6 +164,7 @@ class Assistant:
         *,
         limit: int = 5,
         include_internal: bool = True,
+        scope: AccessScope = AGENT_SCOPE,
     ) -> list[RetrievedPassage]:
         """Similar tickets for an agent, solved first; the ticket itself is left out."""
         if isinstance(ticket, TicketContext):
@@ -173,6 +177,7 @@ class Assistant:
             limit=limit,
             exclude_external_id=exclude,
             include_internal=include_internal,
+            scope=scope,
         )
 
     # ---------------------------------------------------------------------- preparing
@@ -184,6 +189,7 @@ class Assistant:
         ticket: TicketContext | None = None,
         *,
         filters: SearchFilters | None = None,
+        scope: AccessScope = AGENT_SCOPE,
     ) -> PreparedRequest:
         validate_company_id(company_id)
         question = question.strip()
@@ -197,6 +203,7 @@ class Assistant:
             filters=filters,
             limit=self._answer_limit,
             include_internal=True,
+            scope=scope,
         )
         passages, flagged = _screen(retrieved)
         language = (
@@ -221,7 +228,9 @@ class Assistant:
         )
         return await self._finish("answer", company_id, settings, request, passages, flagged)
 
-    async def prepare_draft_reply(self, company_id: str, ticket: TicketContext) -> PreparedRequest:
+    async def prepare_draft_reply(
+        self, company_id: str, ticket: TicketContext, *, scope: AccessScope = AGENT_SCOPE
+    ) -> PreparedRequest:
         validate_company_id(company_id)
         settings = await self.settings_for(company_id)
         customer_text = ticket.customer_text().strip() or ticket.subject.strip()
@@ -236,6 +245,7 @@ class Assistant:
             language,
             SearchFilters(kinds=("article",)),
             self._knowledge_limit,
+            scope,
         )
         similar = await self._retriever.similar_tickets(
             company_id,
@@ -244,6 +254,7 @@ class Assistant:
             exclude_external_id=ticket.id,
             include_internal=False,
             filters=SearchFilters(statuses=SOLVED_STATUSES),
+            scope=scope,
         )
         # Retrieval already excluded private notes; checking again costs nothing and keeps
         # this rule true whatever a future retrieval change does.
@@ -267,7 +278,9 @@ class Assistant:
         )
         return await self._finish("draft_reply", company_id, settings, request, passages, flagged)
 
-    async def prepare_review_reply(self, company_id: str, review: ReviewContext) -> PreparedRequest:
+    async def prepare_review_reply(
+        self, company_id: str, review: ReviewContext, *, scope: AccessScope = AGENT_SCOPE
+    ) -> PreparedRequest:
         validate_company_id(company_id)
         settings = await self.settings_for(company_id)
         language = (
@@ -285,6 +298,7 @@ class Assistant:
                 language,
                 SearchFilters(kinds=("article",)),
                 min(3, self._knowledge_limit),
+                scope,
             )
         passages, flagged = _screen([p for p in retrieved if not p.internal])
         llm_passages = [p.to_llm_passage() for p in passages]
@@ -413,6 +427,7 @@ class Assistant:
         language: str,
         filters: SearchFilters,
         limit: int,
+        scope: AccessScope = AGENT_SCOPE,
     ) -> list[RetrievedPassage]:
         """Customer-facing passages: those in the customer's language first, then others to
         fill ``limit`` (a model can still translate them)."""
@@ -422,12 +437,13 @@ class Assistant:
             filters=filters.model_copy(update={"languages": (language,)}),
             limit=limit,
             include_internal=False,
+            scope=scope,
         )
         if len(preferred) >= limit:
             return preferred
         seen = {p.document_id for p in preferred}
         others = await self._retriever.search(
-            company_id, query, filters=filters, limit=limit, include_internal=False
+            company_id, query, filters=filters, limit=limit, include_internal=False, scope=scope
         )
         return (
             preferred + [p for p in others if p.document_id not in seen][: limit - len(preferred)]

@@ -94,6 +94,12 @@ class InteractionRecorder:
             self._wake.set()
         return interaction_id
 
+    def discard_company(self, company_id: str) -> int:
+        """Forget a deleted company's queued rows (they could only fail to insert)."""
+        before = len(self._pending)
+        self._pending = [row for row in self._pending if row["company_id"] != company_id]
+        return before - len(self._pending)
+
     def _created_at(self) -> datetime:
         return self._clock.now()
 

@@ -95,6 +95,10 @@ class AssistantService:
         settings = AssistantSettings.from_company_settings(company.settings if company else None)
         return {
             "generation": company.knowledge_generation if company else 0,
+            # A company deleted and created again under the same id starts over at
+            # generation 0: its creation time keeps it from meeting the old entries that
+            # another process's private cache may still hold.
+            "created": company.created_at.isoformat() if company else None,
             "settings": settings.model_dump(mode="json"),
         }
 

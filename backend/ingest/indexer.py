@@ -31,6 +31,7 @@ from backend.embeddings.dense import DenseEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.chunking import Chunk, chunk_document
 from backend.ingest.normalize import NormalizedDocument, normalize_document, without_people
+from backend.privacy.identifiers import DEFAULT_PHONE_REGION, normalize_requester
 from backend.tenancy.company_id import validate_company_id
 from backend.vectors import ChunkPayload, ChunkPoint, VectorStore, point_id
 
@@ -102,6 +103,7 @@ class KnowledgeIndexer:
         blobs: BlobStore,
         connector_id: uuid.UUID | None = None,
         knowledge_changed: KnowledgeChanged | None = None,
+        phone_region: str | None = DEFAULT_PHONE_REGION,
     ) -> None:
         self.database = database
         self.vectors = vectors
@@ -110,6 +112,9 @@ class KnowledgeIndexer:
         self.blobs = blobs
         self.connector_id = connector_id
         self.knowledge_changed = knowledge_changed
+        # Requester identifiers are stored in one canonical form (backend.privacy), so an
+        # erasure request finds them however the platform or the requester spells them.
+        self.phone_region = phone_region
 
     async def index(
         self,
@@ -126,7 +131,7 @@ class KnowledgeIndexer:
         counts = IndexCounts(fetched=len(documents))
         # The same document twice in one page (a platform re-emitting a boundary record):
         # the last version wins.
-        latest = {(d.source, d.external_id): d for d in documents}
+        latest = {(d.source, d.external_id): self._canonical_requester(d) for d in documents}
         if latest and await self._redacts_people(company_id):
             latest = {key: without_people(doc) for key, doc in latest.items()}
         normalized = await asyncio.to_thread(
@@ -166,6 +171,12 @@ class KnowledgeIndexer:
             company = await company_repo.get_company(session, company_id)
         settings = company.settings if company is not None else None
         return bool(isinstance(settings, dict) and settings.get("pii_redaction"))
+
+    def _canonical_requester(self, document: SourceDocument) -> SourceDocument:
+        canonical = normalize_requester(document.requester, self.phone_region)
+        if canonical == document.requester:
+            return document
+        return document.model_copy(update={"requester": canonical})
 
     async def _embed(
         self, company_id: str, changed: Sequence[_ChangedDocument]
@@ -274,17 +285,15 @@ class KnowledgeIndexer:
         company_id: str,
         *,
         connector_id: uuid.UUID | None = None,
-        requester: str | None = None,
         document_id: uuid.UUID | None = None,
     ) -> int:
-        """Delete every document matching the criteria from all stores (connector removal,
-        a GDPR request for one requester, or a single document)."""
+        """Delete every document matching the criteria from all stores (connector removal
+        or a single document). One requester's data is erased by
+        :class:`backend.privacy.requesters.RequesterPrivacy`, which also matches every
+        spelling of the identifier and removes the interactions that quote it."""
         async with self.database.tenant_session(company_id) as session:
             keys = await document_repo.list_document_keys(
-                session,
-                connector_id=connector_id,
-                requester=requester,
-                document_id=document_id,
+                session, connector_id=connector_id, document_id=document_id
             )
         if not keys:
             return 0

@@ -24,9 +24,9 @@ from backend.clock import Clock
 from backend.db.models import SyncRun
 from backend.db.repositories import connectors as connector_repo
 from backend.db.session import Database
-from backend.errors import Conflict, Unavailable
+from backend.errors import Conflict, Forbidden, NotFound, Unavailable
 from backend.ingest.sync import SyncService
-from backend.tenancy.service import list_companies
+from backend.tenancy.service import COMPANY_SUSPENDED, list_companies
 
 _log = structlog.get_logger("helpdesk.jobs")
 
@@ -48,9 +48,21 @@ def build_broker(redis_url: str | None, cluster_nodes: str | None) -> AsyncBroke
 
 
 async def run_sync_job(company_id: str, run_id: str, context: Context = TaskiqDepends()) -> str:
-    """The task: run one queued sync. Returns the run's final status."""
+    """The task: run one queued sync. Returns the run's final status, or ``dropped`` for a
+    job whose run no longer may run: cancelled (its company suspended), or gone with a
+    deleted company. Jobs already on the queue cannot be picked out of it selectively, so
+    they are refused here instead."""
     service: SyncService = context.state.sync_service
-    run = await service.run(company_id, uuid.UUID(run_id))
+    try:
+        run = await service.run(company_id, uuid.UUID(run_id))
+    except (NotFound, Conflict) as exc:
+        _log.info("sync job dropped", company_id=company_id, run_id=run_id, reason=exc.code)
+        return "dropped"
+    except Forbidden as exc:
+        if exc.code != COMPANY_SUSPENDED:
+            raise
+        _log.info("sync job stopped", company_id=company_id, run_id=run_id, reason=exc.code)
+        return "dropped"
     return run.status
 
 
@@ -125,6 +137,8 @@ class SyncScheduler:
         while companies := await list_companies(self.database, limit=500, offset=offset):
             offset += len(companies)
             for company in companies:
+                if company.status != "active":
+                    continue  # suspended: nothing of it runs
                 async with self.database.tenant_session(company.company_id) as session:
                     connectors = await connector_repo.list_scheduled_connectors(session)
                 for connector in connectors:

@@ -40,6 +40,8 @@ from backend.errors import AppError, Conflict, NotFound
 from backend.ingest.connectors import ConnectorConfig, ConnectorService
 from backend.ingest.file_imports import FILE_PLATFORMS, FileImportPolicy
 from backend.ingest.indexer import IndexCounts, KnowledgeChanged, KnowledgeIndexer, PreparedBatch
+from backend.privacy.identifiers import DEFAULT_PHONE_REGION
+from backend.tenancy.service import company_suspended
 from backend.vectors import VectorStore
 
 _log = structlog.get_logger("helpdesk.sync")
@@ -59,6 +61,8 @@ class IndexingParts:
     sparse: SparseEncoder
     blobs: BlobStore
     knowledge_changed: KnowledgeChanged | None = None
+    phone_region: str | None = DEFAULT_PHONE_REGION
+    """Region for requester phone numbers written without a country code."""
 
 
 class SyncService:
@@ -91,8 +95,12 @@ class SyncService:
     async def request_sync(
         self, company_id: str, connector_id: uuid.UUID, *, trigger: str
     ) -> SyncRun:
-        """Create a queued run, or refuse with 409 while another one is active."""
+        """Create a queued run, or refuse with 409 while another one is active (403
+        ``company_suspended`` for a suspended company)."""
         async with self.database.tenant_session(company_id) as session:
+            company = await company_repo.get_company(session, company_id)
+            if company is not None and company.status != "active":
+                raise company_suspended(company_id)
             connector = await connector_repo.get_connector(session, connector_id)
             if connector is None:
                 raise NotFound("no such connector", code="connector_not_found")
@@ -151,6 +159,18 @@ class SyncService:
                 raise NotFound("no such sync run", code="sync_run_not_found")
             if run.status != "queued":
                 raise Conflict(f"sync run is {run.status}", code="sync_run_not_queued")
+            company = await company_repo.get_company(session, company_id)
+            if company is None or company.status != "active":
+                # Queued before the company was suspended: the job is dropped, not run.
+                await run_repo.update_sync_run(
+                    session,
+                    run_id,
+                    status="cancelled",
+                    finished_at=self.clock.now(),
+                    errors=[{"message": "company suspended"}],
+                )
+                await session.refresh(run)
+                return run
             connector = await connector_repo.get_connector(session, run.connector_id)
             if connector is None:
                 raise NotFound("no such connector", code="connector_not_found")
@@ -187,6 +207,7 @@ class SyncService:
                         sparse=self.parts.sparse,
                         blobs=self.parts.blobs,
                         connector_id=connector.id,
+                        phone_region=self.parts.phone_region,
                     )
                     blocked = await self._pipeline(
                         company_id,
@@ -293,6 +314,8 @@ class SyncService:
             nonlocal blocked
             while (item := await prepared.get()) is not None:
                 page, batch = item
+                # A company suspended or deleted mid-sync stops at the next page.
+                await self._ensure_company_active(company_id)
                 counts = await indexer.write(batch, page.deletions)
                 counts.failed += len(page.failures)
                 counts.errors.extend(f.model_dump(mode="json") for f in page.failures)
@@ -312,6 +335,12 @@ class SyncService:
             group.create_task(prepare())
             group.create_task(write())
         return blocked
+
+    async def _ensure_company_active(self, company_id: str) -> None:
+        async with self.database.tenant_session(company_id) as session:
+            company = await company_repo.get_company(session, company_id)
+        if company is None or company.status != "active":
+            raise company_suspended(company_id)
 
     async def _record(
         self,

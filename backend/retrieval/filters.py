@@ -8,6 +8,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from backend.retrieval.access import AGENT_SCOPE, AccessScope
 from backend.vectors import ChunkKind, VectorFilter
 
 SOLVED_STATUSES: Final[tuple[str, ...]] = ("resolved", "closed", "solved")
@@ -49,15 +50,25 @@ class SearchFilters(BaseModel):
             raise ValueError("updated_from must not be after updated_to")
         return self
 
-    def to_vector_filter(self, *, include_internal: bool = True) -> VectorFilter:
-        """The store's filter; ``include_internal=False`` drops private-note passages."""
+    def to_vector_filter(
+        self, *, include_internal: bool = True, scope: AccessScope = AGENT_SCOPE
+    ) -> VectorFilter | None:
+        """The store's filter; ``include_internal=False`` drops private-note passages, and
+        ``scope`` narrows it to what the caller's audience may see. ``None`` when the scope
+        leaves nothing to search (a customer asking only for tickets)."""
         internal = self.internal
         if not include_internal:
             # Asking for internal-only content while excluding internal content finds nothing;
             # the exclusion wins, because it is the safety rule for customer-facing text.
             internal = False
+        kinds = scope.allowed_kinds(self.kinds)
+        if kinds is None:
+            return None
+        internal_only_from = scope.internal_only_from()
+        if internal_only_from == ():
+            internal = False
         return VectorFilter(
-            kinds=self.kinds,
+            kinds=kinds,
             sources=self.sources,
             languages=self.languages,
             statuses=self.statuses,
@@ -67,4 +78,5 @@ class SearchFilters(BaseModel):
             internal=internal,
             updated_from=self.updated_from,
             updated_to=self.updated_to,
+            internal_only_from=internal_only_from,
         )

@@ -8,6 +8,7 @@ from typing import Final
 from backend.embeddings.dense import DenseEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.errors import BadRequest
+from backend.retrieval.access import AGENT_SCOPE, AccessScope
 from backend.retrieval.filters import SOLVED_STATUSES, SearchFilters
 from backend.retrieval.passages import RetrievedPassage, query_terms
 from backend.tenancy.company_id import validate_company_id
@@ -101,10 +102,12 @@ class HybridRetriever:
         mode: SearchMode | str = SearchMode.HYBRID,
         include_internal: bool = True,
         per_document: int = 1,
+        scope: AccessScope = AGENT_SCOPE,
     ) -> list[RetrievedPassage]:
         """The best ``limit`` passages for ``query``, at most ``per_document`` per document.
 
-        ``include_internal=False`` leaves private-note content out (customer-facing use).
+        ``include_internal=False`` leaves private-note content out (customer-facing use);
+        ``scope`` is the caller's audience (see :mod:`backend.retrieval.access`).
         """
         return await self._search(
             company_id,
@@ -114,6 +117,7 @@ class HybridRetriever:
             mode=mode,
             include_internal=include_internal,
             per_document=per_document,
+            scope=scope,
         )
 
     async def similar_tickets(
@@ -125,6 +129,7 @@ class HybridRetriever:
         exclude_external_id: str | None = None,
         include_internal: bool = True,
         filters: SearchFilters | None = None,
+        scope: AccessScope = AGENT_SCOPE,
     ) -> list[RetrievedPassage]:
         """Tickets like ``ticket_text``: solved ones (resolved/closed) first, best first, then
         unsolved ones. ``exclude_external_id`` (e.g. ``ticket:123``) leaves the ticket being
@@ -147,6 +152,7 @@ class HybridRetriever:
             include_internal=include_internal,
             per_document=1,
             exclude=excluded,
+            scope=scope,
         )
         if len(solved) >= limit or base.statuses:
             return solved[:limit]
@@ -164,6 +170,7 @@ class HybridRetriever:
             include_internal=include_internal,
             per_document=1,
             exclude=excluded_or_seen,
+            scope=scope,
         )
         return solved + others
 
@@ -177,6 +184,7 @@ class HybridRetriever:
         mode: SearchMode | str,
         include_internal: bool,
         per_document: int,
+        scope: AccessScope,
         exclude: Callable[[VectorMatch], bool] | None = None,
     ) -> list[RetrievedPassage]:
         validate_company_id(company_id)
@@ -200,7 +208,9 @@ class HybridRetriever:
             if effective in (SearchMode.SPARSE, SearchMode.HYBRID)
             else None
         )
-        vector_filter = filters.to_vector_filter(include_internal=include_internal)
+        vector_filter = filters.to_vector_filter(include_internal=include_internal, scope=scope)
+        if vector_filter is None:
+            return []  # nothing this audience may see was asked for
         terms = query_terms(text)
 
         fetch = max(limit * _OVERFETCH * per_document, _MIN_FETCH)

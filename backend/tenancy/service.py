@@ -19,8 +19,9 @@ from backend.db.repositories import api_keys as key_repo
 from backend.db.repositories import companies as company_repo
 from backend.db.repositories.audit_log import append_audit_entry
 from backend.db.session import Database
-from backend.errors import Conflict, Forbidden, NotFound, Unauthorized
+from backend.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from backend.tenancy.api_keys import generate_api_key, hash_api_key, looks_like_api_key
+from backend.tenancy.audience import DEFAULT_AUDIENCE, Audience
 from backend.tenancy.company_id import validate_company_id
 from backend.tenancy.widget_tokens import MAX_TTL, WidgetClaims, WidgetTokenSigner
 
@@ -40,10 +41,26 @@ class Tenant:
     """``api_key`` or ``widget`` (a short-lived token minted with an API key)."""
     ticket_id: str | None = None
     """Set for widget tokens scoped to one ticket."""
+    audience: Audience = DEFAULT_AUDIENCE
+    """``agent`` (API keys, agent widget tokens) or ``customer`` (public knowledge only)."""
 
     @property
     def actor(self) -> str:
         return f"{self.via}:{self.key_prefix}"
+
+    @property
+    def is_customer(self) -> bool:
+        return self.audience == "customer"
+
+
+COMPANY_SUSPENDED = "company_suspended"
+
+
+def company_suspended(company_id: str) -> Forbidden:
+    return Forbidden(
+        f"company {company_id!r} is suspended; contact the service operator",
+        code=COMPANY_SUSPENDED,
+    )
 
 
 @dataclass(frozen=True)
@@ -207,6 +224,7 @@ async def authenticate_widget_token(
     claims = signer.verify(token, now=clock.now())
     async with db.tenant_session(claims.company_id) as session:
         key = await key_repo.get_api_key(session, claims.api_key_id)
+        company = await company_repo.get_company(session, claims.company_id)
     now = clock.now()
     if (
         key is None
@@ -216,12 +234,15 @@ async def authenticate_widget_token(
         raise Unauthorized(
             "the API key behind this widget token is no longer valid", code="invalid_widget_token"
         )
+    if company is not None and company.status != "active":
+        raise company_suspended(claims.company_id)
     return Tenant(
         company_id=claims.company_id,
         api_key_id=key.id,
         key_prefix=key.prefix,
         via="widget",
         ticket_id=claims.ticket_id,
+        audience=claims.audience,
     )
 
 
@@ -232,9 +253,15 @@ def mint_widget_token(
     clock: Clock,
     ttl: timedelta,
     ticket_id: str | None,
+    audience: Audience = DEFAULT_AUDIENCE,
 ) -> tuple[str, datetime]:
     if tenant.via != "api_key" or tenant.api_key_id is None:
         raise Forbidden("widget tokens are minted with an API key", code="api_key_required")
+    if audience == "customer" and ticket_id is not None:
+        # A customer token sees no tickets at all, so binding it to one would mean nothing.
+        raise BadRequest(
+            "a customer token cannot be scoped to a ticket", code="customer_token_ticket"
+        )
     expires_at = clock.now() + min(ttl, MAX_TTL)
     token = signer.mint(
         WidgetClaims(
@@ -242,6 +269,7 @@ def mint_widget_token(
             api_key_id=tenant.api_key_id,
             expires_at=expires_at,
             ticket_id=ticket_id,
+            audience=audience,
         )
     )
     return token, expires_at
@@ -261,7 +289,10 @@ async def authenticate_api_key(db: Database, plaintext: str, *, clock: Clock) ->
         raise Unauthorized("this API key was revoked", code="revoked_api_key")
     if key.expires_at is not None and key.expires_at <= now:
         raise Unauthorized("this API key has expired", code="expired_api_key")
-    if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_RESOLUTION:
-        async with db.tenant_session(key.company_id) as session:
+    async with db.tenant_session(key.company_id) as session:
+        company = await company_repo.get_company(session, key.company_id)
+        if company is not None and company.status != "active":
+            raise company_suspended(key.company_id)
+        if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_RESOLUTION:
             await key_repo.touch_api_key(session, key.id, now)
     return Tenant(company_id=key.company_id, api_key_id=key.id, key_prefix=key.prefix)

@@ -1,9 +1,12 @@
 """Short-lived widget tokens: what the browser holds instead of an API key.
 
-A token is ``hdw_<payload>.<signature>``: the payload (company, optional ticket, the minting
-key's id, expiry) is base64url JSON and the signature is HMAC-SHA256 over it with a server
+A token is ``hdw_<payload>.<signature>``: the payload (company, optional ticket, audience, the
+minting key's id, expiry) is base64url JSON and the signature is HMAC-SHA256 over it with a server
 secret. Tokens are scoped to one company (and optionally one ticket), expire within an hour,
 and die with the API key that minted them (checked on each use).
+
+The audience claim (``a``: ``agent`` or ``customer``, see :mod:`backend.tenancy.audience`)
+was added later; a token without it is an ``agent`` token, which is what it was minted as.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import datetime, timedelta
 import orjson
 
 from backend.errors import Unauthorized
+from backend.tenancy.audience import AUDIENCES, DEFAULT_AUDIENCE, Audience
 
 TOKEN_SCHEME = "hdw_"  # noqa: S105 - a visible prefix, not a secret
 MAX_TTL = timedelta(hours=1)
@@ -38,6 +42,7 @@ class WidgetClaims:
     api_key_id: uuid.UUID
     expires_at: datetime
     ticket_id: str | None = None
+    audience: Audience = DEFAULT_AUDIENCE
 
 
 class WidgetTokenSigner:
@@ -56,6 +61,7 @@ class WidgetTokenSigner:
                     "c": claims.company_id,
                     "k": str(claims.api_key_id),
                     "t": claims.ticket_id,
+                    "a": claims.audience,
                     "e": int(claims.expires_at.timestamp()),
                 }
             )
@@ -72,11 +78,16 @@ class WidgetTokenSigner:
             )
         try:
             data = orjson.loads(_unb64(payload))
+            audience = data.get("a", DEFAULT_AUDIENCE)
+            if audience not in AUDIENCES:
+                raise ValueError("unknown audience")
+            ticket = data.get("t")
             claims = WidgetClaims(
                 company_id=str(data["c"]),
                 api_key_id=uuid.UUID(data["k"]),
-                ticket_id=data.get("t"),
+                ticket_id=None if ticket is None else str(ticket),
                 expires_at=datetime.fromtimestamp(int(data["e"]), tz=now.tzinfo),
+                audience=audience,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise Unauthorized("malformed widget token", code="invalid_widget_token") from exc

@@ -25,6 +25,7 @@ from backend.vectors.filters import (
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
     Condition,
+    EitherOf,
     MatchAnyOf,
     MatchFlag,
     conditions_for,
@@ -63,7 +64,9 @@ def _bool_mirror(key: str) -> str:
     return key + _BOOL_MIRROR_SUFFIX
 
 
-def _to_edge_condition(condition: Condition) -> qe.FieldCondition:
+def _to_edge_condition(condition: Condition) -> qe.FieldCondition | qe.Filter:
+    if isinstance(condition, EitherOf):
+        return qe.Filter(should=[_to_edge_condition(c) for c in condition.conditions])
     if isinstance(condition, MatchAnyOf):
         if len(condition.values) == 1:
             return qe.FieldCondition(condition.key, match=qe.MatchValue(condition.values[0]))
@@ -250,6 +253,16 @@ class EdgeVectorStore:
             validate_company_id(company_id)
             return
         condition = _edge_filter(company_id, VectorFilter(document_ids=tuple(document_ids)))
+        operation = qe.UpdateOperation.delete_points_by_filter(condition)
+        await self._run(
+            company_id, lambda shard: shard.update(operation), create=False, default=None
+        )
+
+    async def delete_requesters(self, company_id: str, requester_ids: Sequence[str]) -> None:
+        if not requester_ids:
+            validate_company_id(company_id)
+            return
+        condition = _edge_filter(company_id, VectorFilter(requester_ids=tuple(requester_ids)))
         operation = qe.UpdateOperation.delete_points_by_filter(condition)
         await self._run(
             company_id, lambda shard: shard.update(operation), create=False, default=None

@@ -21,6 +21,7 @@ KEYWORD_FIELDS = (
     "status",
     "tags",
     "requester_id",
+    "external_id",
 )
 BOOL_FIELDS = ("internal",)
 FLOAT_FIELDS = ("created_at", "updated_at")
@@ -49,7 +50,14 @@ class WithinRange:
     lte: float | None
 
 
-Condition = MatchAnyOf | MatchFlag | WithinRange
+@dataclass(frozen=True, slots=True)
+class EitherOf:
+    """At least one of ``conditions`` holds (a nested ``should`` filter in both engines)."""
+
+    conditions: tuple[MatchAnyOf | MatchFlag | WithinRange, ...]
+
+
+Condition = MatchAnyOf | MatchFlag | WithinRange | EitherOf
 
 
 def tenant_condition(company_id: str) -> MatchAnyOf:
@@ -74,6 +82,12 @@ def conditions_for(company_id: str, vector_filter: VectorFilter | None) -> list[
             conditions.append(MatchAnyOf(key, tuple(values)))
     if vector_filter.internal is not None:
         conditions.append(MatchFlag("internal", vector_filter.internal))
+    if vector_filter.internal_only_from is not None and vector_filter.internal is not False:
+        public = MatchFlag("internal", False)
+        allowed = vector_filter.internal_only_from
+        conditions.append(
+            EitherOf((public, MatchAnyOf("external_id", allowed))) if allowed else public
+        )
     if vector_filter.updated_from is not None or vector_filter.updated_to is not None:
         conditions.append(
             WithinRange(

@@ -19,6 +19,7 @@ from backend.vectors.filters import (
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
     Condition,
+    EitherOf,
     MatchAnyOf,
     MatchFlag,
     conditions_for,
@@ -50,7 +51,9 @@ from backend.vectors.types import (
 )
 
 
-def _to_server_condition(condition: Condition) -> models.FieldCondition:
+def _to_server_condition(condition: Condition) -> models.FieldCondition | models.Filter:
+    if isinstance(condition, EitherOf):
+        return models.Filter(should=[_to_server_condition(c) for c in condition.conditions])
     if isinstance(condition, MatchAnyOf):
         if len(condition.values) == 1:
             return models.FieldCondition(
@@ -271,6 +274,12 @@ class QdrantServerVectorStore:
         validate_company_id(company_id)
         if document_ids:
             selector = _server_filter(company_id, VectorFilter(document_ids=tuple(document_ids)))
+            await self._delete(company_id, selector)
+
+    async def delete_requesters(self, company_id: str, requester_ids: Sequence[str]) -> None:
+        validate_company_id(company_id)
+        if requester_ids:
+            selector = _server_filter(company_id, VectorFilter(requester_ids=tuple(requester_ids)))
             await self._delete(company_id, selector)
 
     async def delete_points(self, company_id: str, ids: Sequence[uuid.UUID]) -> None:

@@ -59,6 +59,10 @@ class VectorStore(Protocol):
 
     async def delete_points(self, company_id: str, ids: Sequence[uuid.UUID]) -> None: ...
 
+    async def delete_requesters(self, company_id: str, requester_ids: Sequence[str]) -> None:
+        """Delete every chunk raised by these requesters (GDPR erasure), whether or not a
+        documents row still names them."""
+
     async def query(
         self,
         company_id: str,

@@ -137,6 +137,10 @@ class VectorFilter:
     internal: bool | None = None
     updated_from: datetime | None = None
     updated_to: datetime | None = None
+    internal_only_from: tuple[str, ...] | None = None
+    """``None``: no restriction. A tuple of external ids (``ticket:42``): internal chunks
+    match only when they belong to one of these documents; public chunks match as usual.
+    This is how a widget token scoped to one ticket keeps other tickets' private notes out."""
 
 
 @dataclass(frozen=True, slots=True)

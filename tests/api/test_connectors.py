@@ -208,7 +208,11 @@ async def test_sync_indexes_everywhere_and_other_companies_see_nothing(
     assert len([k async for k in blobs.list_documents("freshdesk")]) == 4
     ticket = next(d for d in documents if d["external_id"] == "ticket:1")
     detail = (await client.get(f"/v1/documents/{ticket['id']}", headers=acme.headers)).json()
-    assert "firmware team" in detail["body"]  # the private note is kept, for agents
+    # The private note is kept, for agents, marked internal and out of the public body.
+    assert "firmware team" not in detail["body"]
+    assert detail["has_internal"] is True
+    assert any("firmware team" in note["text"] for note in detail["internal_notes"])
+    assert all(note["internal"] for note in detail["internal_notes"])
 
     company = (await client.get("/v1/company", headers=acme.headers)).json()["company"]
     assert company["knowledge_generation"] == 1
@@ -296,7 +300,8 @@ async def test_erasure_and_connector_removal_reach_every_store(
         "/v1/privacy/erase-requester", headers=acme.headers, json={"requester": "alice@example.org"}
     )
     assert erased.status_code == 200
-    assert erased.json() == {"deleted_documents": 2}
+    assert erased.json()["deleted_documents"] == 2
+    assert erased.json()["deleted_interactions"] == 0
     remaining = (await client.get("/v1/documents", headers=acme.headers)).json()
     assert {d["external_id"] for d in remaining} == {"article:31", "ticket:2"}
     assert 0 < await state.vectors.count(acme.company_id) < before

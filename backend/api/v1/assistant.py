@@ -4,6 +4,12 @@ Every response carries citations (numbered like the `[n]` markers in the text), 
 provider and model produced it, and is recorded as an interaction that can receive feedback.
 The `/stream` variants send Server-Sent Events: `token` events with text, then one `done`
 event with the same body as the non-streaming endpoint, or an `error` event.
+
+Audiences. API keys and `agent` widget tokens see the company's knowledge, internal notes
+included (marked `internal`); an agent token scoped to a ticket sees internal content of that
+ticket only. A `customer` widget token may use `/search` and `/answer` (without a ticket) over
+public knowledge-base articles only; the ticket tools answer it 403 `audience_forbidden`.
+The restriction is applied by the retrieval filters, so nothing outside it is ever ranked.
 """
 
 from __future__ import annotations
@@ -16,12 +22,12 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from backend.api.dependencies import CurrentTenant, StateDep
+from backend.api.dependencies import AgentTenant, CurrentTenant, StateDep, access_scope
 from backend.api.schemas import ERROR_RESPONSES, TicketIn
 from backend.assistant.service import AssistantService, TaskCall
 from backend.assistant.types import Message, ReviewContext, TicketContext
 from backend.errors import BadRequest, Forbidden
-from backend.retrieval import RetrievedPassage, SearchFilters
+from backend.retrieval import AGENT_SCOPE, RetrievedPassage, SearchFilters
 from backend.tenancy.service import Tenant
 
 router = APIRouter(prefix="/v1", tags=["assistant"], responses=ERROR_RESPONSES)
@@ -195,6 +201,15 @@ def _ticket_context(ticket: TicketIn, tenant: Tenant) -> TicketContext:
     )
 
 
+def _scoped(inputs: dict[str, Any], tenant: Tenant) -> dict[str, Any]:
+    """Cache material for a call: a narrower scope never shares an entry with a wider one
+    (a customer must not be served an answer computed from internal notes)."""
+    scope = access_scope(tenant)
+    if scope == AGENT_SCOPE:
+        return inputs
+    return {**inputs, "_scope": scope.cache_material()}
+
+
 def _stream(body: Any) -> StreamingResponse:
     return StreamingResponse(
         body,
@@ -207,7 +222,9 @@ def _stream(body: Any) -> StreamingResponse:
 async def search(body: SearchIn, tenant: CurrentTenant, service: AssistantDep) -> Response:
     """Hybrid search (dense + sparse, fused by reciprocal rank) over your knowledge, with
     filters; one passage per document, each with a citation handle. Repeated searches are
-    answered from your company's cache until your knowledge next changes."""
+    answered from your company's cache until your knowledge next changes. A customer token
+    searches published articles only (no tickets, no internal content); a ticket-scoped
+    agent token sees internal content of its own ticket only."""
 
     async def run_search() -> dict[str, Any]:
         passages = await service.assistant.retriever.search(
@@ -217,11 +234,12 @@ async def search(body: SearchIn, tenant: CurrentTenant, service: AssistantDep) -
             limit=body.limit,
             mode=body.mode,
             include_internal=body.include_internal,
+            scope=access_scope(tenant),
         )
         return {"results": [_passage_out(p) for p in passages]}
 
     results = await service.cached(
-        tenant, "search", {"search": body.model_dump(mode="json")}, run_search
+        tenant, "search", _scoped({"search": body.model_dump(mode="json")}, tenant), run_search
     )
     return _json(results)
 
@@ -252,14 +270,20 @@ def _json(body: Any) -> Response:
 
 
 def _answer_call(body: AnswerIn, tenant: Tenant, service: AssistantService) -> TaskCall:
+    if body.ticket is not None and tenant.is_customer:
+        raise Forbidden("a customer token cannot ask about a ticket", code="audience_forbidden")
     ticket = _ticket_context(body.ticket, tenant) if body.ticket else None
     return TaskCall(
         task="answer",
-        inputs=body.model_dump(mode="json"),
+        inputs=_scoped(body.model_dump(mode="json"), tenant),
         question=body.question,
         ticket_ref=ticket.id if ticket else None,
         prepare=lambda: service.assistant.prepare_answer(
-            tenant.company_id, body.question, ticket, filters=body.filters.to_filters()
+            tenant.company_id,
+            body.question,
+            ticket,
+            filters=body.filters.to_filters(),
+            scope=access_scope(tenant),
         ),
     )
 
@@ -268,10 +292,12 @@ def _draft_call(body: DraftIn, tenant: Tenant, service: AssistantService) -> Tas
     ticket = _ticket_context(body.ticket, tenant)
     return TaskCall(
         task="draft_reply",
-        inputs=body.ticket.model_dump(mode="json"),
+        inputs=_scoped(body.ticket.model_dump(mode="json"), tenant),
         question=ticket.subject or ticket.description[:500],
         ticket_ref=ticket.id,
-        prepare=lambda: service.assistant.prepare_draft_reply(tenant.company_id, ticket),
+        prepare=lambda: service.assistant.prepare_draft_reply(
+            tenant.company_id, ticket, scope=access_scope(tenant)
+        ),
         use_cache=not body.regenerate,
     )
 
@@ -280,10 +306,12 @@ def _review_call(body: ReviewReplyIn, tenant: Tenant, service: AssistantService)
     review = ReviewContext(**body.review.model_dump())
     return TaskCall(
         task="review_reply",
-        inputs=body.review.model_dump(mode="json"),
+        inputs=_scoped(body.review.model_dump(mode="json"), tenant),
         question=review.text[:500],
         ticket_ref=None,
-        prepare=lambda: service.assistant.prepare_review_reply(tenant.company_id, review),
+        prepare=lambda: service.assistant.prepare_review_reply(
+            tenant.company_id, review, scope=access_scope(tenant)
+        ),
         use_cache=not body.regenerate,
     )
 
@@ -291,7 +319,8 @@ def _review_call(body: ReviewReplyIn, tenant: Tenant, service: AssistantService)
 @router.post("/answer", response_model=GeneratedOut)
 async def answer(body: AnswerIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
     """Answer a question from your knowledge (optionally about a ticket), with citations.
-    Agent-facing: internal notes may be used and are marked in the citations."""
+    Agent-facing: internal notes may be used and are marked in the citations. With a
+    customer token: public articles only, and no `ticket` (403 `audience_forbidden`)."""
     return _json(await service.complete(tenant, _answer_call(body, tenant, service)))
 
 
@@ -304,7 +333,7 @@ async def answer_stream(
 
 
 @router.post("/draft-reply", response_model=GeneratedOut)
-async def draft_reply(body: DraftIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
+async def draft_reply(body: DraftIn, tenant: AgentTenant, service: AssistantDep) -> Any:
     """Draft a reply to the ticket, in the customer's language and your configured tone,
     grounded in knowledge articles and similar solved tickets. Internal notes are never
     quoted to the customer."""
@@ -313,14 +342,14 @@ async def draft_reply(body: DraftIn, tenant: CurrentTenant, service: AssistantDe
 
 @router.post("/draft-reply/stream", responses=STREAM_DOC, response_class=StreamingResponse)
 async def draft_reply_stream(
-    body: DraftIn, tenant: CurrentTenant, service: AssistantDep
+    body: DraftIn, tenant: AgentTenant, service: AssistantDep
 ) -> StreamingResponse:
     """`/draft-reply`, streamed as Server-Sent Events (what the sidebar widget uses)."""
     return _stream(service.stream(tenant, _draft_call(body, tenant, service)))
 
 
 @router.post("/review-reply", response_model=GeneratedOut)
-async def review_reply(body: ReviewReplyIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
+async def review_reply(body: ReviewReplyIn, tenant: AgentTenant, service: AssistantDep) -> Any:
     """Draft a reply to a customer review: thanks for a positive one, an apology and a next
     step for a negative one, in the review's language, without inventing facts."""
     return _json(await service.complete(tenant, _review_call(body, tenant, service)))
@@ -328,14 +357,14 @@ async def review_reply(body: ReviewReplyIn, tenant: CurrentTenant, service: Assi
 
 @router.post("/review-reply/stream", responses=STREAM_DOC, response_class=StreamingResponse)
 async def review_reply_stream(
-    body: ReviewReplyIn, tenant: CurrentTenant, service: AssistantDep
+    body: ReviewReplyIn, tenant: AgentTenant, service: AssistantDep
 ) -> StreamingResponse:
     """`/review-reply`, streamed as Server-Sent Events."""
     return _stream(service.stream(tenant, _review_call(body, tenant, service)))
 
 
 @router.post("/similar-tickets", response_model=SimilarOut)
-async def similar_tickets(body: SimilarIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
+async def similar_tickets(body: SimilarIn, tenant: AgentTenant, service: AssistantDep) -> Any:
     """Tickets like this one, solved ones first (the ticket itself is left out)."""
     if body.ticket is not None:
         subject: TicketContext | str = _ticket_context(body.ticket, tenant)
@@ -343,7 +372,9 @@ async def similar_tickets(body: SimilarIn, tenant: CurrentTenant, service: Assis
         subject = body.query
     else:
         raise BadRequest("give a ticket or a query", code="empty_query")
-    found = await service.assistant.similar_tickets(tenant.company_id, subject, limit=body.limit)
+    found = await service.assistant.similar_tickets(
+        tenant.company_id, subject, limit=body.limit, scope=access_scope(tenant)
+    )
     return SimilarOut(
         tickets=[
             SimilarTicketOut(
@@ -362,12 +393,12 @@ async def similar_tickets(body: SimilarIn, tenant: CurrentTenant, service: Assis
 
 
 @router.post("/summarize", response_model=SummaryOut)
-async def summarize(body: DraftIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
+async def summarize(body: DraftIn, tenant: AgentTenant, service: AssistantDep) -> Any:
     """Summarize a ticket thread for the agent (citing its messages)."""
     ticket = _ticket_context(body.ticket, tenant)
     call = TaskCall(
         task="summarize",
-        inputs=body.ticket.model_dump(mode="json"),
+        inputs=_scoped(body.ticket.model_dump(mode="json"), tenant),
         question=ticket.subject,
         ticket_ref=ticket.id,
         prepare=lambda: service.assistant.prepare_summarize(tenant.company_id, ticket),

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
-from backend.api.dependencies import CurrentTenant, KeyTenant, TenantSession
+from backend.api.dependencies import AgentTenant, KeyTenant, TenantSession
 from backend.api.schemas import ERROR_RESPONSES, CompanyOut
 from backend.db.repositories.audit_log import list_audit_entries
 from backend.db.repositories.companies import get_company
@@ -34,8 +34,9 @@ class AuditEntryOut(BaseModel):
 
 
 @router.get("/company", response_model=WhoAmI)
-async def read_own_company(tenant: CurrentTenant, session: TenantSession) -> Any:
-    """The company your API key belongs to. Handy to check credentials and headers."""
+async def read_own_company(tenant: AgentTenant, session: TenantSession) -> Any:
+    """The company your API key belongs to. Handy to check credentials and headers. Not
+    for customer tokens (403 `audience_forbidden`): company settings are not public."""
     company = await get_company(session, tenant.company_id)
     if company is None:
         raise NotFound("company not found", code="company_not_found")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.dependencies import (
+    AgentTenant,
     ClockDep,
     CurrentTenant,
     KeyTenant,
@@ -20,6 +21,7 @@ from backend.api.schemas import ERROR_RESPONSES, ErrorBody, MessageIn, TicketIn
 from backend.db.repositories import documents as document_repo
 from backend.db.repositories import interactions as interaction_repo
 from backend.errors import Forbidden, NotFound
+from backend.tenancy.audience import DEFAULT_AUDIENCE, Audience
 from backend.tenancy.service import mint_widget_token
 
 router = APIRouter(prefix="/v1", tags=["assistant"], responses=ERROR_RESPONSES)
@@ -30,6 +32,13 @@ class WidgetTokenCreate(BaseModel):
         default=None, max_length=200, description="Scope the token to this ticket only."
     )
     ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    audience: Audience = Field(
+        default=DEFAULT_AUDIENCE,
+        description="`agent` (default; the helpdesk sidebar: your knowledge including "
+        "internal notes) or `customer` (a widget customers can open: search and questions "
+        "over published articles only; no tickets, internal content or company settings). "
+        "A customer token cannot be scoped to a ticket.",
+    )
 
 
 class WidgetTokenOut(BaseModel):
@@ -37,6 +46,7 @@ class WidgetTokenOut(BaseModel):
     expires_at: datetime
     company_id: str
     ticket_id: str | None
+    audience: Audience
 
 
 class FeedbackIn(BaseModel):
@@ -76,28 +86,35 @@ async def create_widget_token(
 ) -> Any:
     """Mint a short-lived token for the sidebar widget, server-side, with your API key: the
     browser gets this token, never the key. It is scoped to your company (and to one ticket
-    if `ticket_id` is given), lasts at most an hour, and dies if the key is revoked."""
+    if `ticket_id` is given), lasts at most an hour, and dies if the key is revoked. Its
+    `audience` decides what it may see: `agent` (the default, as for tokens minted before
+    audiences existed) or `customer` (public knowledge only)."""
     token, expires_at = mint_widget_token(
         tenant,
         signer=state.widget_signer,
         clock=clock,
         ttl=timedelta(seconds=body.ttl_seconds),
         ticket_id=body.ticket_id,
+        audience=body.audience,
     )
     return WidgetTokenOut(
-        token=token, expires_at=expires_at, company_id=tenant.company_id, ticket_id=body.ticket_id
+        token=token,
+        expires_at=expires_at,
+        company_id=tenant.company_id,
+        ticket_id=body.ticket_id,
+        audience=body.audience,
     )
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketIn, responses={404: {"model": ErrorBody}})
 async def read_ticket(
     ticket_id: str,
-    tenant: CurrentTenant,
+    tenant: AgentTenant,
     session: TenantSession,
     source: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Any:
     """An indexed ticket by its platform id, with its thread (private notes flagged). A
-    ticket-scoped widget token may read only its own ticket."""
+    ticket-scoped widget token may read only its own ticket; a customer token none (403)."""
     if tenant.ticket_id is not None and tenant.ticket_id != ticket_id:
         raise Forbidden("this widget token is for another ticket", code="ticket_out_of_scope")
     document = await document_repo.find_ticket(session, ticket_id, source=source)

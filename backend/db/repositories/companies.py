@@ -2,10 +2,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.db.models import Company
+from backend.db.models import (
+    ApiKey,
+    Company,
+    Connector,
+    Document,
+    Feedback,
+    Interaction,
+    SyncRun,
+    Usage,
+)
+
+# Tenant tables in deletion order (children first). Tables added later that reference
+# companies with ON DELETE CASCADE are removed with the company row; the audit log is kept
+# on purpose (see delete_company_rows).
+_COMPANY_TABLES = (Feedback, Interaction, Usage, SyncRun, Document, Connector, ApiKey)
 
 
 async def insert_company(
@@ -47,3 +61,29 @@ async def bump_knowledge_generation(session: AsyncSession, company_id: str) -> i
         .returning(Company.knowledge_generation)
     )
     return int(result.scalar_one())
+
+
+async def set_company_status(session: AsyncSession, company_id: str, status: str) -> bool:
+    result = await session.execute(
+        update(Company).where(Company.company_id == company_id).values(status=status)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def delete_company_rows(session: AsyncSession, company_id: str) -> dict[str, int]:
+    """Delete every row of ``company_id`` except its audit log; returns rows per table.
+
+    The audit log is append-only (the runtime role may not delete from it) and outlives
+    what it describes: the deletion itself is recorded there.
+    """
+    counts: dict[str, int] = {}
+    for model in _COMPANY_TABLES:
+        result = await session.execute(delete(model).where(model.company_id == company_id))
+        counts[str(model.__tablename__)] = _rowcount(result)
+    result = await session.execute(delete(Company).where(Company.company_id == company_id))
+    counts["companies"] = _rowcount(result)
+    return counts
+
+
+def _rowcount(result: object) -> int:
+    return int(result.rowcount) if isinstance(result, CursorResult) else 0

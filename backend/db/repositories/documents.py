@@ -91,15 +91,12 @@ async def list_document_keys(
     session: AsyncSession,
     *,
     connector_id: uuid.UUID | None = None,
-    requester: str | None = None,
     document_id: uuid.UUID | None = None,
 ) -> list[tuple[str, str]]:
     """(source, external_id) of the documents matching every given criterion."""
     query = select(Document.source, Document.external_id)
     if connector_id is not None:
         query = query.where(Document.connector_id == connector_id)
-    if requester is not None:
-        query = query.where(Document.requester == requester)
     if document_id is not None:
         query = query.where(Document.id == document_id)
     return [(row.source, row.external_id) for row in await session.execute(query)]
@@ -117,3 +114,27 @@ async def find_ticket(
         query = query.where(Document.source == source)
     result = await session.execute(query.order_by(Document.updated_at.desc()).limit(1))
     return result.scalar_one_or_none()
+
+
+async def find_documents_by_requester(
+    session: AsyncSession, forms: Sequence[str]
+) -> list[Document]:
+    """Documents raised by a requester, given every spelling to match (see
+    backend.privacy.identifiers.lookup_forms)."""
+    if not forms:
+        return []
+    result = await session.execute(
+        select(Document)
+        .where(Document.requester.in_(list(forms)))
+        .order_by(Document.source, Document.external_id)
+    )
+    return list(result.scalars())
+
+
+async def delete_documents_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> int:
+    if not ids:
+        return 0
+    result = await session.execute(
+        delete(Document).where(Document.id.in_(list(ids))).returning(Document.id)
+    )
+    return len(list(result.scalars()))

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import ColumnElement, delete, false, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db.models import Feedback, Interaction
@@ -62,3 +63,70 @@ async def list_feedback(session: AsyncSession, interaction_id: uuid.UUID) -> lis
         .order_by(Feedback.created_at)
     )
     return list(result.scalars())
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _about(
+    document_ids: Sequence[str], ticket_refs: Sequence[str], mentions: Sequence[str]
+) -> ColumnElement[bool]:
+    """Interactions that cite one of the documents, were about one of the tickets, or quote
+    one of the identifiers in their question or answer."""
+    conditions: list[ColumnElement[bool]] = [
+        Interaction.citations.contains([{"document_id": document_id}])
+        for document_id in document_ids
+    ]
+    if ticket_refs:
+        conditions.append(Interaction.ticket_ref.in_(list(ticket_refs)))
+    for mention in mentions:
+        pattern = f"%{_escape_like(mention)}%"
+        conditions.append(Interaction.question.ilike(pattern, escape="\\"))
+        conditions.append(Interaction.answer.ilike(pattern, escape="\\"))
+    return or_(*conditions) if conditions else false()
+
+
+async def find_interactions_about(
+    session: AsyncSession,
+    *,
+    document_ids: Sequence[str],
+    ticket_refs: Sequence[str],
+    mentions: Sequence[str],
+) -> list[Interaction]:
+    result = await session.execute(
+        select(Interaction)
+        .where(_about(document_ids, ticket_refs, mentions))
+        .order_by(Interaction.created_at)
+    )
+    return list(result.scalars())
+
+
+async def list_feedback_for(
+    session: AsyncSession, interaction_ids: Sequence[uuid.UUID]
+) -> list[Feedback]:
+    if not interaction_ids:
+        return []
+    result = await session.execute(
+        select(Feedback)
+        .where(Feedback.interaction_id.in_(list(interaction_ids)))
+        .order_by(Feedback.created_at)
+    )
+    return list(result.scalars())
+
+
+async def delete_interactions(
+    session: AsyncSession, interaction_ids: Sequence[uuid.UUID]
+) -> tuple[int, int]:
+    """Delete interactions and their feedback; returns (interactions, feedback) removed."""
+    if not interaction_ids:
+        return 0, 0
+    ids = list(interaction_ids)
+    feedback = await session.execute(
+        delete(Feedback).where(Feedback.interaction_id.in_(ids)).returning(Feedback.id)
+    )
+    removed_feedback = len(list(feedback.scalars()))
+    interactions = await session.execute(
+        delete(Interaction).where(Interaction.id.in_(ids)).returning(Interaction.id)
+    )
+    return len(list(interactions.scalars())), removed_feedback

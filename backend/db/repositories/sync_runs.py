@@ -101,3 +101,14 @@ async def finish_sync_run(
     session: AsyncSession, run_id: uuid.UUID, *, status: str, finished_at: datetime
 ) -> None:
     await update_sync_run(session, run_id, status=status, finished_at=finished_at)
+
+
+async def cancel_active_sync_runs(session: AsyncSession, *, reason: str, at: datetime) -> int:
+    """Mark every queued or running run cancelled (a suspended or deleted company); a worker
+    that later picks one up finds it no longer queued and drops it."""
+    result = await session.execute(
+        update(SyncRun)
+        .where(SyncRun.status.in_(("queued", "running")))
+        .values(status="cancelled", finished_at=at, errors=[{"message": reason}])
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

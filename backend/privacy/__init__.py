@@ -1,0 +1,1 @@
+"""Data-subject rights: one requester's identifiers, erasure and right-of-access exports."""
