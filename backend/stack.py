@@ -18,7 +18,7 @@ import structlog
 
 from backend.api.state import AppState, ReadinessCheck
 from backend.assistant import Assistant, company_settings_from_database
-from backend.assistant.recorder import InteractionRecorder
+from backend.assistant.recorder import USAGE, InteractionRecorder
 from backend.assistant.service import AssistantService
 from backend.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from backend.cache import build_cache_backend
@@ -35,6 +35,7 @@ from backend.ingest.sync import IndexingParts, SyncService
 from backend.llm.builder import build_router_from_settings
 from backend.llm.cache import ResponseInvalidator
 from backend.llm.ledger import PostgresBudgetLedger
+from backend.outbox import FileOutbox
 from backend.retrieval import HybridRetriever
 from backend.secretbox import SecretBox, load_or_create_key
 from backend.tenancy.credential_cache import CredentialCache
@@ -131,9 +132,18 @@ async def open_stack(
         cache = build_cache_backend(settings.redis_url, settings.redis_cluster_nodes)
         exit_stack.push_async_callback(cache.close)
 
+        # Answers are recorded through a durable outbox on local disk (see the recorder).
+        recorder = InteractionRecorder(database, clock, outbox=FileOutbox(data_dir / "outbox"))
+        await recorder.start()
+        exit_stack.push_async_callback(recorder.close)
+
         router = build_router_from_settings(
             client=http,
-            ledger=PostgresBudgetLedger(database, clock),
+            ledger=PostgresBudgetLedger(
+                database,
+                clock,
+                spill=lambda company_id, row: recorder.enqueue(USAGE, company_id, row),
+            ),
             clock=clock,
             openai_base_url=settings.llm_openai_base_url,
             openai_api_key=_secret(settings.llm_openai_api_key),
@@ -172,9 +182,6 @@ async def open_stack(
         jobs = JobQueue(build_broker(settings.redis_url, settings.redis_cluster_nodes), sync)
         await jobs.start()
         exit_stack.push_async_callback(jobs.stop)
-
-        recorder = InteractionRecorder(database, clock)
-        exit_stack.push_async_callback(recorder.close)
 
         state = AppState(
             settings=settings,
