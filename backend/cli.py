@@ -68,6 +68,11 @@ def serve(
     import uvicorn
 
     settings = Settings()
+    if workers > 1:
+        refusal = _multi_process_refusal(settings, f"serve --workers {workers}")
+        if refusal:
+            err_console.print(f"[red]error[/red] {refusal}")
+            raise typer.Exit(code=2)
     uvicorn.run(
         "backend.app:create_app",
         factory=True,
@@ -79,6 +84,24 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
+
+
+def _multi_process_refusal(settings: Settings, what: str) -> str | None:
+    """Why ``what`` (several processes on one deployment) cannot run with these settings.
+
+    The embedded stores belong to one process: the embedded vector engine locks its
+    directory (a second process would fail every search), and the embedded PostgreSQL runs
+    inside the process that started it. We refuse rather than route vector work through the
+    owning process: that would be a vector server of our own, and Qdrant's server already
+    is one (HELPDESK_QDRANT_URL)."""
+    if settings.qdrant_url is None:
+        return (
+            f"{what} needs a Qdrant server (HELPDESK_QDRANT_URL): the embedded vector "
+            "engine has one owner process, which runs the API and its sync jobs itself"
+        )
+    if settings.database_url is None:
+        return f"{what} needs a PostgreSQL server (HELPDESK_DATABASE_URL)"
+    return None
 
 
 @app.command()
@@ -368,6 +391,10 @@ def worker(
     from taskiq.cli.worker.args import WorkerArgs
     from taskiq.cli.worker.run import run_worker
 
+    refusal = _multi_process_refusal(Settings(), "a separate `helpdesk worker`")
+    if refusal:
+        err_console.print(f"[red]error[/red] {refusal}")
+        raise typer.Exit(code=2)
     if Settings().in_process_jobs:
         err_console.print(
             "[red]error[/red] the worker needs HELPDESK_REDIS_URL or "

@@ -177,9 +177,15 @@ async def open_stack(
             ),
             http=http,
             clock=clock,
-            stale_after=timedelta(minutes=settings.sync_stale_minutes),
+            takeover_after=timedelta(seconds=settings.sync_takeover_s),
+            heartbeat_every=settings.sync_heartbeat_s,
         )
-        jobs = JobQueue(build_broker(settings.redis_url, settings.redis_cluster_nodes), sync)
+        broker = (
+            build_broker(None, None)  # in-process (see Settings.in_process_jobs)
+            if settings.in_process_jobs
+            else build_broker(settings.redis_url, settings.redis_cluster_nodes)
+        )
+        jobs = JobQueue(broker, sync)
         await jobs.start()
         exit_stack.push_async_callback(jobs.stop)
 
@@ -221,15 +227,24 @@ async def open_stack(
         if settings.s3_bucket:
             state.readiness_checks["object_store"] = _blob_check(blobs)
 
-        if run_scheduler and settings.scheduler_enabled:
+        if run_scheduler:
             scheduler = SyncScheduler(database, jobs, clock)
-            task = asyncio.create_task(scheduler.run_forever(), name="sync-scheduler")
+            # The reaper runs wherever jobs are consumed, even with schedules off: a sync
+            # whose worker died must not wait for anyone to ask.
+            loops = [
+                asyncio.create_task(
+                    scheduler.reap_forever(settings.sync_reaper_interval_s), name="sync-reaper"
+                )
+            ]
+            if settings.scheduler_enabled:
+                loops.append(asyncio.create_task(scheduler.run_forever(), name="sync-scheduler"))
 
-            async def stop_scheduler() -> None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            async def stop_loops() -> None:
+                for loop_task in loops:
+                    loop_task.cancel()
+                await asyncio.gather(*loops, return_exceptions=True)
 
-            exit_stack.push_async_callback(stop_scheduler)
+            exit_stack.push_async_callback(stop_loops)
         yield state
 
 

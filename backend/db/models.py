@@ -133,6 +133,10 @@ class SyncRun(Base):
     deleted: Mapped[int] = mapped_column(Integer, server_default="0")
     failed: Mapped[int] = mapped_column(Integer, server_default="0")
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    # The run this one took over after its worker died (its status is then 'abandoned').
+    resumed_from: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("sync_runs.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = _created_at()
 
 

@@ -6,7 +6,9 @@ in-process on taskiq's in-memory broker. The job payload is only (company id, ru
 work itself, and all tenant data, stay behind ``tenant_session``.
 
 The scheduler is a small loop that enqueues due connectors once a minute; duplicates from
-several loops are harmless because the database admits one active run per connector.
+several loops are harmless because the database admits one active run per connector. Beside
+it runs the reaper (:meth:`SyncScheduler.reap`, every ``sync_reaper_interval_s``): a sync
+whose worker died is taken over and re-queued from its checkpoint without anyone asking.
 """
 
 from __future__ import annotations
@@ -141,6 +143,45 @@ class SyncScheduler:
                         )
                         enqueued += 1
         return enqueued
+
+    async def reap(self) -> int:
+        """Take over every sync whose worker went silent (see :mod:`backend.ingest.sync`)
+        and queue its successor; returns how many were taken over. Queued runs that no one
+        claimed count only with in-process jobs, whose queue died with its process (a Redis
+        stream keeps them, and redelivers)."""
+        taken, offset = 0, 0
+        service = self.jobs.sync_service
+        while companies := await list_companies(self.database, limit=500, offset=offset):
+            offset += len(companies)
+            for company in companies:
+                stale = await service.stale_runs(
+                    company.company_id, include_queued=self.jobs.in_process
+                )
+                for run in stale:
+                    successor = await service.take_over(
+                        company.company_id, run.id, by="the sync reaper"
+                    )
+                    if successor is None:
+                        continue
+                    try:
+                        await self.jobs.enqueue_sync(successor)
+                    except Exception:
+                        await service.abandon(
+                            company.company_id, successor.id, reason="could not be queued"
+                        )
+                        raise
+                    taken += 1
+        return taken
+
+    async def reap_forever(self, interval_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                count = await self.reap()
+                if count:
+                    _log.warning("abandoned syncs taken over", count=count)
+            except Exception:
+                _log.exception("sync reaper tick failed")
 
     async def run_forever(self, interval_seconds: float = 60.0) -> None:
         while True:

@@ -10,7 +10,8 @@ Outage length. The old recorder dropped a row after 5 failed batch writes (with 
 about 16 s of outage); the new one never drops. What the test must show is therefore that
 rows survive *more failed writes than the old limit*, which it asserts directly on
 ``helpdesk_interaction_write_errors_total``; 10 s of outage give about 7 failed writes
-(flush every 0.2 s, backoff 0.5 → 2 s), so CI spends 10 s rather than 30. ``HELPDESK_FAULT_OUTAGE_S=30`` runs the operator's 30-second version.
+(flush every 0.2 s, backoff 0.5 → 2 s), so CI spends 10 s rather than 30.
+``HELPDESK_FAULT_OUTAGE_S=30`` runs the operator's 30-second version.
 """
 
 from __future__ import annotations

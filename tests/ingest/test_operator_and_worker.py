@@ -1,5 +1,10 @@
-"""Operator paths as real processes: `helpdesk ingest file` with its progress summary, and
-`helpdesk worker` running a sync that the API queued on Redis."""
+"""Operator paths as real processes: `helpdesk ingest file` with its progress summary,
+`helpdesk worker` running a sync that the API queued on Redis, and the multi-process
+commands refused with the embedded vector engine (which has one owner process).
+
+A separate worker needs a Qdrant server shared with the API; there is none on this machine,
+so the worker test uses qdrant-client's local mode (``:memory:``, the stand-in for a server
+in tests) in both processes and checks what Postgres records of the sync."""
 
 from __future__ import annotations
 
@@ -110,6 +115,7 @@ async def redis_app(settings: Settings, tmp_path: Path) -> AsyncIterator[FastAPI
         settings.model_copy(
             update={
                 "redis_url": REDIS_URL,
+                "qdrant_url": ":memory:",
                 "data_dir": tmp_path / "api-data",
                 "encryption_key": SecretStr(ENCRYPTION_KEY),
             }
@@ -144,6 +150,7 @@ async def test_worker_runs_syncs_queued_on_redis(
             database_urls,
             tmp_path / "worker-data",
             HELPDESK_REDIS_URL=REDIS_URL,
+            HELPDESK_QDRANT_URL=":memory:",
             HELPDESK_SCHEDULER_ENABLED="false",
             HELPDESK_ENCRYPTION_KEY=ENCRYPTION_KEY,
         ),
@@ -171,3 +178,26 @@ async def test_worker_runs_syncs_queued_on_redis(
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+@pytest.mark.parametrize(
+    ("command", "refused"),
+    [
+        (["worker"], "a separate `helpdesk worker` needs a Qdrant server"),
+        (["serve", "--workers", "2"], "serve --workers 2 needs a Qdrant server"),
+    ],
+)
+def test_multi_process_commands_are_refused_with_the_embedded_vector_engine(
+    database_urls: DatabaseUrls, tmp_path: Path, command: list[str], refused: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "backend.cli", *command],
+        env=helpdesk_env(database_urls, tmp_path / "data", HELPDESK_REDIS_URL=REDIS_URL),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert refused in message
+    assert "HELPDESK_QDRANT_URL" in message
