@@ -21,12 +21,13 @@ from datetime import timedelta
 import structlog
 from redis.exceptions import RedisError
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
+from taskiq.exceptions import SendTaskError
 
 from backend.clock import Clock
 from backend.db.models import SyncRun
 from backend.db.repositories import connectors as connector_repo
 from backend.db.session import Database
-from backend.errors import Conflict, Unavailable
+from backend.errors import Conflict, StoreUnavailable
 from backend.ingest.sync import SyncService
 from backend.tenancy.service import list_companies
 
@@ -34,6 +35,7 @@ _log = structlog.get_logger("helpdesk.jobs")
 
 SYNC_TASK_NAME = "helpdesk.sync_connector"
 QUEUE_NAME = "helpdesk:jobs"
+_QUEUE_DOWN = "the job queue (Redis) is unavailable; try again shortly"
 
 
 def build_broker(redis_url: str | None, cluster_nodes: str | None) -> AsyncBroker:
@@ -86,9 +88,7 @@ class JobQueue:
             try:
                 await self.broker.startup()
             except (ConnectionError, OSError, RedisError) as exc:
-                raise Unavailable(
-                    "the job queue is unavailable; try again shortly", code="job_queue_unavailable"
-                ) from exc
+                raise StoreUnavailable("redis", _QUEUE_DOWN) from exc
             self._started = True
 
     async def stop(self) -> None:
@@ -97,7 +97,11 @@ class JobQueue:
 
     async def enqueue_sync(self, run: SyncRun) -> None:
         await self._ensure_started()
-        await self._sync_task.kiq(run.company_id, str(run.id))
+        try:
+            await self._sync_task.kiq(run.company_id, str(run.id))
+        except (ConnectionError, OSError, RedisError, SendTaskError) as exc:
+            # taskiq wraps the broker's connection error in SendTaskError.
+            raise StoreUnavailable("redis", _QUEUE_DOWN) from exc
 
     async def request_and_enqueue(
         self, company_id: str, connector_id: uuid.UUID, *, trigger: str

@@ -117,7 +117,10 @@ class SyncRunOut(BaseModel):
     id: uuid.UUID
     connector_id: uuid.UUID
     trigger: str
-    status: str = Field(description="queued, running, succeeded, failed or cancelled.")
+    status: str = Field(
+        description="queued, running, succeeded, failed, cancelled, or abandoned (its worker "
+        "died; a later run resumed_from it continues from its checkpoint)."
+    )
     started_at: datetime | None
     finished_at: datetime | None
     fetched: int
@@ -126,6 +129,9 @@ class SyncRunOut(BaseModel):
     deleted: int
     failed: int
     errors: list[dict[str, Any]]
+    resumed_from: uuid.UUID | None = Field(
+        default=None, description="The abandoned run this one took over, if any."
+    )
     created_at: datetime
 
 
