@@ -29,6 +29,10 @@ process (feedback, the interactions list) call :meth:`flush` first, so they neve
 
 Usage rows take the same path when their direct write fails (see
 :class:`backend.llm.ledger.PostgresBudgetLedger`): ``kind`` says which table a record is for.
+Usage rows add to monthly totals, so unlike interactions their replay is not idempotent: a
+process killed between committing a spilled usage row and deleting its segment would count
+it twice when the segment is adopted. That window (one flush, only for rows that already
+failed once) is accepted; losing the row was the alternative.
 """
 
 from __future__ import annotations
