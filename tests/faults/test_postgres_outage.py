@@ -12,6 +12,9 @@ rows survive *more failed writes than the old limit*, which it asserts directly 
 ``helpdesk_interaction_write_errors_total``; 10 s of outage give about 7 failed writes
 (flush every 0.2 s, backoff 0.5 → 2 s), so CI spends 10 s rather than 30.
 ``HELPDESK_FAULT_OUTAGE_S=30`` runs the operator's 30-second version.
+
+A second test covers usage rows: one the ledger cannot write during the outage is spilled
+to the outbox and counted (in its own company only) once Postgres is back.
 """
 
 from __future__ import annotations
@@ -30,9 +33,15 @@ from asgi_lifespan import LifespanManager
 from prometheus_client import REGISTRY
 
 from backend.app import create_app
+from backend.assistant.recorder import USAGE, InteractionRecorder
+from backend.clock import SystemClock
 from backend.config import Settings
 from backend.db.repositories import interactions as interaction_repo
 from backend.db.session import Database
+from backend.llm.clock import month_of
+from backend.llm.ledger import PostgresBudgetLedger
+from backend.llm.types import Usage
+from backend.outbox import FileOutbox
 from backend.tenancy import service
 from tests.fault_servers import PrivatePostgres, PrivateRedis, private_postgres, private_redis
 
@@ -168,3 +177,45 @@ async def test_answers_served_during_a_postgres_outage_are_all_recorded(
     # Whatever was refused during the outage was a 503 naming the store, never a 500.
     assert all(r.status_code == 503 for r in refusals), [r.text for r in refusals[:3]]
     assert all(r.json()["error"] == "store_unavailable" for r in refusals)
+
+
+async def test_usage_of_an_answer_served_while_postgres_is_down_is_counted_later(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    urls = await private_postgres.provision()
+    database = Database.from_url(urls.runtime_url, pool_size=2)
+    clock = SystemClock()
+    recorder = InteractionRecorder(
+        database, clock, outbox=FileOutbox(tmp_path / "outbox"), flush_interval_s=0.05
+    )
+    ledger = PostgresBudgetLedger(
+        database, clock, spill=lambda company, row: recorder.enqueue(USAGE, company, row)
+    )
+    try:
+        company_id = f"usage-{uuid.uuid4().hex[:8]}"
+        other_id = f"usage-{uuid.uuid4().hex[:8]}"
+        for company in (company_id, other_id):
+            await service.create_company(database, company_id=company, name="U", actor="test")
+        await ledger.record(company_id, Usage(100, 20), 0.5, "openai", "gpt-4o-mini")
+
+        await asyncio.to_thread(private_postgres.stop, "fast")
+        # The ledger cannot write: the row goes to the outbox instead of being dropped.
+        await ledger.record(company_id, Usage(7, 3), 0.25, "openai", "gpt-4o-mini")
+        assert recorder.pending == 1
+        await recorder.flush()
+        assert recorder.pending == 1
+        await asyncio.to_thread(private_postgres.start)
+
+        for _ in range(200):
+            await recorder.flush()
+            if recorder.pending == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert recorder.pending == 0
+        month = month_of(clock.now())
+        assert await ledger.spent(company_id, month) == (130, 0.75)
+        # Another company's budget saw none of it.
+        assert await ledger.spent(other_id, month) == (0, 0.0)
+    finally:
+        await recorder.close()
+        await database.dispose()

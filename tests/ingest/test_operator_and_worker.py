@@ -201,3 +201,14 @@ def test_multi_process_commands_are_refused_with_the_embedded_vector_engine(
     message = " ".join(result.stderr.split())
     assert refused in message
     assert "HELPDESK_QDRANT_URL" in message
+
+
+def test_with_the_embedded_vector_engine_the_api_runs_sync_jobs_itself() -> None:
+    def jobs_in_process(**values: str) -> bool:
+        return Settings(_env_file=None, **values).in_process_jobs  # type: ignore[call-arg, arg-type]
+
+    assert jobs_in_process()
+    # Redis alone does not move jobs out: no other process could open the vector engine.
+    assert jobs_in_process(redis_url=REDIS_URL)
+    assert not jobs_in_process(redis_url=REDIS_URL, qdrant_url="http://qdrant:6333")
+    assert jobs_in_process(qdrant_url="http://qdrant:6333")  # no shared queue
