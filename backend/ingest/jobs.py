@@ -184,6 +184,8 @@ class SyncScheduler:
                 count = await self.reap()
                 if count:
                     _log.warning("abandoned syncs taken over", count=count)
+            except StoreUnavailable as exc:  # an outage: the next tick tries again
+                _log.warning("sync reaper tick skipped", store=exc.store)
             except Exception:
                 _log.exception("sync reaper tick failed")
 
@@ -193,6 +195,8 @@ class SyncScheduler:
                 count = await self.tick()
                 if count:
                     _log.info("scheduled syncs enqueued", count=count)
+            except StoreUnavailable as exc:
+                _log.warning("scheduler tick skipped", store=exc.store)
             except Exception:
                 _log.exception("scheduler tick failed")
             await asyncio.sleep(interval_seconds)
