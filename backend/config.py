@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.vectors.store import DEFAULT_DENSE_WEIGHT
@@ -198,6 +198,16 @@ class Settings(BaseSettings):
             "development: a key is generated into data_dir."
         ),
     )
+
+    @model_validator(mode="after")
+    def _heartbeat_well_inside_takeover(self) -> Settings:
+        # A live sync must beat several times per takeover window, or it is taken over
+        # while it works (and again, and again).
+        if self.sync_heartbeat_s * 3 > self.sync_takeover_s:
+            raise ValueError(
+                "HELPDESK_SYNC_HEARTBEAT_S must be at most a third of HELPDESK_SYNC_TAKEOVER_S"
+            )
+        return self
 
     @cached_property
     def embedded_database(self) -> bool:

@@ -83,6 +83,8 @@ class SyncService:
         self.parts = parts
         self.http = http
         self.clock = clock
+        if heartbeat_every * 3 > takeover_after.total_seconds():
+            raise ValueError("the heartbeat must beat at least 3 times per takeover window")
         self.takeover_after = takeover_after
         self.heartbeat_every = heartbeat_every
         # Injected so a shared budget (several connectors on one account) or an unlimited
