@@ -19,6 +19,7 @@ from backend.errors import AppError
 from backend.stack import open_stack
 from backend.tenancy import service
 from backend.tenancy.company_id import company_id_from_domain
+from backend.vectors.edge import EngineInUse
 
 app = typer.Typer(
     help="Helpdesk Assistant: multi-tenant RAG backend for helpdesk teams.", no_args_is_help=True
@@ -55,6 +56,9 @@ def _run(work: Callable[[AppState], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except AppError as exc:
         err_console.print(f"[red]error[/red] {exc.code}: {exc.detail}")
+        raise typer.Exit(code=2) from exc
+    except EngineInUse as exc:  # the API (or another command) owns the embedded engine
+        err_console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(code=2) from exc
 
 

@@ -212,3 +212,42 @@ def test_with_the_embedded_vector_engine_the_api_runs_sync_jobs_itself() -> None
     assert jobs_in_process(redis_url=REDIS_URL)
     assert not jobs_in_process(redis_url=REDIS_URL, qdrant_url="http://qdrant:6333")
     assert jobs_in_process(qdrant_url="http://qdrant:6333")  # no shared queue
+
+
+_ENGINE_HOLDER = """
+import sys, time
+from pathlib import Path
+from backend.vectors.edge import EdgeVectorStore
+store = EdgeVectorStore(Path(sys.argv[1]), dense_dimension=4)
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_command_on_a_data_dir_whose_engine_is_in_use_says_so(
+    database_urls: DatabaseUrls, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _ENGINE_HOLDER, str(data_dir / "qdrant-edge")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "holding"
+        result = subprocess.run(
+            [sys.executable, "-m", "backend.cli", "tenants", "list"],
+            env=helpdesk_env(database_urls, data_dir),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert result.returncode == 2, result.stderr
+    message = " ".join(result.stderr.split())
+    assert f"in use by another process (pid {holder.pid})" in message
+    assert "Traceback" not in result.stderr
