@@ -234,6 +234,8 @@ class InteractionRecorder:
                     queued = self._queue[0]
                     if queued.records is None:
                         queued.records = FileOutbox.read(queued.segment)
+                        # A torn last line is not a record: keep the gauge exact.
+                        OUTBOX_PENDING.inc(len(queued.records) - queued.segment.count)
                         queued.segment.count = len(queued.records)
                     await self._drain(queued)
                     self._outbox.done(queued.segment)

@@ -203,3 +203,22 @@ async def test_close_writes_what_is_queued(
 
 async def _tick() -> None:
     await asyncio.sleep(0.01)
+
+
+async def test_rows_beyond_the_memory_budget_wait_on_disk_and_are_written(
+    database: Database, make_company: MakeCompany, tmp_path: Path
+) -> None:
+    acme = await make_company("acme")
+    # No memory budget at all: every sealed segment is dropped from memory, read back later.
+    recorder = InteractionRecorder(
+        database, SystemClock(), outbox=FileOutbox(tmp_path), flush_interval_s=60, max_in_memory=0
+    )
+    try:
+        ids = {recorder.record(company_id=acme.company_id, **row(f"q{i}")) for i in range(3)}
+        await recorder.flush()
+        ids |= {recorder.record(company_id=acme.company_id, **row(f"r{i}")) for i in range(2)}
+        await recorder.flush()
+        assert recorder.pending == 0
+        assert await ids_of(database, acme.company_id) == ids
+    finally:
+        await recorder.close()
