@@ -55,6 +55,15 @@ class Segment:
     count: int
 
 
+@dataclass
+class _OpenSegment:
+    """A segment no longer appended to, not yet fsynced."""
+
+    file: IO[bytes]
+    path: Path
+    count: int
+
+
 class FileOutbox:
     """One process's outbox folder under ``root`` (see the module docstring)."""
 
@@ -90,15 +99,27 @@ class FileOutbox:
 
     def seal(self) -> Segment | None:
         """Close the current segment (fsynced) and hand it over for draining."""
+        detached = self.detach()
+        return None if detached is None else self.finish(detached)
+
+    def detach(self) -> _OpenSegment | None:
+        """Stop appending to the current segment (instant; the next record starts a new
+        one). :meth:`finish` then makes it durable — off the event loop, since an fsync can
+        take milliseconds."""
         if self._current is None or self._current_path is None:
             return None
-        os.fsync(self._current.fileno())
-        self._current.close()
-        sealed = self._current_path.with_suffix(".seg")
-        self._current_path.rename(sealed)
-        segment = Segment(sealed, self._current_count)
+        detached = _OpenSegment(self._current, self._current_path, self._current_count)
         self._current, self._current_path, self._current_count = None, None, 0
-        return segment
+        return detached
+
+    @staticmethod
+    def finish(detached: _OpenSegment) -> Segment:
+        """fsync, close and rename a detached segment: it is sealed and ready to drain."""
+        os.fsync(detached.file.fileno())
+        detached.file.close()
+        sealed = detached.path.with_suffix(".seg")
+        detached.path.rename(sealed)
+        return Segment(sealed, detached.count)
 
     def done(self, segment: Segment) -> None:
         """Every record of ``segment`` is in Postgres (or quarantined): forget it."""

@@ -223,7 +223,7 @@ class InteractionRecorder:
         """Write every queued record now, as far as Postgres lets us (readers that must see
         the rows call this). Never raises for an outage: the records stay queued."""
         async with self._lock:
-            self._seal()
+            await self._seal()
             if time.monotonic() - self._last_adopt >= self._adopt_interval:
                 self._last_adopt = time.monotonic()
                 for segment in self._outbox.adopt():
@@ -244,15 +244,18 @@ class InteractionRecorder:
             except _Outage:
                 self._retry_delay = min(max(self._retry_delay * 2, 0.5), 2.0)
 
-    def _seal(self) -> None:
-        segment = self._outbox.seal()
-        if segment is None:
+    async def _seal(self) -> None:
+        # Detached here, with its records, before any await: record() keeps appending to a
+        # new segment meanwhile. The fsync runs in a thread, off the event loop.
+        detached = self._outbox.detach()
+        if detached is None:
             return
+        records, self._current = self._current, []
+        segment = await asyncio.to_thread(FileOutbox.finish, detached)
         in_memory = sum(len(q.records) for q in self._queue if q.records is not None)
         # Beyond the memory budget a segment waits on disk only, and is read back in turn.
-        keep = in_memory + len(self._current) <= self._max_in_memory
-        self._queue.append(_Queued(segment, self._current if keep else None))
-        self._current = []
+        keep = in_memory + len(records) <= self._max_in_memory
+        self._queue.append(_Queued(segment, records if keep else None))
 
     async def _drain(self, queued: _Queued) -> None:
         """Write ``queued``'s records; those written or quarantined leave it. Raises
