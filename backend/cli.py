@@ -19,6 +19,7 @@ from backend.errors import AppError
 from backend.stack import open_stack
 from backend.tenancy import service
 from backend.tenancy.company_id import company_id_from_domain
+from backend.vectors.edge import EngineInUse
 
 app = typer.Typer(
     help="Helpdesk Assistant: multi-tenant RAG backend for helpdesk teams.", no_args_is_help=True
@@ -58,6 +59,9 @@ def _run(work: Callable[[AppState], Awaitable[T]]) -> T:
     except AppError as exc:
         err_console.print(f"[red]error[/red] {exc.code}: {exc.detail}")
         raise typer.Exit(code=2) from exc
+    except EngineInUse as exc:  # the API (or another command) owns the embedded engine
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(code=2) from exc
 
 
 @app.command()
@@ -70,6 +74,11 @@ def serve(
     import uvicorn
 
     settings = Settings()
+    if workers > 1:
+        refusal = _multi_process_refusal(settings, f"serve --workers {workers}")
+        if refusal:
+            err_console.print(f"[red]error[/red] {refusal}")
+            raise typer.Exit(code=2)
     uvicorn.run(
         "backend.app:create_app",
         factory=True,
@@ -81,6 +90,24 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
+
+
+def _multi_process_refusal(settings: Settings, what: str) -> str | None:
+    """Why ``what`` (several processes on one deployment) cannot run with these settings.
+
+    The embedded stores belong to one process: the embedded vector engine locks its
+    directory (a second process would fail every search), and the embedded PostgreSQL runs
+    inside the process that started it. We refuse rather than route vector work through the
+    owning process: that would be a vector server of our own, and Qdrant's server already
+    is one (HELPDESK_QDRANT_URL)."""
+    if settings.qdrant_url is None:
+        return (
+            f"{what} needs a Qdrant server (HELPDESK_QDRANT_URL): the embedded vector "
+            "engine has one owner process, which runs the API and its sync jobs itself"
+        )
+    if settings.database_url is None:
+        return f"{what} needs a PostgreSQL server (HELPDESK_DATABASE_URL)"
+    return None
 
 
 @app.command()
@@ -445,6 +472,10 @@ def worker(
     from taskiq.cli.worker.args import WorkerArgs
     from taskiq.cli.worker.run import run_worker
 
+    refusal = _multi_process_refusal(Settings(), "a separate `helpdesk worker`")
+    if refusal:
+        err_console.print(f"[red]error[/red] {refusal}")
+        raise typer.Exit(code=2)
     if Settings().in_process_jobs:
         err_console.print(
             "[red]error[/red] the worker needs HELPDESK_REDIS_URL or "

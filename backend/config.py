@@ -176,8 +176,23 @@ class Settings(BaseSettings):
         description="Enqueue scheduled connector syncs (in the API process in the embedded "
         "default, in `helpdesk worker` when Redis is configured).",
     )
-    sync_stale_minutes: int = Field(
-        default=30, description="A running sync without a page for this long lost its worker."
+    sync_heartbeat_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often a running sync proves its worker is alive (besides each page).",
+    )
+    sync_takeover_s: float = Field(
+        default=45.0,
+        gt=0,
+        description="A running sync whose heartbeat is older than this lost its worker: it is "
+        "marked abandoned and a new run resumes from its checkpoint. Keep it a few heartbeats "
+        "long.",
+    )
+    sync_reaper_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the scheduler process looks for syncs whose worker died (so a "
+        "takeover happens within sync_takeover_s + this of the last heartbeat).",
     )
 
     # --- Egress and file imports (what tenants can make the server reach) ---------------------
@@ -226,13 +241,27 @@ class Settings(BaseSettings):
         "phones E.164) so erasure and access requests find them.",
     )
 
+    @model_validator(mode="after")
+    def _heartbeat_well_inside_takeover(self) -> Settings:
+        # A live sync must beat several times per takeover window, or it is taken over
+        # while it works (and again, and again).
+        if self.sync_heartbeat_s * 3 > self.sync_takeover_s:
+            raise ValueError(
+                "HELPDESK_SYNC_HEARTBEAT_S must be at most a third of HELPDESK_SYNC_TAKEOVER_S"
+            )
+        return self
+
     @cached_property
     def embedded_database(self) -> bool:
         return self.database_url is None
 
     @property
     def in_process_jobs(self) -> bool:
-        return not (self.redis_url or self.redis_cluster_nodes)
+        """Whether sync jobs run inside the API process. Without Redis there is no shared
+        queue; with the embedded vector engine only one process may open its files (see
+        backend.vectors.edge), and that process is the API — so a separate worker could
+        not write the vectors the API searches."""
+        return not (self.redis_url or self.redis_cluster_nodes) or self.qdrant_url is None
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -73,3 +73,31 @@ class Conflict(AppError):
 class Unavailable(AppError):
     status_code = 503
     code = "unavailable"
+
+    def __init__(
+        self,
+        detail: Any = None,
+        *,
+        code: str | None = None,
+        retry_after_s: int = 5,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        # A 503 is worth retrying: say when.
+        super().__init__(
+            detail, code=code, headers={"Retry-After": str(retry_after_s), **(headers or {})}
+        )
+
+
+class StoreUnavailable(Unavailable):
+    """A store (``postgres``, ``redis``, ``vectors``, ``object_store``) cannot serve now; the
+    request may be retried as is. The body names the store:
+    ``{"error": "store_unavailable", "detail": {"store": "postgres", "message": ...}}``."""
+
+    code = "store_unavailable"
+
+    def __init__(self, store: str, message: str | None = None, *, retry_after_s: int = 5) -> None:
+        self.store = store
+        super().__init__(
+            {"store": store, "message": message or f"{store} is unavailable; retry shortly"},
+            retry_after_s=retry_after_s,
+        )

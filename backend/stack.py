@@ -18,7 +18,7 @@ import structlog
 
 from backend.api.state import AppState, ReadinessCheck
 from backend.assistant import Assistant, company_settings_from_database
-from backend.assistant.recorder import InteractionRecorder
+from backend.assistant.recorder import USAGE, InteractionRecorder
 from backend.assistant.service import AssistantService
 from backend.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from backend.cache import build_cache_backend
@@ -38,6 +38,7 @@ from backend.ingest.sync import IndexingParts, SyncService
 from backend.llm.builder import build_router_from_settings
 from backend.llm.cache import ResponseInvalidator
 from backend.llm.ledger import PostgresBudgetLedger
+from backend.outbox import FileOutbox
 from backend.retrieval import HybridRetriever
 from backend.secretbox import SecretBox, load_or_create_key
 from backend.tenancy.credential_cache import CredentialCache
@@ -153,9 +154,18 @@ async def open_stack(
         cache = build_cache_backend(settings.redis_url, settings.redis_cluster_nodes)
         exit_stack.push_async_callback(cache.close)
 
+        # Answers are recorded through a durable outbox on local disk (see the recorder).
+        recorder = InteractionRecorder(database, clock, outbox=FileOutbox(data_dir / "outbox"))
+        await recorder.start()
+        exit_stack.push_async_callback(recorder.close)
+
         router = build_router_from_settings(
             client=http,
-            ledger=PostgresBudgetLedger(database, clock),
+            ledger=PostgresBudgetLedger(
+                database,
+                clock,
+                spill=lambda company_id, row: recorder.enqueue(USAGE, company_id, row),
+            ),
             clock=clock,
             openai_base_url=settings.llm_openai_base_url,
             openai_api_key=_secret(settings.llm_openai_api_key),
@@ -197,14 +207,17 @@ async def open_stack(
             egress=egress,
             files=files,
             clock=clock,
-            stale_after=timedelta(minutes=settings.sync_stale_minutes),
+            takeover_after=timedelta(seconds=settings.sync_takeover_s),
+            heartbeat_every=settings.sync_heartbeat_s,
         )
-        jobs = JobQueue(build_broker(settings.redis_url, settings.redis_cluster_nodes), sync)
+        broker = (
+            build_broker(None, None)  # in-process (see Settings.in_process_jobs)
+            if settings.in_process_jobs
+            else build_broker(settings.redis_url, settings.redis_cluster_nodes)
+        )
+        jobs = JobQueue(broker, sync)
         await jobs.start()
         exit_stack.push_async_callback(jobs.stop)
-
-        recorder = InteractionRecorder(database, clock)
-        exit_stack.push_async_callback(recorder.close)
 
         state = AppState(
             settings=settings,
@@ -244,15 +257,24 @@ async def open_stack(
         if settings.s3_bucket:
             state.readiness_checks["object_store"] = _blob_check(blobs)
 
-        if run_scheduler and settings.scheduler_enabled:
+        if run_scheduler:
             scheduler = SyncScheduler(database, jobs, clock)
-            task = asyncio.create_task(scheduler.run_forever(), name="sync-scheduler")
+            # The reaper runs wherever jobs are consumed, even with schedules off: a sync
+            # whose worker died must not wait for anyone to ask.
+            loops = [
+                asyncio.create_task(
+                    scheduler.reap_forever(settings.sync_reaper_interval_s), name="sync-reaper"
+                )
+            ]
+            if settings.scheduler_enabled:
+                loops.append(asyncio.create_task(scheduler.run_forever(), name="sync-scheduler"))
 
-            async def stop_scheduler() -> None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            async def stop_loops() -> None:
+                for loop_task in loops:
+                    loop_task.cancel()
+                await asyncio.gather(*loops, return_exceptions=True)
 
-            exit_stack.push_async_callback(stop_scheduler)
+            exit_stack.push_async_callback(stop_loops)
         yield state
 
 

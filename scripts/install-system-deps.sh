@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs beyond Python: nginx (reverse-proxy tests),
 # docker-compose (compose files are validated with `config`; there is no Docker engine here),
-# Chromium + chromedriver (widget e2e tests), Redis (a local server and cluster nodes) and
-# psql (the Postgres init script is run against the test server).
+# Chromium + chromedriver (widget e2e tests), Redis (a local server and cluster nodes),
+# psql (the Postgres init script is run against the test server) and the PostgreSQL server
+# binaries (the fault tests run private servers they stop and start).
 #
 # Idempotent: each package is checked with `command -v` first, and `apt-get update` runs only
 # when at least one is missing, so a warm machine pays nothing. Needs root (or sudo) only when
@@ -29,6 +30,12 @@ for entry in "${required[@]}"; do
         missing+=("$package")
     fi
 done
+
+# The fault tests (tests/faults) start and stop PostgreSQL servers of their own: they need the
+# server binaries (initdb, pg_ctl), which Debian keeps off the PATH.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    missing+=("postgresql")
+fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0

@@ -8,10 +8,13 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.api.responses import OrjsonResponse
-from backend.errors import AppError
+from backend.db.outage import is_database_outage
+from backend.errors import AppError, StoreUnavailable
 
 _log = structlog.get_logger("helpdesk.errors")
 
@@ -54,6 +57,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> OrjsonResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, exc.detail, getattr(exc, "headers", None))
+
+    # A store that cannot serve now is a 503 with Retry-After naming it, not a 500: the same
+    # request will work once it is back (the pools reconnect by themselves, no restart).
+    # Most outages already arrive as StoreUnavailable from the session layer; these catch
+    # the rest (a statement outside a tenant session, a Redis call that was not guarded).
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> OrjsonResponse:
+        if is_database_outage(exc):
+            return await _app_error(request, StoreUnavailable("postgres"))
+        _log.exception("unhandled database error", exc_type=type(exc).__name__)
+        return error_response(500, "internal_error", "an unexpected error occurred")
+
+    @app.exception_handler(RedisError)
+    async def _redis(request: Request, exc: RedisError) -> OrjsonResponse:
+        _log.warning("redis unavailable", exc_type=type(exc).__name__)
+        return await _app_error(request, StoreUnavailable("redis"))
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> OrjsonResponse:

@@ -136,6 +136,10 @@ class SyncRun(Base):
     counts: Mapped[dict[str, int]] = mapped_column(JSONB, server_default="{}")
     """Counters by reason: ``skipped.<reason>``, ``attachments_indexed``,
     ``attachments_skipped.<reason>`` (see :attr:`backend.adapters.base.Page.counts`)."""
+    # The run this one took over after its worker died (its status is then 'abandoned').
+    resumed_from: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("sync_runs.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = _created_at()
 
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,7 +20,34 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from backend.db.outage import is_database_outage
+from backend.errors import StoreUnavailable
 from backend.tenancy.company_id import validate_company_id
+
+
+@asynccontextmanager
+async def _unavailable_when_down() -> AsyncIterator[None]:
+    """Turn a Postgres outage inside a session into :class:`StoreUnavailable` (a 503 with
+    ``Retry-After`` naming the store). Opening the session (the first statement checks a
+    connection out) may fail with a bare ``OSError``; inside the body only the driver's
+    own errors count, so an unrelated ``OSError`` there is not blamed on Postgres."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except DBAPIError as exc:
+        if is_database_outage(exc):
+            raise StoreUnavailable("postgres") from exc
+        raise
+
+
+async def _begin(session: AsyncSession, statement: str, params: dict[str, str]) -> None:
+    try:
+        await session.execute(text(statement), params)
+    except (DBAPIError, OSError) as exc:
+        if is_database_outage(exc):
+            raise StoreUnavailable("postgres") from exc
+        raise
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -47,9 +75,10 @@ class Database:
     async def tenant_session(self, company_id: str) -> AsyncIterator[AsyncSession]:
         """A transaction in which only ``company_id``'s rows exist. Commits on success."""
         validate_company_id(company_id)
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                text("SELECT set_config('app.company_id', :company_id, true)"),
+        async with _unavailable_when_down(), self._sessions() as session, session.begin():
+            await _begin(
+                session,
+                "SELECT set_config('app.company_id', :company_id, true)",
                 {"company_id": company_id},
             )
             yield session
@@ -57,16 +86,16 @@ class Database:
     @asynccontextmanager
     async def platform_session(self) -> AsyncIterator[AsyncSession]:
         """A transaction for the platform admin: may list companies, sees no tenant rows."""
-        async with self._sessions() as session, session.begin():
-            await session.execute(text("SELECT set_config('app.platform_admin', 'on', true)"))
+        async with _unavailable_when_down(), self._sessions() as session, session.begin():
+            await _begin(session, "SELECT set_config('app.platform_admin', 'on', true)", {})
             yield session
 
     @asynccontextmanager
     async def key_lookup_session(self, key_hash_hex: str) -> AsyncIterator[AsyncSession]:
         """A transaction in which the one API key row whose hash is presented is visible."""
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                text("SELECT set_config('app.api_key_hash', :h, true)"), {"h": key_hash_hex}
+        async with _unavailable_when_down(), self._sessions() as session, session.begin():
+            await _begin(
+                session, "SELECT set_config('app.api_key_hash', :h, true)", {"h": key_hash_hex}
             )
             yield session
 

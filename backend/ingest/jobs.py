@@ -6,7 +6,9 @@ in-process on taskiq's in-memory broker. The job payload is only (company id, ru
 work itself, and all tenant data, stay behind ``tenant_session``.
 
 The scheduler is a small loop that enqueues due connectors once a minute; duplicates from
-several loops are harmless because the database admits one active run per connector.
+several loops are harmless because the database admits one active run per connector. Beside
+it runs the reaper (:meth:`SyncScheduler.reap`, every ``sync_reaper_interval_s``): a sync
+whose worker died is taken over and re-queued from its checkpoint without anyone asking.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from datetime import timedelta
 import structlog
 from redis.exceptions import RedisError
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
+from taskiq.exceptions import SendTaskError
 
 from backend.clock import Clock
 from backend.db.models import SyncRun
 from backend.db.repositories import connectors as connector_repo
 from backend.db.session import Database
-from backend.errors import Conflict, Forbidden, NotFound, Unavailable
+from backend.errors import Conflict, Forbidden, NotFound, StoreUnavailable
 from backend.ingest.sync import SyncService
 from backend.tenancy.service import COMPANY_SUSPENDED, list_companies
 
@@ -32,6 +35,7 @@ _log = structlog.get_logger("helpdesk.jobs")
 
 SYNC_TASK_NAME = "helpdesk.sync_connector"
 QUEUE_NAME = "helpdesk:jobs"
+_QUEUE_DOWN = "the job queue (Redis) is unavailable; try again shortly"
 
 
 def build_broker(redis_url: str | None, cluster_nodes: str | None) -> AsyncBroker:
@@ -96,9 +100,7 @@ class JobQueue:
             try:
                 await self.broker.startup()
             except (ConnectionError, OSError, RedisError) as exc:
-                raise Unavailable(
-                    "the job queue is unavailable; try again shortly", code="job_queue_unavailable"
-                ) from exc
+                raise StoreUnavailable("redis", _QUEUE_DOWN) from exc
             self._started = True
 
     async def stop(self) -> None:
@@ -107,7 +109,11 @@ class JobQueue:
 
     async def enqueue_sync(self, run: SyncRun) -> None:
         await self._ensure_started()
-        await self._sync_task.kiq(run.company_id, str(run.id))
+        try:
+            await self._sync_task.kiq(run.company_id, str(run.id))
+        except (ConnectionError, OSError, RedisError, SendTaskError) as exc:
+            # taskiq wraps the broker's connection error in SendTaskError.
+            raise StoreUnavailable("redis", _QUEUE_DOWN) from exc
 
     async def request_and_enqueue(
         self, company_id: str, connector_id: uuid.UUID, *, trigger: str
@@ -156,12 +162,55 @@ class SyncScheduler:
                         enqueued += 1
         return enqueued
 
+    async def reap(self) -> int:
+        """Take over every sync whose worker went silent (see :mod:`backend.ingest.sync`)
+        and queue its successor; returns how many were taken over. Queued runs that no one
+        claimed count only with in-process jobs, whose queue died with its process (a Redis
+        stream keeps them, and redelivers)."""
+        taken, offset = 0, 0
+        service = self.jobs.sync_service
+        while companies := await list_companies(self.database, limit=500, offset=offset):
+            offset += len(companies)
+            for company in companies:
+                stale = await service.stale_runs(
+                    company.company_id, include_queued=self.jobs.in_process
+                )
+                for run in stale:
+                    successor = await service.take_over(
+                        company.company_id, run.id, by="the sync reaper"
+                    )
+                    if successor is None:
+                        continue
+                    try:
+                        await self.jobs.enqueue_sync(successor)
+                    except Exception:
+                        await service.abandon(
+                            company.company_id, successor.id, reason="could not be queued"
+                        )
+                        raise
+                    taken += 1
+        return taken
+
+    async def reap_forever(self, interval_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                count = await self.reap()
+                if count:
+                    _log.warning("abandoned syncs taken over", count=count)
+            except StoreUnavailable as exc:  # an outage: the next tick tries again
+                _log.warning("sync reaper tick skipped", store=exc.store)
+            except Exception:
+                _log.exception("sync reaper tick failed")
+
     async def run_forever(self, interval_seconds: float = 60.0) -> None:
         while True:
             try:
                 count = await self.tick()
                 if count:
                     _log.info("scheduled syncs enqueued", count=count)
+            except StoreUnavailable as exc:
+                _log.warning("scheduler tick skipped", store=exc.store)
             except Exception:
                 _log.exception("scheduler tick failed")
             await asyncio.sleep(interval_seconds)

@@ -7,8 +7,13 @@ after that page is fully written: a killed sync resumes from the last saved chec
 re-reads at most the pages that were in flight, which the content hashes then skip.
 
 One sync per connector at a time: the database refuses a second queued or running run
-(a partial unique index), and a run whose worker died is taken over once its heartbeat is
-older than ``stale_after``.
+(a partial unique index). A running sync writes a heartbeat every ``heartbeat_every``
+seconds (and with every page); a run whose heartbeat is older than ``takeover_after`` lost
+its worker. It is then taken over — by the reaper in the scheduler process
+(:meth:`backend.ingest.jobs.SyncScheduler.reap`, no request needed), by a redelivered job
+for it, or by the next sync request — which marks it ``abandoned`` (with why, in its
+errors) and creates a new run ``resumed_from`` it that continues from the connector's last
+saved checkpoint. A worker that finds its run taken over stops writing.
 """
 
 from __future__ import annotations
@@ -75,7 +80,8 @@ class SyncService:
         egress: Egress,
         clock: Clock,
         files: FileImportPolicy | None = None,
-        stale_after: timedelta = timedelta(minutes=30),
+        takeover_after: timedelta = timedelta(seconds=45),
+        heartbeat_every: float = 10.0,
         limiter_for: LimiterFactory | None = None,
     ) -> None:
         self.database = database
@@ -87,7 +93,10 @@ class SyncService:
         # File imports read only below the operator's import root, re-checked every sync.
         self.files = files if files is not None else FileImportPolicy.refuse_all()
         self.clock = clock
-        self.stale_after = stale_after
+        if heartbeat_every * 3 > takeover_after.total_seconds():
+            raise ValueError("the heartbeat must beat at least 3 times per takeover window")
+        self.takeover_after = takeover_after
+        self.heartbeat_every = heartbeat_every
         # Injected so a shared budget (several connectors on one account) or an unlimited
         # one (benchmarks against a local replay) can replace the per-platform default.
         self.limiter_for = limiter_for
@@ -105,16 +114,13 @@ class SyncService:
             if connector is None:
                 raise NotFound("no such connector", code="connector_not_found")
             active = await run_repo.get_active_sync_run(session, connector_id)
-            if active is not None and self._is_stale(active):
-                await run_repo.update_sync_run(
-                    session,
-                    active.id,
-                    status="failed",
-                    finished_at=self.clock.now(),
-                    errors=[*active.errors, {"message": "worker lost (no heartbeat)"}],
-                )
-                await session.flush()
-                active = None
+            resumed_from = None
+            if (
+                active is not None
+                and self._is_stale(active)
+                and await self._abandon(session, active, by="a new sync request") is not None
+            ):
+                resumed_from, active = active.id, None
             if active is not None:
                 raise Conflict(
                     f"a sync of this connector is already {active.status} ({active.id})",
@@ -128,6 +134,7 @@ class SyncService:
                         connector_id=connector_id,
                         trigger=trigger,
                         status="queued",
+                        resumed_from=resumed_from,
                     )
             except IntegrityError as exc:  # another request won the race
                 raise Conflict(
@@ -147,7 +154,61 @@ class SyncService:
 
     def _is_stale(self, run: SyncRun) -> bool:
         last = run.heartbeat_at or run.started_at or run.created_at
-        return last is not None and self.clock.now() - last > self.stale_after
+        return last is not None and self.clock.now() - last > self.takeover_after
+
+    async def _abandon(self, session: Any, run: SyncRun, *, by: str) -> SyncRun | None:
+        """Mark a silent run abandoned (if no one else did); the caller creates its successor."""
+        now = self.clock.now()
+        last = run.heartbeat_at or run.started_at or run.created_at
+        silent = int((now - last).total_seconds()) if last else None
+        abandoned = await run_repo.abandon_if_stale(
+            session,
+            run.id,
+            cutoff=now - self.takeover_after,
+            now=now,
+            error={
+                "message": f"worker lost: no heartbeat for {silent} s; taken over by {by}",
+                "event": "abandoned",
+                "last_heartbeat_at": last.isoformat() if last else None,
+            },
+        )
+        if abandoned is not None:
+            _log.warning(
+                "sync worker lost; run taken over",
+                company_id=run.company_id,
+                run_id=str(run.id),
+                silent_s=silent,
+                by=by,
+            )
+        return abandoned
+
+    async def take_over(self, company_id: str, run_id: uuid.UUID, *, by: str) -> SyncRun | None:
+        """If ``run_id`` is still silent past the takeover threshold: mark it abandoned and
+        return a new queued run resumed from it (the caller runs or enqueues it). ``None``
+        when it is alive again or another process took it over first."""
+        async with self.database.tenant_session(company_id) as session:
+            run = await run_repo.get_sync_run(session, run_id)
+            if run is None or run.status not in ("queued", "running") or not self._is_stale(run):
+                return None
+            if await self._abandon(session, run, by=by) is None:
+                return None
+            return await run_repo.insert_sync_run(
+                session,
+                company_id=company_id,
+                connector_id=run.connector_id,
+                trigger="takeover",
+                status="queued",
+                resumed_from=run.id,
+            )
+
+    async def stale_runs(self, company_id: str, *, include_queued: bool) -> list[SyncRun]:
+        """Runs of ``company_id`` silent past the takeover threshold."""
+        cutoff = self.clock.now() - self.takeover_after
+        async with self.database.tenant_session(company_id) as session:
+            runs = await run_repo.list_stale_running_runs(session, cutoff=cutoff)
+            if include_queued:
+                runs += await run_repo.list_stale_queued_runs(session, cutoff=cutoff)
+        return runs
 
     async def run(
         self, company_id: str, run_id: uuid.UUID, *, progress: ProgressCallback | None = None
@@ -157,10 +218,8 @@ class SyncService:
             run = await run_repo.get_sync_run(session, run_id)
             if run is None:
                 raise NotFound("no such sync run", code="sync_run_not_found")
-            if run.status != "queued":
-                raise Conflict(f"sync run is {run.status}", code="sync_run_not_queued")
             company = await company_repo.get_company(session, company_id)
-            if company is None or company.status != "active":
+            if run.status == "queued" and (company is None or company.status != "active"):
                 # Queued before the company was suspended: the job is dropped, not run.
                 await run_repo.update_sync_run(
                     session,
@@ -171,13 +230,17 @@ class SyncService:
                 )
                 await session.refresh(run)
                 return run
-            connector = await connector_repo.get_connector(session, run.connector_id)
-            if connector is None:
-                raise NotFound("no such connector", code="connector_not_found")
             now = self.clock.now()
-            await run_repo.update_sync_run(
-                session, run_id, status="running", started_at=now, heartbeat_at=now
+            claimed = (
+                await run_repo.claim_queued_run(session, run_id, now=now)
+                if run.status == "queued"
+                else None
             )
+            connector = await connector_repo.get_connector(session, run.connector_id)
+        if claimed is None:
+            return await self._redelivered(company_id, run, progress)
+        if connector is None:
+            raise NotFound("no such connector", code="connector_not_found")
         started = now
         status, totals = "failed", IndexCounts()
         try:
@@ -209,28 +272,34 @@ class SyncService:
                         connector_id=connector.id,
                         phone_region=self.parts.phone_region,
                     )
-                    blocked = await self._pipeline(
+                    blocked = await self._with_heartbeat(
                         company_id,
                         run_id,
-                        connector.id,
-                        adapter,
-                        checkpoint,
-                        indexer,
-                        totals,
-                        progress,
+                        self._pipeline(
+                            company_id,
+                            run_id,
+                            connector.id,
+                            adapter,
+                            checkpoint,
+                            indexer,
+                            totals,
+                            progress,
+                        ),
                     )
                 status = "failed" if blocked else "succeeded"
+        except RunTakenOver:
+            status = "abandoned"  # its successor carries on; nothing of ours to finish
         except Exception as exc:
             _log.exception("sync failed", company_id=company_id, run_id=str(run_id))
-            # The class only: an exception's text may quote upstream bytes or server paths.
+            # The leaf's type and message (cut short): adapters turn upstream answers into
+            # failure values with fixed texts, so no upstream body reaches this.
             await self._record(
-                company_id,
-                run_id,
-                IndexCounts(errors=[{"message": f"internal error ({type(exc).__name__})"}]),
+                company_id, run_id, IndexCounts(errors=[{"message": root_cause(exc)}])
             )
             raise
         finally:
             async with self.database.tenant_session(company_id) as session:
+                # Only a run still ours is finished: one taken over stays 'abandoned'.
                 await run_repo.finish_sync_run(
                     session, run_id, status=status, finished_at=self.clock.now()
                 )
@@ -278,6 +347,69 @@ class SyncService:
             )
             return None
         return settings, scope
+
+    async def _redelivered(
+        self, company_id: str, run: SyncRun, progress: ProgressCallback | None
+    ) -> SyncRun:
+        """A job for a run that is not queued: a redelivery (its worker died, or the queue
+        delivered twice) or a late job. A silent run is adopted — taken over and resumed
+        here; a live one is left to its worker; a finished one needs nothing."""
+        if run.status in ("queued", "running") and self._is_stale(run):
+            successor = await self.take_over(company_id, run.id, by="a redelivered job")
+            if successor is not None:
+                return await self.run(company_id, successor.id, progress=progress)
+        if run.status == "abandoned":
+            async with self.database.tenant_session(company_id) as session:
+                successor = await run_repo.get_successor(session, run.id)
+            _log.info(
+                "job for an abandoned run: its successor carries on",
+                company_id=company_id,
+                run_id=str(run.id),
+                successor=str(successor.id) if successor else None,
+            )
+            return successor or run
+        _log.info(
+            "job for a run that is not queued; nothing to do",
+            company_id=company_id,
+            run_id=str(run.id),
+            status=run.status,
+        )
+        return run
+
+    async def _with_heartbeat(
+        self, company_id: str, run_id: uuid.UUID, work: Awaitable[bool]
+    ) -> bool:
+        """Run ``work`` while proving every ``heartbeat_every`` seconds that this worker is
+        alive. If the run was taken over meanwhile (this worker was frozen past the
+        threshold), stop: another worker owns the connector now."""
+        task: asyncio.Future[bool] = asyncio.ensure_future(work)
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self.heartbeat_every)
+                try:
+                    async with self.database.tenant_session(company_id) as session:
+                        alive = await run_repo.touch_heartbeat(
+                            session, run_id, now=self.clock.now()
+                        )
+                except Exception:  # a database blip: the next beat tries again
+                    _log.warning("sync heartbeat failed", run_id=str(run_id), exc_info=True)
+                    continue
+                if not alive:
+                    _log.error("sync run was taken over; stopping", run_id=str(run_id))
+                    task.cancel()
+                    return
+
+        beater = asyncio.create_task(beat())
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if beater.done():
+                raise RunTakenOver(f"run {run_id} was taken over by another worker") from None
+            raise
+        finally:
+            beater.cancel()
+            await asyncio.gather(beater, return_exceptions=True)
 
     async def _pipeline(
         self,
@@ -367,3 +499,19 @@ class SyncService:
                 await connector_repo.save_checkpoint(
                     session, connector_id, value.model_dump(mode="json")
                 )
+
+
+class RunTakenOver(Exception):
+    """This worker's run was marked abandoned and resumed elsewhere while it was silent."""
+
+
+def root_cause(exc: BaseException) -> str:
+    """``Type: message`` of the exception that started it all, for the run's error text: a
+    TaskGroup's ``ExceptionGroup`` is unwrapped to its first real leaf (cancellations of the
+    sibling stages are noise). Upstream response bodies are not quoted: only the leaf's
+    type and message, cut to 300 characters."""
+    leaf: BaseException = exc
+    while isinstance(leaf, BaseExceptionGroup):
+        inner = [e for e in leaf.exceptions if not isinstance(e, asyncio.CancelledError)]
+        leaf = (inner or list(leaf.exceptions))[0]
+    return f"{type(leaf).__name__}: {leaf}"[:300]

@@ -5,11 +5,20 @@ synchronous API, and a shard directory can be open in only one process at a time
 is locked). So this engine suits the single-process embedded default; API replicas and
 workers that share data need the server engine. Blocking calls run in worker threads, one
 at a time per shard, so the event loop never waits on disk or search.
+
+One owner. A second process on the same directory would start, report ready, and then fail
+every search on a shard the first one holds (``Can't init WAL: WouldBlock``). So the store
+takes an exclusive ``flock`` on ``<root>/owner.lock`` when it is built — before any shard is
+opened — and holds it until :meth:`EdgeVectorStore.close` (the kernel drops it if the
+process dies); a second process is refused at start with :class:`EngineInUse`, which says
+who holds it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import shutil
 import threading
 import uuid
@@ -53,6 +62,10 @@ from backend.vectors.types import (
 )
 
 T = TypeVar("T")
+
+# The healthcheck's own shard: a namespace no company id can produce (ids are lower-case
+# slugs; namespaces are derived from them), so it never holds tenant data.
+_PROBE = "_healthcheck"
 
 # qdrant-edge-py 0.9 converts MatchValue(True) to the integer 1 (Python bools are ints), so a
 # bool payload field never matches. Each boolean is mirrored into a keyword field
@@ -104,6 +117,33 @@ def _as_uuid(raw: Any) -> uuid.UUID:
     return raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
 
 
+OWNER_LOCK = "owner.lock"
+
+
+class EngineInUse(RuntimeError):
+    """Another process owns this embedded vector directory."""
+
+
+def _take_ownership(root: Path) -> int:
+    """Hold ``root``'s owner lock (a file descriptor, open for the process's life)."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise EngineInUse(
+            f"the embedded vector engine in {root} is in use by another process (pid "
+            f"{holder}). It allows one process per data directory: stop that process, give "
+            "this one its own HELPDESK_DATA_DIR, or run a Qdrant server (HELPDESK_QDRANT_URL) "
+            "to share vectors between several API processes and workers."
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
 class _Shard:
     """An open shard and the lock that serializes calls into it."""
 
@@ -133,6 +173,7 @@ class EdgeVectorStore:
         self._max_search_threads = max_search_threads
         self._shards: dict[str, _Shard] = {}
         self._registry_lock = threading.Lock()
+        self._owner_fd: int | None = _take_ownership(root)
 
     # --- shard lifecycle -----------------------------------------------------------------
 
@@ -441,13 +482,30 @@ class EdgeVectorStore:
         await asyncio.to_thread(drop)
 
     async def healthcheck(self) -> bool:
+        """A real call into the engine, not a look at the folder: a count on a small probe
+        shard of our own (created on first use), which fails if the engine cannot read or
+        lock its files."""
+
         def probe() -> bool:
-            self._root.mkdir(parents=True, exist_ok=True)
-            return self._root.is_dir()
+            if self._owner_fd is None:
+                return False
+            with self._registry_lock:
+                opened = self._shards.get(_PROBE)
+                if opened is None:
+                    path = self._root / _PROBE
+                    shard = (
+                        qe.EdgeShard.load(str(path), self._config())
+                        if (path / "edge_config.json").exists()
+                        else qe.EdgeShard.create(str(path), self._config())
+                    )
+                    opened = self._shards[_PROBE] = _Shard(shard)
+            with opened.lock:
+                opened.shard.count(qe.CountRequest(exact=True))
+            return True
 
         try:
             return await asyncio.to_thread(probe)
-        except OSError:
+        except Exception:
             return False
 
     async def close(self) -> None:
@@ -458,5 +516,8 @@ class EdgeVectorStore:
                         opened.shard.flush()
                         opened.shard.close()
                 self._shards.clear()
+                if self._owner_fd is not None:
+                    os.close(self._owner_fd)  # releases the owner lock
+                    self._owner_fd = None
 
         await asyncio.to_thread(close_all)

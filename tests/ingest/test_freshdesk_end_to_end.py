@@ -3,7 +3,8 @@
 embedded Qdrant engine and the local object store.
 
 Covers the first sync, an idempotent second one, a deletion that reaches all three stores,
-tenant isolation, and a sync killed with SIGKILL in another process and resumed here.
+tenant isolation, and a sync killed with SIGKILL in another process, taken over by the
+reaper (no request) and resumed here; and a redelivered job for a dead worker's run adopted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from taskiq import InMemoryBroker
 
 from backend.adapters.http import RateLimiter
 from backend.blobs import LocalBlobStore, TenantBlobs
@@ -35,6 +37,7 @@ from backend.embeddings.sparse import SparseEncoder
 from backend.errors import Conflict, NotFound
 from backend.ingest.connectors import ConnectorService
 from backend.ingest.indexer import document_uuid
+from backend.ingest.jobs import JobQueue, SyncScheduler
 from backend.ingest.sync import IndexingParts, SyncService
 from backend.secretbox import SecretBox
 from backend.vectors import VectorStore, point_id
@@ -77,7 +80,7 @@ class Stores:
         replay: FreshdeskReplayServer,
         encoder: SentenceTransformerEncoder,
         *,
-        stale_after: timedelta = timedelta(minutes=30),
+        takeover_after: timedelta = timedelta(seconds=45),
     ) -> SyncService:
         clock = SystemClock()
         return SyncService(
@@ -88,7 +91,8 @@ class Stores:
             ),
             egress=replay.egress(),
             clock=clock,
-            stale_after=stale_after,
+            takeover_after=takeover_after,
+            heartbeat_every=0.5,
             # The replay's X-Ratelimit headers still apply; the 50/minute default would
             # make a 90-document test take minutes.
             limiter_for=lambda _connector: RateLimiter.unlimited(clock=clock),
@@ -257,6 +261,56 @@ async def active_run(database: Database, company_id: str, connector_id: uuid.UUI
     return runs[0]
 
 
+async def successor_of(database: Database, company_id: str, run_id: uuid.UUID) -> SyncRun | None:
+    async with database.tenant_session(company_id) as session:
+        return await run_repo.get_successor(session, run_id)
+
+
+async def wait_finished(database: Database, company_id: str, run_id: uuid.UUID) -> SyncRun:
+    for _ in range(1200):
+        async with database.tenant_session(company_id) as session:
+            run = await run_repo.get_sync_run(session, run_id)
+        assert run is not None
+        if run.status not in ("queued", "running"):
+            return run
+        await asyncio.sleep(0.05)
+    pytest.fail(f"run {run_id} did not finish in 60 s")
+
+
+async def test_a_redelivered_job_for_a_dead_workers_run_adopts_it(
+    stores: Stores,
+    replay: FreshdeskReplayServer,
+    encoder: SentenceTransformerEncoder,
+    make_company: MakeCompany,
+) -> None:
+    company_id = (await make_company("redeliver")).company_id
+    connector_id = await create_connector(stores, company_id, per_page=25)
+    service = stores.sync_service(replay, encoder, takeover_after=timedelta(seconds=30))
+    run = await service.request_sync(company_id, connector_id, trigger="manual")
+    # A worker claimed it and died 5 minutes ago (its heartbeat froze then).
+    frozen = datetime.now(UTC) - timedelta(minutes=5)
+    async with stores.database.tenant_session(company_id) as session:
+        await session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run.id)
+            .values(status="running", started_at=frozen, heartbeat_at=frozen)
+        )
+
+    # The queue redelivers the job: it is adopted, not thrown away.
+    resumed = await service.run(company_id, run.id)
+    assert resumed.status == "succeeded", resumed.errors
+    assert resumed.resumed_from == run.id
+    assert resumed.fetched == len(replay.dataset.articles) + len(replay.dataset.tickets)
+    async with stores.database.tenant_session(company_id) as session:
+        old = await run_repo.get_sync_run(session, run.id)
+    assert old is not None and old.status == "abandoned"
+    assert "a redelivered job" in old.errors[-1]["message"]
+
+    # A late second delivery of the same job is a no-op that points at the successor.
+    again = await service.run(company_id, run.id)
+    assert again.id == resumed.id
+
+
 async def test_killed_sync_resumes_without_duplicates_or_losses(
     database: Database,
     database_urls: DatabaseUrls,
@@ -330,13 +384,36 @@ async def test_killed_sync_resumes_without_duplicates_or_losses(
                 await stores.sync_service(replay, encoder).request_sync(
                     company_id, connector_id, trigger="manual"
                 )
-            service = stores.sync_service(replay, encoder, stale_after=timedelta(0))
-            resumed = await sync(service, company_id, connector_id)
+            # No one asks again: the reaper (as the scheduler process runs it) notices the
+            # silent run once it passes the takeover threshold and queues its successor.
+            takeover_after = timedelta(seconds=2)
+            service = stores.sync_service(replay, encoder, takeover_after=takeover_after)
+            jobs = JobQueue(InMemoryBroker(), service)
+            await jobs.start()
+            reaper = SyncScheduler(database, jobs, SystemClock())
+            silent_since = killed.heartbeat_at
+            assert silent_since is not None
+            for _ in range(600):
+                successor = await successor_of(database, company_id, killed.id)
+                if successor is not None:
+                    break
+                await reaper.reap()
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the reaper never took the dead worker's run over")
+            assert successor.created_at - silent_since < timedelta(seconds=60)
+            assert successor.trigger == "takeover"
+            resumed = await wait_finished(database, company_id, successor.id)
+            await jobs.stop()
             assert resumed.status == "succeeded", resumed.errors
             async with database.tenant_session(company_id) as session:
                 taken_over = await run_repo.get_sync_run(session, killed.id)
-            assert taken_over is not None and taken_over.status == "failed"
-            assert any("worker lost" in e.get("message", "") for e in taken_over.errors)
+            assert taken_over is not None and taken_over.status == "abandoned"
+            assert any(
+                e.get("event") == "abandoned" and "worker lost" in e.get("message", "")
+                for e in taken_over.errors
+            )
+            assert resumed.resumed_from == killed.id
 
             # Resumed from the last checkpoint: only unsaved pages are read again, so the two
             # runs together read each document exactly once.

@@ -1,5 +1,10 @@
-"""Operator paths as real processes: `helpdesk ingest file` with its progress summary, and
-`helpdesk worker` running a sync that the API queued on Redis."""
+"""Operator paths as real processes: `helpdesk ingest file` with its progress summary,
+`helpdesk worker` running a sync that the API queued on Redis, and the multi-process
+commands refused with the embedded vector engine (which has one owner process).
+
+A separate worker needs a Qdrant server shared with the API; there is none on this machine,
+so the worker test uses qdrant-client's local mode (``:memory:``, the stand-in for a server
+in tests) in both processes and checks what Postgres records of the sync."""
 
 from __future__ import annotations
 
@@ -111,6 +116,7 @@ async def redis_app(settings: Settings, tmp_path: Path) -> AsyncIterator[FastAPI
         settings.model_copy(
             update={
                 "redis_url": REDIS_URL,
+                "qdrant_url": ":memory:",
                 "data_dir": tmp_path / "api-data",
                 "encryption_key": SecretStr(ENCRYPTION_KEY),
             }
@@ -145,6 +151,7 @@ async def test_worker_runs_syncs_queued_on_redis(
             database_urls,
             tmp_path / "worker-data",
             HELPDESK_REDIS_URL=REDIS_URL,
+            HELPDESK_QDRANT_URL=":memory:",
             HELPDESK_SCHEDULER_ENABLED="false",
             HELPDESK_ENCRYPTION_KEY=ENCRYPTION_KEY,
             HELPDESK_IMPORT_ROOT=str(tmp_path),
@@ -179,3 +186,76 @@ async def test_worker_runs_syncs_queued_on_redis(
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+@pytest.mark.parametrize(
+    ("command", "refused"),
+    [
+        (["worker"], "a separate `helpdesk worker` needs a Qdrant server"),
+        (["serve", "--workers", "2"], "serve --workers 2 needs a Qdrant server"),
+    ],
+)
+def test_multi_process_commands_are_refused_with_the_embedded_vector_engine(
+    database_urls: DatabaseUrls, tmp_path: Path, command: list[str], refused: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "backend.cli", *command],
+        env=helpdesk_env(database_urls, tmp_path / "data", HELPDESK_REDIS_URL=REDIS_URL),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert refused in message
+    assert "HELPDESK_QDRANT_URL" in message
+
+
+def test_with_the_embedded_vector_engine_the_api_runs_sync_jobs_itself() -> None:
+    def jobs_in_process(**values: str) -> bool:
+        return Settings(_env_file=None, **values).in_process_jobs  # type: ignore[call-arg, arg-type]
+
+    assert jobs_in_process()
+    # Redis alone does not move jobs out: no other process could open the vector engine.
+    assert jobs_in_process(redis_url=REDIS_URL)
+    assert not jobs_in_process(redis_url=REDIS_URL, qdrant_url="http://qdrant:6333")
+    assert jobs_in_process(qdrant_url="http://qdrant:6333")  # no shared queue
+
+
+_ENGINE_HOLDER = """
+import sys, time
+from pathlib import Path
+from backend.vectors.edge import EdgeVectorStore
+store = EdgeVectorStore(Path(sys.argv[1]), dense_dimension=4)
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_command_on_a_data_dir_whose_engine_is_in_use_says_so(
+    database_urls: DatabaseUrls, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _ENGINE_HOLDER, str(data_dir / "qdrant-edge")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "holding"
+        result = subprocess.run(
+            [sys.executable, "-m", "backend.cli", "tenants", "list"],
+            env=helpdesk_env(database_urls, data_dir),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert result.returncode == 2, result.stderr
+    message = " ".join(result.stderr.split())
+    assert f"in use by another process (pid {holder.pid})" in message
+    assert "Traceback" not in result.stderr

@@ -1,16 +1,24 @@
-"""What only the embedded engine promises: one shard directory per company, on disk."""
+"""What only the embedded engine promises: one shard directory per company, on disk, and
+one owner process per directory (a second is refused at start; the healthcheck calls the
+engine)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from vector_points import DIM, axis, chunk
 
 from backend.vectors import EdgeVectorStore, SearchMode, namespace_for
+from backend.vectors.edge import EngineInUse
 
 
 def directory_names(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir())
+    return sorted(p.name for p in root.iterdir() if p.is_dir())  # owner.lock is a file
 
 
 async def test_each_company_gets_its_own_shard_directory(tmp_path: Path) -> None:
@@ -54,3 +62,56 @@ async def test_drop_company_deletes_the_directory(tmp_path: Path) -> None:
     await store.drop_company("acme")
     assert not (tmp_path / namespace_for("acme")).exists()
     await store.close()
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from backend.vectors.edge import EdgeVectorStore
+store = EdgeVectorStore(Path(sys.argv[1]), dense_dimension=4)
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+
+def _start_holder(root: Path) -> subprocess.Popen[str]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(root)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+async def test_a_second_process_on_the_same_directory_is_refused_at_start(
+    tmp_path: Path,
+) -> None:
+    holder = await asyncio.to_thread(_start_holder, tmp_path)
+    try:
+        with pytest.raises(EngineInUse) as refused:
+            EdgeVectorStore(tmp_path, dense_dimension=DIM)
+        assert f"pid {holder.pid}" in str(refused.value)
+        assert "HELPDESK_QDRANT_URL" in str(refused.value)
+    finally:
+        holder.kill()
+        await asyncio.to_thread(holder.wait, 30)
+    # The kernel released the lock with the process: the directory can be owned again.
+    store = EdgeVectorStore(tmp_path, dense_dimension=DIM)
+    assert await store.healthcheck()
+    await store.close()
+
+
+async def test_the_healthcheck_calls_the_engine(tmp_path: Path) -> None:
+    store = EdgeVectorStore(tmp_path, dense_dimension=DIM)
+    assert await store.healthcheck()
+    # A real shard was opened and counted, not only the folder looked at.
+    assert (tmp_path / "_healthcheck" / "edge_config.json").exists()
+    await store.close()
+    assert not await store.healthcheck()
+    # A closed store gave its directory up; a successor owns it.
+    successor = EdgeVectorStore(tmp_path, dense_dimension=DIM)
+    assert await successor.healthcheck()
+    await successor.close()

@@ -134,7 +134,10 @@ class SyncRunOut(BaseModel):
     id: uuid.UUID
     connector_id: uuid.UUID
     trigger: str
-    status: str = Field(description="queued, running, succeeded, failed or cancelled.")
+    status: str = Field(
+        description="queued, running, succeeded, failed, cancelled, or abandoned (its worker "
+        "died; a later run resumed_from it continues from its checkpoint)."
+    )
     started_at: datetime | None
     finished_at: datetime | None
     fetched: int
@@ -148,6 +151,9 @@ class SyncRunOut(BaseModel):
         description="Counters by reason: items not indexed on purpose (skipped.draft_article, "
         "...), attachments_indexed, attachments_skipped.<reason> (image, unsupported_type, "
         "too_large, ...).",
+    )
+    resumed_from: uuid.UUID | None = Field(
+        default=None, description="The abandoned run this one took over, if any."
     )
     created_at: datetime
 

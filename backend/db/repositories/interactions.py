@@ -4,20 +4,22 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, false, insert, or_, select, text
+from sqlalchemy import ColumnElement, delete, false, or_, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db.models import Feedback, Interaction
 
 
 async def insert_interactions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert a batch of interaction rows (column → value dicts, ids included) at once."""
+    """Insert a batch of interaction rows (column → value dicts, ids included) at once. A
+    row whose id is already there is skipped: the outbox may replay rows after a crash."""
     if not rows:
         return
     # A record of calls already answered: losing the last few milliseconds of these on a
     # server crash is acceptable, waiting for a WAL flush on every batch is not.
     await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    await session.execute(insert(Interaction), rows)
+    await session.execute(insert(Interaction).on_conflict_do_nothing(index_elements=["id"]), rows)
 
 
 async def get_interaction(session: AsyncSession, interaction_id: uuid.UUID) -> Interaction | None:

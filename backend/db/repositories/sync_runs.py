@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db.models import SyncRun
@@ -19,8 +19,15 @@ async def insert_sync_run(
     connector_id: uuid.UUID,
     trigger: str,
     status: str,
+    resumed_from: uuid.UUID | None = None,
 ) -> SyncRun:
-    run = SyncRun(company_id=company_id, connector_id=connector_id, trigger=trigger, status=status)
+    run = SyncRun(
+        company_id=company_id,
+        connector_id=connector_id,
+        trigger=trigger,
+        status=status,
+        resumed_from=resumed_from,
+    )
     session.add(run)
     await session.flush()
     await session.refresh(run)
@@ -100,7 +107,79 @@ def _jsonb(value: list[dict[str, Any]]) -> Any:
 async def finish_sync_run(
     session: AsyncSession, run_id: uuid.UUID, *, status: str, finished_at: datetime
 ) -> None:
-    await update_sync_run(session, run_id, status=status, finished_at=finished_at)
+    """Set the final status of a run still running (an abandoned one keeps its status)."""
+    await session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id, SyncRun.status == "running")
+        .values(status=status, finished_at=finished_at)
+    )
+
+
+async def claim_queued_run(
+    session: AsyncSession, run_id: uuid.UUID, *, now: datetime
+) -> SyncRun | None:
+    """queued → running, atomically: of two deliveries of one job only one gets the run."""
+    result = await session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id, SyncRun.status == "queued")
+        .values(status="running", started_at=now, heartbeat_at=now)
+        .returning(SyncRun)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_stale_running_runs(session: AsyncSession, *, cutoff: datetime) -> list[SyncRun]:
+    """Running runs whose last sign of life is older than ``cutoff``: their worker died."""
+    last_seen = func.coalesce(SyncRun.heartbeat_at, SyncRun.started_at, SyncRun.created_at)
+    result = await session.execute(
+        select(SyncRun).where(SyncRun.status == "running", last_seen < cutoff)
+    )
+    return list(result.scalars())
+
+
+async def abandon_if_stale(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    *,
+    cutoff: datetime,
+    now: datetime,
+    error: dict[str, Any],
+) -> SyncRun | None:
+    """Mark a queued/running run ``abandoned`` if it is still silent since ``cutoff``;
+    ``None`` when another process got there first or the run came back to life."""
+    last_seen = func.coalesce(SyncRun.heartbeat_at, SyncRun.started_at, SyncRun.created_at)
+    result = await session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id, SyncRun.status.in_(ACTIVE_STATUSES), last_seen < cutoff)
+        .values(status="abandoned", finished_at=now, errors=SyncRun.errors + _jsonb([error]))
+        .returning(SyncRun)
+    )
+    return result.scalar_one_or_none()
+
+
+async def get_successor(session: AsyncSession, run_id: uuid.UUID) -> SyncRun | None:
+    """The run that took ``run_id`` over, if any."""
+    result = await session.execute(select(SyncRun).where(SyncRun.resumed_from == run_id))
+    return result.scalar_one_or_none()
+
+
+async def list_stale_queued_runs(session: AsyncSession, *, cutoff: datetime) -> list[SyncRun]:
+    """Queued runs created before ``cutoff`` that no worker ever claimed."""
+    result = await session.execute(
+        select(SyncRun).where(SyncRun.status == "queued", SyncRun.created_at < cutoff)
+    )
+    return list(result.scalars())
+
+
+async def touch_heartbeat(session: AsyncSession, run_id: uuid.UUID, *, now: datetime) -> bool:
+    """Record a sign of life; ``False`` when the run is no longer running (taken over)."""
+    result = await session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id, SyncRun.status == "running")
+        .values(heartbeat_at=now)
+        .returning(SyncRun.id)
+    )
+    return result.scalar_one_or_none() is not None
 
 
 async def cancel_active_sync_runs(session: AsyncSession, *, reason: str, at: datetime) -> int:
