@@ -67,6 +67,10 @@ async def run_sync_job(company_id: str, run_id: str, context: Context = TaskiqDe
             raise
         _log.info("sync job stopped", company_id=company_id, run_id=run_id, reason=exc.code)
         return "dropped"
+    if run.status == "cancelled":
+        # Cancelled before this job reached it (its company suspended or deleted).
+        _log.info("sync job dropped", company_id=company_id, run_id=run_id, reason="cancelled")
+        return "dropped"
     return run.status
 
 
