@@ -222,7 +222,9 @@ async def test_suspended_companies_get_403_everywhere(
     # company and a direct request is refused.
     context: Any = SimpleNamespace(state=SimpleNamespace(sync_service=state.sync))
     assert await run_sync_job(acme, str(queued.id), context) == "dropped"
-    await state.connectors.update(acme, setup.connector_id, actor="test", schedule_minutes=5)
+    await state.connectors.update(
+        acme, setup.connector_id, actor="test", schedule_minutes=5, by_operator=True
+    )
     assert await SyncScheduler(database, state.jobs, state.clock).tick() == 0
     with pytest.raises(Exception, match="suspended"):
         await state.sync.request_sync(acme, setup.connector_id, trigger="manual")
