@@ -44,17 +44,16 @@ async def test_a_redis_outage_is_a_503_naming_redis_and_heals_by_itself(
     state: AppState = app.state.helpdesk
     assert not state.jobs.in_process
     acme: CompanyWithKey = await make_company("redisdown")  # type: ignore[operator]
-    export = tmp_path / "kb.jsonl"
-    export.write_text('{"id": "kb-1", "title": "Reset", "body": "Hold the button."}\n')
+    # A platform connector: tenants may sync those through the API (file imports are the
+    # operator's). Queuing its sync touches Redis only; no worker runs it here.
     connector = await state.connectors.create(
         acme.company_id,
-        platform="file_export",
-        name="kb",
-        settings={"path": str(export)},
-        credentials={},
+        platform="freshdesk",
+        name="helpdesk",
+        settings={"domain": "acme.freshdesk.com"},
+        credentials={"api_key": "key"},
         schedule_minutes=None,
         actor="test",
-        allow_file_platforms=True,
     )
     sync_url = f"/v1/connectors/{connector.id}/sync"
     transport = httpx.ASGITransport(app=app)
