@@ -38,6 +38,7 @@ from backend.llm.ledger import PostgresBudgetLedger
 from backend.retrieval import HybridRetriever
 from backend.secretbox import SecretBox, load_or_create_key
 from backend.tenancy.credential_cache import CredentialCache
+from backend.tenancy.plans import PlanLimits, PlanService, build_limiter_storage
 from backend.tenancy.widget_tokens import SIGNING_KEY_PURPOSE, WidgetTokenSigner
 from backend.vectors import build_vector_store
 
@@ -60,6 +61,15 @@ def build_blob_store(settings: Settings) -> BlobStore:
             secret_access_key=_secret(settings.s3_secret_access_key),
         )
     return LocalBlobStore(settings.resolved_data_dir / "objects")
+
+
+def plan_defaults(settings: Settings) -> PlanLimits:
+    return PlanLimits(
+        requests_per_minute=settings.plan_default_requests_per_minute,
+        assistant_calls_per_month=settings.plan_default_assistant_calls_per_month,
+        documents=settings.plan_default_documents,
+        connectors=settings.plan_default_connectors,
+    )
 
 
 def build_secret_box(settings: Settings) -> SecretBox:
@@ -154,6 +164,13 @@ async def open_stack(
             breaker_cooldown_s=settings.llm_breaker_cooldown_s,
         )
         secret_box = build_secret_box(settings)
+        plans = PlanService(
+            database,
+            build_limiter_storage(settings.redis_url, settings.redis_cluster_nodes),
+            defaults=plan_defaults(settings),
+            clock=clock,
+            cache_seconds=settings.plan_cache_seconds,
+        )
         connectors = ConnectorService(database, secret_box)
         sync = SyncService(
             database=database,
@@ -164,6 +181,7 @@ async def open_stack(
                 sparse=sparse,
                 blobs=blobs,
                 knowledge_changed=ResponseInvalidator(cache),
+                document_room=plans.documents_room,
             ),
             http=http,
             clock=clock,
@@ -201,6 +219,7 @@ async def open_stack(
                 recorder=recorder,
             ),
             credentials=CredentialCache(settings.auth_cache_seconds),
+            plans=plans,
             widget_signer=WidgetTokenSigner(
                 settings.widget_token_secret.get_secret_value().encode()
                 if settings.widget_token_secret

@@ -19,6 +19,7 @@ Rules applied while preparing:
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import aclosing
@@ -42,7 +43,7 @@ from backend.assistant.types import (
 )
 from backend.errors import BadRequest
 from backend.ingest.indexer import document_uuid
-from backend.ingest.normalize import detect_language
+from backend.ingest.normalize import DETECTION_SAMPLE_CHARS, detect_language
 from backend.llm.providers.extractive import PROVIDER_NAME as EXTRACTIVE
 from backend.llm.router import LLMRouter
 from backend.llm.types import ChatMessage, Completed, LLMRequest, LLMResult, Passage, Task
@@ -67,6 +68,12 @@ MAX_TOKENS: Final[Mapping[Task, int]] = {
 _MAX_THREAD_MESSAGES: Final = 30
 _MAX_MESSAGE_CHARS: Final = 4000
 _MAX_QUERY_CHARS: Final = 2000
+
+
+async def _detect(text: str) -> str | None:
+    """Language detection off the event loop (pure-Python CPU work), on a bounded sample,
+    so one big request cannot stall every other request of the process."""
+    return await asyncio.to_thread(detect_language, text[:DETECTION_SAMPLE_CHARS])
 
 
 def _base_language(code: str | None) -> str | None:
@@ -200,7 +207,7 @@ class Assistant:
         )
         passages, flagged = _screen(retrieved)
         language = (
-            _base_language(detect_language(question))
+            _base_language(await _detect(question))
             or (_base_language(ticket.language) if ticket else None)
             or DEFAULT_LANGUAGE
         )
@@ -227,7 +234,7 @@ class Assistant:
         customer_text = ticket.customer_text().strip() or ticket.subject.strip()
         if not customer_text:
             raise BadRequest("the ticket has no customer message to reply to", code="empty_ticket")
-        language = self.customer_language(ticket)
+        language = await asyncio.to_thread(self.customer_language, ticket)
         query = self._ticket_query(ticket)
 
         articles = await self._search_preferring_language(
@@ -271,7 +278,7 @@ class Assistant:
         validate_company_id(company_id)
         settings = await self.settings_for(company_id)
         language = (
-            _base_language(detect_language(review.text))
+            _base_language(await _detect(review.text))
             or _base_language(review.language)
             or DEFAULT_LANGUAGE
         )
@@ -314,7 +321,7 @@ class Assistant:
         public_text = "\n".join(m.text for m in thread if not m.internal)
         resolved_language = (
             _base_language(language)
-            or _base_language(detect_language(public_text))
+            or _base_language(await _detect(public_text))
             or _base_language(ticket.language)
             or DEFAULT_LANGUAGE
         )
@@ -389,9 +396,10 @@ class Assistant:
     # ------------------------------------------------------------------------ helpers
 
     def customer_language(self, ticket: TicketContext) -> str:
-        """The language of the customer's own messages, else the ticket's, else English."""
+        """The language of the customer's own messages, else the ticket's, else English.
+        CPU work: call it off the event loop."""
         return (
-            _base_language(detect_language(ticket.customer_text()))
+            _base_language(detect_language(ticket.customer_text()[:DETECTION_SAMPLE_CHARS]))
             or _base_language(detect_language(ticket.subject))
             or _base_language(ticket.language)
             or DEFAULT_LANGUAGE

@@ -22,7 +22,7 @@ from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
 from backend.demo import SAMPLE_OPEN_TICKET_ID, TICKET_SOURCE
-from backend.demo.loader import prepare_demo
+from backend.demo.loader import DEMO_HELPDESK_ORIGIN, prepare_demo
 from tests.api.test_assistant_api import sync_file, write_jsonl
 from tests.conftest import CompanyWithKey
 from tests.live_server import serve_on_loopback
@@ -154,13 +154,17 @@ async def test_a_widget_token_cannot_read_another_companys_tickets(
         assert (
             await client.get(f"/v1/tickets/{SAMPLE_OPEN_TICKET_ID}", headers=other.headers)
         ).status_code == 404
-        preflight = await client.options(
-            "/v1/draft-reply/stream",
-            headers={
-                "Origin": "https://acme.freshdesk.com",
-                "Access-Control-Request-Method": "POST",
-                "Access-Control-Request-Headers": "authorization,x-company-id",
-            },
-        )
+        preflight_headers = {
+            "Origin": DEMO_HELPDESK_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,x-company-id",
+        }
+        preflight = await client.options("/v1/draft-reply/stream", headers=preflight_headers)
         assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == DEMO_HELPDESK_ORIGIN
         assert "x-company-id" in preflight.headers["access-control-allow-headers"].lower()
+        # An origin no company trusts is refused; CORS is never `*`.
+        stranger = {**preflight_headers, "Origin": "https://evil.example"}
+        refused = await client.options("/v1/draft-reply/stream", headers=stranger)
+        assert refused.status_code == 403
+        assert "access-control-allow-origin" not in refused.headers

@@ -14,10 +14,11 @@ from backend.api.dependencies import (
     CurrentTenant,
     IndexerDep,
     JobsDep,
+    PlansDep,
     TenantSession,
     require_api_key,
 )
-from backend.api.schemas import ERROR_RESPONSES, ErrorBody
+from backend.api.schemas import ERROR_RESPONSES, MAX_OFFSET, ErrorBody
 from backend.db.models import Connector
 from backend.db.repositories import documents as document_repo
 from backend.db.repositories import sync_runs as run_repo
@@ -39,6 +40,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 class ConnectorCreate(BaseModel):
     platform: str = Field(
+        max_length=64,
         description="freshdesk, servicenow, zendesk, google_business or trustpilot.",
         examples=["freshdesk"],
     )
@@ -164,13 +166,17 @@ class PurgeResult(BaseModel):
     "/connectors",
     status_code=status.HTTP_201_CREATED,
     response_model=ConnectorOut,
-    responses={409: {"model": ErrorBody}},
+    responses={
+        409: {"model": ErrorBody, "description": "Exists, or your plan's connectors are used."}
+    },
 )
 async def create_connector(
-    body: ConnectorCreate, tenant: CurrentTenant, connectors: ConnectorsDep
+    body: ConnectorCreate, tenant: CurrentTenant, connectors: ConnectorsDep, plans: PlansDep
 ) -> Any:
     """Connect a source. Settings and credentials are validated for the platform (400 with
-    the failing fields otherwise); credentials are stored encrypted and never shown again."""
+    the failing fields otherwise); credentials are stored encrypted and never shown again.
+    Your plan may limit how many connectors you have (409 `plan_limit_connectors`)."""
+    await plans.check_new_connector(tenant.company_id)
     connector = await connectors.create(
         tenant.company_id,
         platform=body.platform,
@@ -275,10 +281,10 @@ async def get_sync_run(run_id: uuid.UUID, session: TenantSession) -> Any:
 async def list_documents(
     session: TenantSession,
     kind: Annotated[str | None, Query(pattern="^(ticket|conversation|article|review)$")] = None,
-    source: str | None = None,
+    source: Annotated[str | None, Query(max_length=64)] = None,
     updated_after: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Any:
     """Indexed documents, most recently updated first."""
     return await document_repo.list_documents(
