@@ -28,7 +28,7 @@ from typing import Any, Final
 import structlog
 from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
-from limits.aio.strategies import FixedWindowRateLimiter, SlidingWindowCounterRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -162,7 +162,10 @@ class PlanService:
         self.defaults = defaults
         self.clock = clock
         self.cache_seconds = cache_seconds
-        self._rate = SlidingWindowCounterRateLimiter(storage)
+        # A moving window: exact over any 60 s (no double burst at a window edge), and its
+        # keys are ours as given (the sliding-window counter wraps keys in a hash tag of
+        # its own, which would move them off the company's slot).
+        self._rate = MovingWindowRateLimiter(storage)
         self._monthly = FixedWindowRateLimiter(storage)
         self._plans: dict[str, _CachedPlan] = {}
 
