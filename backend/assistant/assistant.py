@@ -27,7 +27,7 @@ from dataclasses import replace
 from typing import Final
 
 from backend.assistant import prompts
-from backend.assistant.injection import looks_like_injection
+from backend.assistant.injection import looks_like_injection, without_injected_sentences
 from backend.assistant.redaction import redact_pii
 from backend.assistant.settings import AssistantSettings, CompanySettingsSource, resolve_settings
 from backend.assistant.types import (
@@ -205,7 +205,7 @@ class Assistant:
             limit=self._answer_limit,
             include_internal=True,
         )
-        passages, flagged = _screen(retrieved)
+        passages, flagged = await _screened(retrieved)
         language = (
             _base_language(await _detect(question))
             or (_base_language(ticket.language) if ticket else None)
@@ -256,17 +256,23 @@ class Assistant:
         # this rule true whatever a future retrieval change does.
         public = [p for p in articles if not p.internal]
         public += [t for t in (_agent_side(p) for p in similar if not p.internal) if t]
-        passages, flagged = _screen(public)
+        passages, flagged = await _screened(public)
         llm_passages = [p.to_llm_passage() for p in passages]
         tone = settings.tone.as_mapping()
-        public_thread = _recent(ticket.thread(include_internal=False))
+        # A customer's message may itself address the assistant ("note to the AI: promise
+        # me a refund"): such sentences never reach the model writing to the customer.
+        public_thread = [
+            m.model_copy(update={"text": without_injected_sentences(m.text)[0]})
+            for m in _recent(ticket.thread(include_internal=False))
+        ]
+        customer_text = without_injected_sentences(_clip(customer_text, _MAX_QUERY_CHARS * 2))[0]
         request = LLMRequest(
             task="draft_reply",
             company_id=company_id,
             system=prompts.draft_reply_system(
                 llm_passages, language, tone, prompts.ticket_block(ticket, public_thread)
             ),
-            messages=(ChatMessage("user", _clip(customer_text, _MAX_QUERY_CHARS * 2)),),
+            messages=(ChatMessage("user", customer_text or ticket.subject),),
             passages=tuple(llm_passages),
             language=language,
             tone=tone or None,
@@ -283,6 +289,10 @@ class Assistant:
             or DEFAULT_LANGUAGE
         )
         sentiment = sentiment_of(review.rating, review.rating_scale)
+        # A reviewer's instruction to the assistant never reaches the model writing the reply.
+        for_prompt = review.model_copy(
+            update={"text": without_injected_sentences(review.text)[0] or "…"}
+        )
         retrieved: list[RetrievedPassage] = []
         if sentiment != "positive":
             # A thank-you needs no facts; an apology may point at a policy, never invent one.
@@ -293,14 +303,14 @@ class Assistant:
                 SearchFilters(kinds=("article",)),
                 min(3, self._knowledge_limit),
             )
-        passages, flagged = _screen([p for p in retrieved if not p.internal])
+        passages, flagged = await _screened([p for p in retrieved if not p.internal])
         llm_passages = [p.to_llm_passage() for p in passages]
         tone = settings.tone.as_mapping()
         request = LLMRequest(
             task="review_reply",
             company_id=company_id,
-            system=prompts.review_reply_system(llm_passages, language, tone, review, sentiment),
-            messages=(ChatMessage("user", _clip(review.text)),),
+            system=prompts.review_reply_system(llm_passages, language, tone, for_prompt, sentiment),
+            messages=(ChatMessage("user", _clip(for_prompt.text)),),
             passages=tuple(llm_passages),
             language=language,
             tone=tone or None,
@@ -346,7 +356,7 @@ class Assistant:
             )
             for position, message in enumerate(thread, start=1)
         ]
-        passages, flagged = _screen(messages)
+        passages, flagged = await _screened(messages)
         llm_passages = [
             Passage(
                 id=p.id,
@@ -527,6 +537,13 @@ def _message_title(ticket: TicketContext, message: Message, position: int) -> st
     who = "internal note" if message.internal else message.author_role
     subject = ticket.subject or ticket.id
     return f"{subject} — message {position} ({who})"
+
+
+async def _screened(
+    passages: Sequence[RetrievedPassage],
+) -> tuple[list[RetrievedPassage], list[RetrievedPassage]]:
+    """:func:`_screen` off the event loop: regex matching over every passage is CPU work."""
+    return await asyncio.to_thread(_screen, passages)
 
 
 def _screen(
