@@ -464,7 +464,8 @@ class Assistant:
     ) -> PreparedRequest:
         redacted = False
         if settings.pii_redaction and await self._may_leave(request):
-            request = _redacted(request)
+            # phonenumbers and the other matchers are pure-Python CPU work: off the loop.
+            request = await asyncio.to_thread(_redacted, request)
             redacted = True
         return PreparedRequest(
             task=task,

@@ -148,3 +148,74 @@ def test_the_extractive_composer_never_quotes_an_injected_sentence() -> None:
     draft = ExtractiveComposer().compose(request).text
     assert "5 business days" in draft
     assert "500 dollars" not in draft and "disregard" not in draft
+
+
+# --- PII recall, per kind and format ------------------------------------------------------
+
+PII_CASES: list[tuple[str, str, str]] = [
+    # (kind placeholder, format, text containing exactly one item of that kind)
+    ("[PHONE]", "KR mobile, hyphens", "call 010-1234-5678 today"),
+    ("[PHONE]", "KR mobile, no separators", "call 01098765432 today"),
+    ("[PHONE]", "KR, +82 international", "call +82 2-123-4567 today"),
+    ("[PHONE]", "US, (area) local", "call (415) 555-0132 today"),
+    ("[PHONE]", "US, 10 digits bare", "call 4155550132 today"),
+    ("[PHONE]", "US, dotted", "call 415.555.0132 today"),
+    ("[PHONE]", "US, +1 spaced", "call +1 415 555 0132 today"),
+    ("[PHONE]", "UK, 0044 prefix", "call 0044 20 7946 0958 today"),
+    ("[PHONE]", "UK mobile, 0044 prefix", "call 0044 7911 123456 today"),
+    ("[PHONE]", "DE, +49", "call +49 30 901820 today"),
+    ("[PHONE]", "JP, 03 landline", "call 03-1234-5678 today"),
+    ("[PHONE]", "KR, full-width digits", "call ０１０－１２３４－５６７８ today"),
+    ("[EMAIL]", "plain", "write to kim.minsu@example.co.kr today"),
+    ("[EMAIL]", "plus tag", "write to jane+help@example.com today"),
+    ("[EMAIL]", "full-width ＠", "write to jane＠example.com today"),
+    ("[EMAIL]", "all full-width", "write to ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ today"),
+    ("[CARD]", "hyphens", "card 4111-1111-1111-1111 expired"),
+    ("[CARD]", "spaces", "card 5500 0000 0000 0004 expired"),
+    ("[CARD]", "dots", "card 4111.1111.1111.1111 expired"),
+    ("[CARD]", "slashes", "card 4111/1111/1111/1111 expired"),
+    ("[CARD]", "bare, Amex 15", "card 378282246310005 expired"),
+    ("[CARD]", "full-width digits", "card ４１１１１１１１１１１１１１１１ expired"),
+    ("[US_SSN]", "hyphens", "SSN 536-22-8726 on file"),
+    ("[US_SSN]", "spaces", "SSN 536 22 8726 on file"),
+    ("[IBAN]", "DE, grouped", "pay to DE89 3704 0044 0532 0130 00 please"),
+    ("[IBAN]", "GB, compact", "pay to GB82WEST12345698765432 please"),
+    ("[IBAN]", "FR, grouped", "pay to FR14 2004 1010 0505 0001 3M02 606 please"),
+    ("[KR_RRN]", "hyphen", "RRN 900101-1234567 on file"),
+    ("[KR_RRN]", "no hyphen", "RRN 9001011234567 on file"),
+]
+
+NOT_PII = [
+    "Order 1234567890123, ticket #48213, invoice 2024-05-02, total 1,299.00 USD.",
+    "ref 4111 1111 1111 1112 (fails the Luhn check)",
+    "SSN-like 000-12-3456 and 666-12-3456 are never issued",
+    "IBAN-like DE00 3704 0044 0532 0130 00 has a wrong checksum",
+    "Firmware 2.14.3 released 2026/05/02 at 10:30, build 20260502.",
+    "Reset takes 15 minutes; call back after 5 pm.",
+]
+
+
+def test_pii_recall_per_kind_and_format(capsys: pytest.CaptureFixture[str]) -> None:
+    found: dict[str, list[bool]] = {}
+    rows = []
+    missed = []
+    for placeholder, fmt, text in PII_CASES:
+        report = RedactionReport()
+        redacted = redact_pii(text, report)
+        hit = report.counts == {placeholder: 1} and placeholder in redacted
+        found.setdefault(placeholder, []).append(hit)
+        if not hit:
+            missed.append((placeholder, fmt, redacted))
+        rows.append(f"| {placeholder} | {fmt} | {'yes' if hit else 'NO'} | {redacted} |")
+    table = ["| kind | format | redacted | result |", "|---|---|---|---|", *rows, ""]
+    table += ["| kind | cases | recall |", "|---|---|---|"]
+    for placeholder, hits in found.items():
+        table.append(f"| {placeholder} | {len(hits)} | {sum(hits) / len(hits):.0%} |")
+    with capsys.disabled():
+        print("\n" + "\n".join(table))
+    assert not missed, missed
+
+
+@pytest.mark.parametrize("text", NOT_PII)
+def test_numbers_that_are_not_pii_survive(text: str) -> None:
+    assert redact_pii(text) == text
