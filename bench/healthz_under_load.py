@@ -12,6 +12,8 @@ Prints (and with ``--output`` writes) p50/p95/p99/max of the probe, with the hea
 client's request count and latency, next to the probe alone before the load.
 
     python bench/healthz_under_load.py --duration 20 --output bench/results/healthz_under_load
+
+(a scratch database on the local PostgreSQL is created, migrated and dropped).
 """
 
 from __future__ import annotations
@@ -208,6 +210,21 @@ async def measure(
     }
 
 
+async def scratch_run(superuser_dsn: str, data_dir: Path, duration: float) -> dict[str, Any]:
+    from backend.db.provisioning import drop_database, provision_database, run_migrations
+
+    name = f"helpdesk_bench_{secrets.token_hex(4)}"
+    await provision_database(superuser_dsn, database=name)
+    host = superuser_dsn.split("@", 1)[1].rsplit("/", 1)[0]
+    try:
+        await run_migrations(f"postgresql+asyncpg://helpdesk_owner@{host}/{name}")
+        return await measure(
+            f"postgresql+asyncpg://helpdesk_app@{host}/{name}", data_dir, duration=duration
+        )
+    finally:
+        await drop_database(superuser_dsn, name)
+
+
 def _body_limit_from(env: dict[str, str]) -> int:
     from backend.config import Settings
 
@@ -234,13 +251,15 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument(
+        "--superuser-dsn",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a PostgreSQL superuser: a scratch database is created, migrated and dropped",
+    )
     parser.add_argument("--output", type=Path, help="write OUTPUT.json and OUTPUT.md")
     args = parser.parse_args()
-    if not args.database_url:
-        parser.error("--database-url (a migrated database, runtime role) is required")
     with tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(measure(args.database_url, Path(tmp), duration=args.duration))
+        result = asyncio.run(scratch_run(args.superuser_dsn, Path(tmp), args.duration))
     result["command"] = "python " + " ".join(sys.argv)
     result["date"] = datetime.now(UTC).isoformat(timespec="seconds")
     result["machine"] = machine()
