@@ -25,13 +25,19 @@ router = APIRouter(
 )
 
 CompanyIdPath = Annotated[
-    str, Path(pattern=COMPANY_ID_PATTERN, description="The company's id (a lower-case slug).")
+    str,
+    Path(
+        pattern=COMPANY_ID_PATTERN,
+        max_length=63,
+        description="The company's id (a lower-case slug).",
+    ),
 ]
 
 
 class CompanyCreate(BaseModel):
     company_id: CompanyId | None = Field(
         default=None,
+        max_length=63,
         description="Lower-case slug. Omit it to derive it from `helpdesk_domain` "
         "(`acme.freshdesk.com` → `acme`).",
     )

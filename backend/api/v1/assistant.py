@@ -44,7 +44,7 @@ AssistantDep = Annotated[AssistantService, Depends(get_assistant_service)]
 
 
 class FiltersIn(BaseModel):
-    kinds: list[Kind] = Field(default_factory=list)
+    kinds: list[Kind] = Field(default_factory=list, max_length=4)
     sources: list[ShortText] = Field(default_factory=list, max_length=20)
     languages: list[ShortText] = Field(default_factory=list, max_length=20)
     statuses: list[ShortText] = Field(default_factory=list, max_length=20)

@@ -280,7 +280,9 @@ async def get_sync_run(run_id: uuid.UUID, session: TenantSession) -> Any:
 @router.get("/documents", response_model=list[DocumentOut])
 async def list_documents(
     session: TenantSession,
-    kind: Annotated[str | None, Query(pattern="^(ticket|conversation|article|review)$")] = None,
+    kind: Annotated[
+        str | None, Query(pattern="^(ticket|conversation|article|review)$", max_length=12)
+    ] = None,
     source: Annotated[str | None, Query(max_length=64)] = None,
     updated_after: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
