@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -33,6 +34,15 @@ WIDGET_DIST = ROOT / "frontend-widget" / "dist"
 E2E_SCRIPT = Path(__file__).with_name("e2e_demo.mjs")
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+WIDGET_PORT = _free_port()
+
+
 @pytest.fixture
 async def demo_api(settings: Settings) -> AsyncIterator[tuple[str, AppState, str]]:
     if not (WIDGET_DIST / "helpdesk-widget.js").exists():
@@ -47,6 +57,9 @@ async def demo_api(settings: Settings) -> AsyncIterator[tuple[str, AppState, str
         assert built.returncode == 0, built.stderr
     configured = settings.model_copy(
         update={
+            # The stand-in helpdesk page is served from another origin than the API: the
+            # operator trusts it (CORS is never `*`).
+            "cors_allow_origins": f"http://127.0.0.1:{WIDGET_PORT}",
             "demo_mode": True,
             "demo_company_id": f"demo-{secrets.token_hex(3)}",
             "widget_dir": WIDGET_DIST,
@@ -88,6 +101,7 @@ async def test_widget_drafts_a_grounded_reply_for_the_sample_ticket(
         "TICKET_ID": SAMPLE_OPEN_TICKET_ID,
         "TICKET_SOURCE": TICKET_SOURCE,
         "SCREENSHOT": str(tmp_path / "demo.png"),
+        "WIDGET_PORT": str(WIDGET_PORT),
     }
     run = await asyncio.to_thread(
         subprocess.run,
