@@ -53,6 +53,7 @@ RATE_LIMITED = Counter(
 
 # A limiter check must not slow a request down by more than a fraction of a second.
 _REDIS_TIMEOUT_S: Final = 0.5
+_STORE_COOLDOWN_S: Final = 5.0
 
 
 class PlanLimits(BaseModel):
@@ -168,6 +169,9 @@ class PlanService:
         self._rate = MovingWindowRateLimiter(storage)
         self._monthly = FixedWindowRateLimiter(storage)
         self._plans: dict[str, _CachedPlan] = {}
+        # After a limiter failure, skip the store for a while: a dead Redis must not cost
+        # every request a connect timeout (the cache backend does the same).
+        self._store_down_until = 0.0
 
     # ------------------------------------------------------------------------- plans
 
@@ -218,6 +222,14 @@ class PlanService:
 
     # ------------------------------------------------------------------- enforcement
 
+    def _store_down(self) -> bool:
+        return time.monotonic() < self._store_down_until
+
+    def _store_failed(self) -> None:
+        LIMITER_ERRORS.inc()
+        _log.warning("plan limiter store unavailable; requests let through", exc_info=True)
+        self._store_down_until = time.monotonic() + _STORE_COOLDOWN_S
+
     def _minute_item(self, company_id: str, amount: int) -> RateLimitItem:
         return _AmountFreeMinute(amount, 1, namespace=_namespace(company_id))
 
@@ -228,7 +240,7 @@ class PlanService:
     async def hit_request(self, company_id: str) -> None:
         """Count one API request; 429 ``rate_limited`` with Retry-After over the plan."""
         limits = await self.limits_for(company_id)
-        if limits.requests_per_minute is None:
+        if limits.requests_per_minute is None or self._store_down():
             return
         item = self._minute_item(company_id, limits.requests_per_minute)
         try:
@@ -236,8 +248,7 @@ class PlanService:
                 return
             stats = await self._rate.get_window_stats(item, "requests")
         except Exception:
-            LIMITER_ERRORS.inc()
-            _log.warning("plan limiter unavailable; request let through", exc_info=True)
+            self._store_failed()
             return
         RATE_LIMITED.labels(limit="requests_per_minute").inc()
         raise RateLimited(
@@ -249,6 +260,8 @@ class PlanService:
         """Count one assistant call this month; 429 ``quota_exceeded`` once the plan's
         monthly calls are used up (Retry-After: the start of next month)."""
         limits = await self.limits_for(company_id)
+        if self._store_down():
+            return
         month, next_month = _month(self.clock.now())
         cap = limits.assistant_calls_per_month
         # Unlimited plans are counted too (so usage shows them) against a ceiling never hit.
@@ -259,8 +272,7 @@ class PlanService:
                 await self._monthly.hit(item, "assistant_calls", month)
                 return
         except Exception:
-            LIMITER_ERRORS.inc()
-            _log.warning("plan limiter unavailable; call let through", exc_info=True)
+            self._store_failed()
             return
         RATE_LIMITED.labels(limit="assistant_calls_per_month").inc()
         raise QuotaExceeded(
@@ -303,21 +315,21 @@ class PlanService:
         rpm = limits.requests_per_minute
         requests_used: int | None = None
         calls_used: int | None = None
-        try:
-            if rpm is not None:
-                stats = await self._rate.get_window_stats(
-                    self._minute_item(company_id, rpm), "requests"
+        if not self._store_down():
+            try:
+                if rpm is not None:
+                    stats = await self._rate.get_window_stats(
+                        self._minute_item(company_id, rpm), "requests"
+                    )
+                    requests_used = rpm - stats.remaining
+                cap = limits.assistant_calls_per_month
+                ceiling = cap if cap is not None else 2**62
+                month_stats = await self._monthly.get_window_stats(
+                    self._month_item(company_id, ceiling), "assistant_calls", month
                 )
-                requests_used = rpm - stats.remaining
-            cap = limits.assistant_calls_per_month
-            ceiling = cap if cap is not None else 2**62
-            month_stats = await self._monthly.get_window_stats(
-                self._month_item(company_id, ceiling), "assistant_calls", month
-            )
-            calls_used = max(ceiling, 1) - month_stats.remaining
-        except Exception:
-            LIMITER_ERRORS.inc()
-            _log.warning("plan limiter unavailable; usage incomplete", exc_info=True)
+                calls_used = max(ceiling, 1) - month_stats.remaining
+            except Exception:
+                self._store_failed()
         return {
             "plan": limits.model_dump(),
             "requests_per_minute": {"limit": rpm, "used": requests_used},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -16,7 +17,10 @@ from fastapi import FastAPI
 
 from backend.api.state import AppState
 from backend.app import create_app
+from backend.clock import SystemClock
 from backend.config import Settings
+from backend.db.session import Database
+from backend.tenancy.plans import PlanLimits, PlanService, build_limiter_storage
 from tests.conftest import CompanyWithKey
 from tests.live_server import serve_on_loopback
 
@@ -392,3 +396,25 @@ async def test_metrics_on_a_separate_bind(settings: Settings) -> None:
         scraped = await http.get(f"http://127.0.0.1:{port}/metrics")
         assert scraped.status_code == 200
         assert "helpdesk_http_requests_total" in scraped.text
+
+
+async def test_a_dead_limiter_store_lets_requests_through_quickly(
+    database: Database, make_company: MakeCompany
+) -> None:
+    acme = await make_company("dead")
+    plans = PlanService(
+        database,
+        build_limiter_storage("redis://127.0.0.1:1/0", None),  # nothing listens there
+        defaults=PlanLimits(requests_per_minute=1, assistant_calls_per_month=1),
+        clock=SystemClock(),
+    )
+    for _ in range(3):  # over both limits: the outage lets them through, never a 500
+        await plans.hit_request(acme.company_id)
+        await plans.hit_assistant_call(acme.company_id)
+    started = time.perf_counter()
+    for _ in range(20):
+        await plans.hit_request(acme.company_id)
+    # After the first failure the store is skipped for a while, not retried per request.
+    assert time.perf_counter() - started < 0.5
+    usage = await plans.usage(acme.company_id)
+    assert usage["requests_per_minute"] == {"limit": 1, "used": None}
