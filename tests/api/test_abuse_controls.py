@@ -20,7 +20,8 @@ from backend.app import create_app
 from backend.clock import SystemClock
 from backend.config import Settings
 from backend.db.session import Database
-from backend.tenancy.plans import PlanLimits, PlanService, build_limiter_storage
+from backend.tenancy.plans import PlanLimits, PlanService, RateLimited, build_limiter_storage
+from tests.cluster_fixtures import RedisClusterInfo
 from tests.conftest import CompanyWithKey
 from tests.live_server import serve_on_loopback
 
@@ -418,3 +419,36 @@ async def test_a_dead_limiter_store_lets_requests_through_quickly(
     assert time.perf_counter() - started < 0.5
     usage = await plans.usage(acme.company_id)
     assert usage["requests_per_minute"] == {"limit": 1, "used": None}
+
+
+async def test_plan_counters_on_a_redis_cluster_share_the_companys_slot(
+    database: Database, make_company: MakeCompany, redis_cluster: RedisClusterInfo
+) -> None:
+    from redis.cluster import key_slot
+
+    acme = await make_company("cluster")
+    plans = PlanService(
+        database,
+        build_limiter_storage(None, redis_cluster.nodes_setting),
+        defaults=PlanLimits(requests_per_minute=2, assistant_calls_per_month=5),
+        clock=SystemClock(),
+    )
+    await plans.hit_request(acme.company_id)
+    await plans.hit_request(acme.company_id)
+    with pytest.raises(RateLimited):
+        await plans.hit_request(acme.company_id)
+    await plans.hit_assistant_call(acme.company_id)
+    usage = await plans.usage(acme.company_id)
+    assert usage["requests_per_minute"]["used"] == 2
+    assert usage["assistant_calls"]["used"] == 1
+
+    company_slot = key_slot(f"hd:{{{acme.company_id}}}:answers:x".encode())
+    found = []
+    for port in redis_cluster.ports:
+        node = redis.Redis(host=redis_cluster.host, port=port)
+        try:
+            found += node.keys(f"hd:{{{acme.company_id}}}:plan/*")
+        finally:
+            node.close()
+    assert len(found) == 2  # the request window and the month's count
+    assert {key_slot(k) for k in found} == {company_slot}
