@@ -19,6 +19,7 @@ from backend.api.state import AppState
 from backend.app import create_app
 from backend.clock import SystemClock
 from backend.config import Settings
+from backend.db.provisioning import DatabaseUrls
 from backend.db.session import Database
 from backend.tenancy.plans import PlanLimits, PlanService, RateLimited, build_limiter_storage
 from tests.cluster_fixtures import RedisClusterInfo
@@ -452,3 +453,56 @@ async def test_plan_counters_on_a_redis_cluster_share_the_companys_slot(
             node.close()
     assert len(found) == 2  # the request window and the month's count
     assert {key_slot(k) for k in found} == {company_slot}
+
+
+async def test_cli_sets_and_shows_a_plan(
+    database_urls: DatabaseUrls,
+    tmp_path: Path,
+    make_company: MakeCompany,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    acme = await make_company("cliplan")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    env |= {
+        "HELPDESK_DATABASE_URL": database_urls.runtime_url,
+        "HELPDESK_DATA_DIR": str(tmp_path / "data"),
+        "HELPDESK_AUTO_MIGRATE": "false",
+        "HELPDESK_LOG_LEVEL": "WARNING",
+    }
+    base = [sys.executable, "-m", "backend.cli", "plans"]
+    set_plan_cmd = [
+        *base, "set", acme.company_id, "--requests-per-minute", "120", "--documents", "unlimited",
+    ]  # fmt: skip
+    done = await asyncio.to_thread(
+        subprocess.run, set_plan_cmd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "120" in done.stdout and "unlimited" in done.stdout
+    stored = (
+        await client.get(f"/admin/companies/{acme.company_id}/plan", headers=admin_headers)
+    ).json()["stored"]
+    assert stored == {"requests_per_minute": 120, "documents": None}
+    bad = await asyncio.to_thread(
+        subprocess.run,
+        [*base, "set", acme.company_id, "--connectors", "many"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode != 0
+    shown = await asyncio.to_thread(
+        subprocess.run,
+        [*base, "show", acme.company_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "requests_per_minute" in shown.stdout and "(default)" in shown.stdout
