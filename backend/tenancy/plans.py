@@ -20,6 +20,7 @@ takes the API down), and ``helpdesk_plan_limiter_errors_total`` counts it.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -227,7 +228,11 @@ class PlanService:
 
     def _store_failed(self) -> None:
         LIMITER_ERRORS.inc()
-        _log.warning("plan limiter store unavailable; requests let through", exc_info=True)
+        error = sys.exc_info()[1]
+        _log.warning(
+            "plan limiter store unavailable; requests let through for a while",
+            error=f"{type(error).__name__}: {error}",
+        )
         self._store_down_until = time.monotonic() + _STORE_COOLDOWN_S
 
     def _minute_item(self, company_id: str, amount: int) -> RateLimitItem:
