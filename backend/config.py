@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.vectors.store import DEFAULT_DENSE_WEIGHT
@@ -230,6 +230,20 @@ class Settings(BaseSettings):
         description="How long a process remembers a company's plan and CORS origins (a "
         "change made through another process applies here at most this late).",
     )
+
+    @field_validator(
+        "plan_default_requests_per_minute",
+        "plan_default_assistant_calls_per_month",
+        "plan_default_documents",
+        "plan_default_connectors",
+        mode="before",
+    )
+    @classmethod
+    def _unlimited_plan_default(cls, value: object) -> object:
+        # HELPDESK_PLAN_DEFAULT_REQUESTS_PER_MINUTE=unlimited (or empty) lifts the default.
+        if isinstance(value, str) and value.strip().lower() in ("", "unlimited", "none"):
+            return None
+        return value
 
     @cached_property
     def embedded_database(self) -> bool:

@@ -506,3 +506,14 @@ async def test_cli_sets_and_shows_a_plan(
     )
     assert shown.returncode == 0, shown.stderr
     assert "requests_per_minute" in shown.stdout and "(default)" in shown.stdout
+
+
+def test_plan_defaults_can_be_lifted_from_the_environment() -> None:
+    lifted = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        plan_default_requests_per_minute="unlimited",  # type: ignore[arg-type]
+        plan_default_connectors="3",  # type: ignore[arg-type]
+    )
+    assert lifted.plan_default_requests_per_minute is None
+    assert lifted.plan_default_connectors == 3
+    assert Settings(_env_file=None).plan_default_requests_per_minute == 600  # type: ignore[call-arg]
