@@ -517,3 +517,28 @@ def test_plan_defaults_can_be_lifted_from_the_environment() -> None:
     assert lifted.plan_default_requests_per_minute is None
     assert lifted.plan_default_connectors == 3
     assert Settings(_env_file=None).plan_default_requests_per_minute == 600  # type: ignore[call-arg]
+
+
+async def test_oversized_bodies_over_real_sockets(settings: Settings) -> None:
+    """Through uvicorn: a declared oversize body is answered 413 before it is read; a
+    chunked one is cut off once past the limit."""
+    app = create_app(settings)
+    async with serve_on_loopback(app) as base, httpx.AsyncClient(base_url=base) as http:
+        declared = await http.post(
+            "/v1/answer",
+            content=b" " * (settings.max_request_body_bytes + 1),
+            headers={"Content-Type": "application/json"},
+        )
+        assert declared.status_code == 413
+        assert declared.json()["error"] == "payload_too_large"
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(settings.max_request_body_bytes // 65536 + 4):
+                yield b" " * 65536
+
+        chunked = await http.post(
+            "/v1/answer", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert chunked.status_code == 413
+        assert chunked.json()["error"] == "payload_too_large"
+        assert (await http.get("/healthz")).status_code == 200  # the server carries on
