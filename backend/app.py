@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import httpx
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import start_http_server
 
 from backend import __version__
 from backend.api import admin, demo, ops
+from backend.api.cors import CompanyCorsMiddleware, OriginPolicy
+from backend.api.edge import RequestEdgeMiddleware
 from backend.api.errors import install_error_handlers
 from backend.api.state import AppState
 from backend.api.v1 import assistant, company, connectors, interactions
@@ -62,6 +64,23 @@ async def _settle(state: AppState) -> None:
     gc.freeze()
 
 
+@contextmanager
+def serve_metrics(bind: str | None) -> Iterator[None]:
+    """Prometheus text on a listener of its own (a private interface), when configured:
+    metrics name companies, so they stay off the public API port."""
+    if not bind:
+        yield
+        return
+    host, _, port = bind.rpartition(":")
+    server, thread = start_http_server(int(port), addr=host or "127.0.0.1")
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -85,8 +104,14 @@ def create_app(
             run_scheduler=settings.in_process_jobs,
         ) as state:
             app.state.helpdesk = state
+            app.state.origin_policy = OriginPolicy(
+                state.database,
+                global_origins=settings.cors_allow_origins,
+                cache_seconds=settings.plan_cache_seconds,
+            )
             await _settle(state)
-            yield
+            with serve_metrics(settings.metrics_bind):
+                yield
 
     app = FastAPI(
         title="Helpdesk Assistant API",
@@ -96,14 +121,11 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    origins = [o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()]
+    # Outermost last: request context → CORS (per company) → edge checks → routes, so the
+    # edge's 413/400 answers carry CORS headers and request ids too.
+    app.add_middleware(RequestEdgeMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(
-        CORSMiddleware,
-        allow_origins=origins,
-        allow_methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "X-Company-ID", "Content-Type", "Accept", "X-Request-ID"],
-        expose_headers=["Retry-After", "X-Request-ID"],
-        max_age=600,
+        CompanyCorsMiddleware, policy=lambda: getattr(app.state, "origin_policy", None)
     )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(ops.router)

@@ -31,6 +31,10 @@ keys = typer.Typer(
     help="Issue, list, revoke and rotate a company's API keys.", no_args_is_help=True
 )
 vectors = typer.Typer(help="Maintain the vector index.", no_args_is_help=True)
+plans = typer.Typer(
+    help="Show and set a company's plan (rate, monthly calls, documents, connectors).",
+    no_args_is_help=True,
+)
 ingest = typer.Typer(
     help="Import files and run backfills in the foreground, with a progress bar.",
     no_args_is_help=True,
@@ -39,6 +43,7 @@ app.add_typer(tenants, name="tenants")
 app.add_typer(keys, name="keys")
 app.add_typer(ingest, name="ingest")
 app.add_typer(vectors, name="vectors")
+app.add_typer(plans, name="plans")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -493,6 +498,67 @@ def worker(
         )
         or 0
     )
+
+
+def _plan_value(raw: str | None) -> int | None:
+    if raw is None or raw.strip().lower() == "unlimited":
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{raw!r}: give a number or 'unlimited'") from exc
+
+
+def _print_plan(company_id: str, stored: dict[str, object], effective: dict[str, object]) -> None:
+    table = Table("limit", "set for the company", "effective", title=f"plan of {company_id}")
+    for name, value in effective.items():
+        shown = "unlimited" if value is None else str(value)
+        table.add_row(name, str(stored[name]) if name in stored else "(default)", shown)
+    console.print(table)
+
+
+@plans.command("show")
+def plans_show(company_id: str) -> None:
+    """A company's plan: the limits set for it and the effective ones."""
+
+    async def work(state: AppState) -> tuple[dict[str, object], dict[str, object]]:
+        stored = await state.plans.stored_plan(company_id)
+        return stored, state.plans.effective(stored).model_dump()
+
+    stored, effective = _run(work)
+    _print_plan(company_id, stored, effective)
+
+
+@plans.command("set")
+def plans_set(
+    company_id: str,
+    requests_per_minute: Annotated[
+        str | None, typer.Option(help="Number or 'unlimited'; omitted: the default.")
+    ] = None,
+    assistant_calls_per_month: Annotated[str | None, typer.Option()] = None,
+    documents: Annotated[str | None, typer.Option()] = None,
+    connectors: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Replace a company's plan. Limits not given use the service defaults (audited)."""
+    from backend.tenancy.plans import PlanLimits
+
+    given = {
+        "requests_per_minute": requests_per_minute,
+        "assistant_calls_per_month": assistant_calls_per_month,
+        "documents": documents,
+        "connectors": connectors,
+    }
+    stored = {name: _plan_value(raw) for name, raw in given.items() if raw is not None}
+    try:
+        PlanLimits.model_validate(stored)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+    async def work(state: AppState) -> dict[str, object]:
+        effective = await state.plans.set_plan(company_id, stored, actor=CLI_ACTOR)
+        return effective.model_dump()
+
+    _print_plan(company_id, dict(stored), _run(work))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.vectors.store import DEFAULT_DENSE_WEIGHT
@@ -37,9 +37,10 @@ class Settings(BaseSettings):
         description="Proxies whose X-Forwarded-* headers are trusted (comma list, or '*').",
     )
     cors_allow_origins: str = Field(
-        default="*",
-        description="Origins allowed to call the API from a browser (the widget), comma "
-        "separated; '*' for any. Credentials are bearer tokens, never cookies.",
+        default="",
+        description="Origins allowed to call the API from a browser for every company, comma "
+        "separated (on top of each company's own `widget_origins` setting and its helpdesk "
+        "domain); '*' for any. Credentials are bearer tokens, never cookies.",
     )
     widget_dir: Path = Field(
         default=Path("frontend-widget/dist"),
@@ -219,9 +220,6 @@ class Settings(BaseSettings):
         description="TESTS ONLY: let connectors reach http and loopback replay servers. "
         "Refused when environment is production.",
     )
-    max_connectors_per_company: int = Field(
-        default=25, ge=1, description="How many connectors one company may have."
-    )
 
     # --- Secrets ---------------------------------------------------------------------------
     encryption_key: SecretStr | None = Field(
@@ -250,6 +248,67 @@ class Settings(BaseSettings):
                 "HELPDESK_SYNC_HEARTBEAT_S must be at most a third of HELPDESK_SYNC_TAKEOVER_S"
             )
         return self
+
+    # --- Abuse controls: plans, rate limits, bounded input ---------------------------------
+    max_request_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the API reads (413 above it, checked from "
+        "Content-Length and while the body streams in); nginx.conf sets the same limit.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Prometheus must send to /metrics on the API port. Unset: "
+        "/metrics there answers 404 (use HELPDESK_METRICS_BIND).",
+    )
+    metrics_bind: str | None = Field(
+        default=None,
+        description="host:port of a separate metrics listener (Prometheus text at /metrics, "
+        "no token), e.g. 127.0.0.1:9464 on a private interface. Unset: none.",
+    )
+    plan_default_requests_per_minute: int | None = Field(
+        default=600,
+        ge=1,
+        description="API requests per minute per company when its plan does not say "
+        "(sliding window; 429 with Retry-After above it). Empty: unlimited.",
+    )
+    plan_default_assistant_calls_per_month: int | None = Field(
+        default=None,
+        ge=0,
+        description="Assistant calls (answers, drafts, review replies, summaries) per "
+        "calendar month (UTC) per company when its plan does not say. Empty: unlimited.",
+    )
+    plan_default_documents: int | None = Field(
+        default=None,
+        ge=0,
+        description="Indexed documents per company when its plan does not say. Empty: unlimited.",
+    )
+    plan_default_connectors: int | None = Field(
+        default=25,
+        ge=0,
+        description="Connectors per company when its plan does not say (409 "
+        "`plan_limit_connectors` beyond it). Empty: unlimited.",
+    )
+    plan_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a process remembers a company's plan and CORS origins (a "
+        "change made through another process applies here at most this late).",
+    )
+
+    @field_validator(
+        "plan_default_requests_per_minute",
+        "plan_default_assistant_calls_per_month",
+        "plan_default_documents",
+        "plan_default_connectors",
+        mode="before",
+    )
+    @classmethod
+    def _unlimited_plan_default(cls, value: object) -> object:
+        # HELPDESK_PLAN_DEFAULT_REQUESTS_PER_MINUTE=unlimited (or empty) lifts the default.
+        if isinstance(value, str) and value.strip().lower() in ("", "unlimited", "none"):
+            return None
+        return value
 
     @cached_property
     def embedded_database(self) -> bool:

@@ -42,6 +42,7 @@ from backend.outbox import FileOutbox
 from backend.retrieval import HybridRetriever
 from backend.secretbox import SecretBox, load_or_create_key
 from backend.tenancy.credential_cache import CredentialCache
+from backend.tenancy.plans import PlanLimits, PlanService, build_limiter_storage
 from backend.tenancy.widget_tokens import SIGNING_KEY_PURPOSE, WidgetTokenSigner
 from backend.vectors import build_vector_store
 
@@ -77,6 +78,15 @@ def build_egress_policy(settings: Settings) -> EgressPolicy:
 def build_file_import_policy(settings: Settings) -> FileImportPolicy:
     # The built-in demo data is the one fixed exception: sample files shipped in the package.
     return FileImportPolicy((settings.resolved_import_root, DEMO_DATA_DIR))
+
+
+def plan_defaults(settings: Settings) -> PlanLimits:
+    return PlanLimits(
+        requests_per_minute=settings.plan_default_requests_per_minute,
+        assistant_calls_per_month=settings.plan_default_assistant_calls_per_month,
+        documents=settings.plan_default_documents,
+        connectors=settings.plan_default_connectors,
+    )
 
 
 def build_secret_box(settings: Settings) -> SecretBox:
@@ -186,12 +196,19 @@ async def open_stack(
             breaker_cooldown_s=settings.llm_breaker_cooldown_s,
         )
         secret_box = build_secret_box(settings)
+        plans = PlanService(
+            database,
+            build_limiter_storage(settings.redis_url, settings.redis_cluster_nodes),
+            defaults=plan_defaults(settings),
+            clock=clock,
+            cache_seconds=settings.plan_cache_seconds,
+        )
         connectors = ConnectorService(
             database,
             secret_box,
             egress=egress.policy,
             files=files,
-            max_connectors=settings.max_connectors_per_company,
+            connector_limit=plans.connector_limit,
         )
         sync = SyncService(
             database=database,
@@ -203,6 +220,7 @@ async def open_stack(
                 blobs=blobs,
                 knowledge_changed=ResponseInvalidator(cache),
                 phone_region=settings.privacy_phone_region,
+                document_room=plans.documents_room,
             ),
             egress=egress,
             files=files,
@@ -244,6 +262,7 @@ async def open_stack(
                 recorder=recorder,
             ),
             credentials=CredentialCache(settings.auth_cache_seconds),
+            plans=plans,
             widget_signer=WidgetTokenSigner(
                 settings.widget_token_secret.get_secret_value().encode()
                 if settings.widget_token_secret

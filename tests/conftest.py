@@ -37,6 +37,7 @@ SUPERUSER_DSN = os.environ.get(
     "HELPDESK_TEST_SUPERUSER_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 ADMIN_TOKEN = "test-admin-token-" + "x" * 16
+METRICS_TOKEN = "test-metrics-token-" + "m" * 16
 
 
 def _url_for(role: str, database: str) -> str:
@@ -74,6 +75,7 @@ def settings(database_urls: DatabaseUrls, tmp_path: Path) -> Settings:
         auto_migrate=False,
         data_dir=tmp_path / "data",
         admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        metrics_token=METRICS_TOKEN,  # type: ignore[arg-type]
         log_json=True,
         # Tests drive the scheduler's tick() themselves.
         scheduler_enabled=False,

@@ -8,15 +8,16 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api.dependencies import ClockDep, DatabaseDep, PlatformAdmin, StateDep
-from backend.api.schemas import ApiKeyOut, CompanyOut, ErrorBody, IssuedApiKeyOut
+from backend.api.schemas import MAX_OFFSET, ApiKeyOut, CompanyOut, ErrorBody, IssuedApiKeyOut
 from backend.api.state import company_lifecycle
 from backend.api.v1.company import AuditEntryOut
 from backend.errors import BadRequest
 from backend.tenancy import service
 from backend.tenancy.company_id import COMPANY_ID_PATTERN, CompanyId, company_id_from_domain
+from backend.tenancy.plans import PlanLimits
 
 router = APIRouter(
     prefix="/admin",
@@ -28,13 +29,19 @@ router = APIRouter(
 )
 
 CompanyIdPath = Annotated[
-    str, Path(pattern=COMPANY_ID_PATTERN, description="The company's id (a lower-case slug).")
+    str,
+    Path(
+        pattern=COMPANY_ID_PATTERN,
+        max_length=63,
+        description="The company's id (a lower-case slug).",
+    ),
 ]
 
 
 class CompanyCreate(BaseModel):
     company_id: CompanyId | None = Field(
         default=None,
+        max_length=63,
         description="Lower-case slug. Omit it to derive it from `helpdesk_domain` "
         "(`acme.freshdesk.com` → `acme`).",
     )
@@ -89,7 +96,7 @@ async def list_companies(
     db: DatabaseDep,
     _actor: PlatformAdmin,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Any:
     """List companies, ordered by id."""
     return await service.list_companies(db, limit=limit, offset=offset)
@@ -261,3 +268,38 @@ async def read_company_audit_log(
 ) -> Any:
     """A company's audit trail, newest first; still readable after the company is deleted."""
     return await company_lifecycle(state).audit_log(company_id, limit=limit)
+
+
+class PlanIn(PlanLimits):
+    """The limits to set. A limit left out uses the service default; `null` is unlimited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlanOut(BaseModel):
+    company_id: str
+    stored: dict[str, Any] = Field(description="The limits set for this company.")
+    effective: PlanLimits = Field(description="With the service defaults filled in.")
+
+
+@router.get(
+    "/companies/{company_id}/plan", response_model=PlanOut, responses={404: {"model": ErrorBody}}
+)
+async def read_plan(company_id: CompanyIdPath, state: StateDep, _actor: PlatformAdmin) -> Any:
+    """A company's plan: what was set for it, and the effective limits."""
+    stored = await state.plans.stored_plan(company_id)
+    return PlanOut(company_id=company_id, stored=stored, effective=state.plans.effective(stored))
+
+
+@router.put(
+    "/companies/{company_id}/plan", response_model=PlanOut, responses={404: {"model": ErrorBody}}
+)
+async def set_plan(
+    company_id: CompanyIdPath, body: PlanIn, state: StateDep, actor: PlatformAdmin
+) -> Any:
+    """Set a company's plan (replaces the previous one): requests per minute, assistant calls
+    per month, documents, connectors. Applies in this process at once, in others within
+    `HELPDESK_PLAN_CACHE_SECONDS`. Audited."""
+    stored = body.model_dump(exclude_unset=True)
+    effective = await state.plans.set_plan(company_id, stored, actor=actor)
+    return PlanOut(company_id=company_id, stored=stored, effective=effective)

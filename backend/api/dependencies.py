@@ -26,6 +26,7 @@ from backend.observability.metrics import count_company_request
 from backend.privacy.requesters import RequesterPrivacy
 from backend.retrieval.access import AccessScope
 from backend.tenancy.company_id import is_valid_company_id
+from backend.tenancy.plans import PlanService
 from backend.tenancy.service import Tenant, authenticate_api_key, authenticate_widget_token
 from backend.tenancy.widget_tokens import TOKEN_SCHEME
 
@@ -106,6 +107,8 @@ async def get_current_tenant(
         )
     request.scope.setdefault("state", {})["company_id"] = tenant.company_id
     count_company_request(tenant.company_id)
+    # The company's plan: requests per minute (429 with Retry-After beyond it).
+    await state.plans.hit_request(tenant.company_id)
     return tenant
 
 
@@ -194,6 +197,7 @@ async def get_indexer(state: StateDep) -> KnowledgeIndexer:
         blobs=parts.blobs,
         knowledge_changed=parts.knowledge_changed,
         phone_region=parts.phone_region,
+        document_room=parts.document_room,
     )
 
 
@@ -210,6 +214,13 @@ async def get_privacy(state: StateDep) -> RequesterPrivacy:
 
 
 PrivacyDep = Annotated[RequesterPrivacy, Depends(get_privacy)]
+
+
+async def get_plans(state: StateDep) -> PlanService:
+    return state.plans
+
+
 ConnectorsDep = Annotated[ConnectorService, Depends(get_connector_service)]
+PlansDep = Annotated[PlanService, Depends(get_plans)]
 JobsDep = Annotated[JobQueue, Depends(get_job_queue)]
 IndexerDep = Annotated[KnowledgeIndexer, Depends(get_indexer)]

@@ -55,7 +55,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> OrjsonResponse:
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        # Edge rejections (backend.api.edge) carry their own code, e.g. ``nul_character``.
+        code = getattr(exc, "code", None) or _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, exc.detail, getattr(exc, "headers", None))
 
     # A store that cannot serve now is a 503 with Retry-After naming it, not a 500: the same

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from backend.api.dependencies import StateDep
 from backend.api.responses import OrjsonResponse
 from backend.embeddings.dense import SentenceTransformerEncoder
+from backend.errors import NotFound, Unauthorized
 
 router = APIRouter(tags=["operations"])
 
@@ -59,9 +61,30 @@ async def readyz(state: StateDep) -> OrjsonResponse:
     )
 
 
-@router.get("/metrics", response_class=Response)
-async def metrics() -> Response:
-    """Prometheus metrics (request counts and latency by route, per-company counters)."""
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        401: {"description": "Missing or wrong metrics token."},
+        404: {"description": "No HELPDESK_METRICS_TOKEN is set: metrics are not served here."},
+    },
+)
+async def metrics(
+    state: StateDep,
+    authorization: Annotated[
+        str | None, Header(description="`Bearer <HELPDESK_METRICS_TOKEN>`.")
+    ] = None,
+) -> Response:
+    """Prometheus metrics (request counts and latency by route, per-company counters), for
+    a scraper holding `HELPDESK_METRICS_TOKEN`. Without that setting they are not served on
+    the API port at all (`HELPDESK_METRICS_BIND` serves them on a separate listener)."""
+    configured = state.settings.metrics_token
+    if configured is None or not configured.get_secret_value():
+        raise NotFound("Not Found", code="not_found")
+    scheme, _, token = (authorization or "").partition(" ")
+    expected = configured.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+        raise Unauthorized("a valid metrics token is required", code="invalid_metrics_token")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

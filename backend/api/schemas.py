@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_OFFSET = 1_000_000
+"""Deepest page offset a listing accepts (bigger ones were a 500 past Postgres' bigint)."""
+
 
 class ErrorBody(BaseModel):
     error: str = Field(description="Stable machine-readable error code.")
@@ -23,7 +26,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "is suspended (`company_suspended`), or the credential's audience may not use this "
         "endpoint (`audience_forbidden`, `api_key_required`).",
     },
+    413: {"model": ErrorBody, "description": "The request body is over the size limit."},
     422: {"model": ErrorBody, "description": "The body or parameters failed validation."},
+    429: {
+        "model": ErrorBody,
+        "description": "Your plan's rate (`rate_limited`) or monthly quota (`quota_exceeded`) "
+        "is used up; retry after `Retry-After` seconds.",
+    },
 }
 
 
@@ -58,9 +67,15 @@ class IssuedApiKeyOut(BaseModel):
     key: ApiKeyOut
 
 
+MESSAGE_MAX_CHARS = 50_000
+DESCRIPTION_MAX_CHARS = 100_000
+SUBJECT_MAX_CHARS = 2_000
+CONVERSATION_MAX_MESSAGES = 500
+
+
 class MessageIn(BaseModel):
     author_role: Literal["customer", "agent", "system"] = "customer"
-    text: str = Field(max_length=50_000)
+    text: str = Field(max_length=MESSAGE_MAX_CHARS)
     internal: bool = Field(default=False, description="A private note: never quoted.")
     created_at: datetime | None = None
 
@@ -70,9 +85,38 @@ class TicketIn(BaseModel):
 
     id: str | None = Field(default=None, max_length=200, description="Platform ticket id.")
     source: str | None = Field(default=None, max_length=64, examples=["freshdesk"])
-    subject: str = Field(default="", max_length=2_000)
-    description: str = Field(default="", max_length=100_000)
+    subject: str = Field(default="", max_length=SUBJECT_MAX_CHARS)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX_CHARS)
     status: str | None = Field(default=None, max_length=64)
     language: str | None = Field(default=None, max_length=16)
     requester: str | None = Field(default=None, max_length=320)
-    conversation: list[MessageIn] = Field(default_factory=list, max_length=500)
+    conversation: list[MessageIn] = Field(
+        default_factory=list, max_length=CONVERSATION_MAX_MESSAGES
+    )
+
+
+class MessageOut(BaseModel):
+    author_role: Literal["customer", "agent", "system"]
+    text: str = Field(description=f"At most {MESSAGE_MAX_CHARS} characters (see `truncated`).")
+    internal: bool = Field(description="A private note: never quoted.")
+    created_at: datetime | None = None
+    truncated: bool = Field(
+        default=False, description="The stored message was longer and is cut here."
+    )
+
+
+class TicketOut(BaseModel):
+    """An indexed ticket, shaped so it can be sent back as a `TicketIn` (every field within
+    its limits: longer texts are cut, the most recent messages kept)."""
+
+    id: str
+    source: str | None
+    subject: str
+    description: str
+    status: str | None
+    language: str | None
+    requester: str | None
+    conversation: list[MessageOut]
+    truncated: bool = Field(
+        default=False, description="Some text or older messages did not fit the limits."
+    )

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from backend.llm.router import LLMRouter
     from backend.tenancy.credential_cache import CredentialCache
     from backend.tenancy.lifecycle import CompanyLifecycle
+    from backend.tenancy.plans import PlanService
     from backend.tenancy.widget_tokens import WidgetTokenSigner
     from backend.vectors import VectorStore
 
@@ -43,6 +44,7 @@ class AppState:
     assistant: AssistantService
     widget_signer: WidgetTokenSigner
     credentials: CredentialCache
+    plans: PlanService
     # name → check; /readyz runs each configured store's check.
     readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
 

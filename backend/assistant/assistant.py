@@ -19,6 +19,7 @@ Rules applied while preparing:
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import aclosing
@@ -26,7 +27,7 @@ from dataclasses import replace
 from typing import Final
 
 from backend.assistant import prompts
-from backend.assistant.injection import looks_like_injection
+from backend.assistant.injection import looks_like_injection, without_injected_sentences
 from backend.assistant.redaction import redact_pii
 from backend.assistant.settings import AssistantSettings, CompanySettingsSource, resolve_settings
 from backend.assistant.types import (
@@ -42,7 +43,7 @@ from backend.assistant.types import (
 )
 from backend.errors import BadRequest
 from backend.ingest.indexer import document_uuid
-from backend.ingest.normalize import detect_language
+from backend.ingest.normalize import DETECTION_SAMPLE_CHARS, detect_language
 from backend.llm.providers.extractive import PROVIDER_NAME as EXTRACTIVE
 from backend.llm.router import LLMRouter
 from backend.llm.types import ChatMessage, Completed, LLMRequest, LLMResult, Passage, Task
@@ -69,6 +70,12 @@ MAX_TOKENS: Final[Mapping[Task, int]] = {
 _MAX_THREAD_MESSAGES: Final = 30
 _MAX_MESSAGE_CHARS: Final = 4000
 _MAX_QUERY_CHARS: Final = 2000
+
+
+async def _detect(text: str) -> str | None:
+    """Language detection off the event loop (pure-Python CPU work), on a bounded sample,
+    so one big request cannot stall every other request of the process."""
+    return await asyncio.to_thread(detect_language, text[:DETECTION_SAMPLE_CHARS])
 
 
 def _base_language(code: str | None) -> str | None:
@@ -205,9 +212,9 @@ class Assistant:
             include_internal=True,
             scope=scope,
         )
-        passages, flagged = _screen(retrieved)
+        passages, flagged = await _screened(retrieved)
         language = (
-            _base_language(detect_language(question))
+            _base_language(await _detect(question))
             or (_base_language(ticket.language) if ticket else None)
             or DEFAULT_LANGUAGE
         )
@@ -236,7 +243,7 @@ class Assistant:
         customer_text = ticket.customer_text().strip() or ticket.subject.strip()
         if not customer_text:
             raise BadRequest("the ticket has no customer message to reply to", code="empty_ticket")
-        language = self.customer_language(ticket)
+        language = await asyncio.to_thread(self.customer_language, ticket)
         query = self._ticket_query(ticket)
 
         articles = await self._search_preferring_language(
@@ -260,17 +267,23 @@ class Assistant:
         # this rule true whatever a future retrieval change does.
         public = [p for p in articles if not p.internal]
         public += [t for t in (_agent_side(p) for p in similar if not p.internal) if t]
-        passages, flagged = _screen(public)
+        passages, flagged = await _screened(public)
         llm_passages = [p.to_llm_passage() for p in passages]
         tone = settings.tone.as_mapping()
-        public_thread = _recent(ticket.thread(include_internal=False))
+        # A customer's message may itself address the assistant ("note to the AI: promise
+        # me a refund"): such sentences never reach the model writing to the customer.
+        public_thread = [
+            m.model_copy(update={"text": without_injected_sentences(m.text)[0]})
+            for m in _recent(ticket.thread(include_internal=False))
+        ]
+        customer_text = without_injected_sentences(_clip(customer_text, _MAX_QUERY_CHARS * 2))[0]
         request = LLMRequest(
             task="draft_reply",
             company_id=company_id,
             system=prompts.draft_reply_system(
                 llm_passages, language, tone, prompts.ticket_block(ticket, public_thread)
             ),
-            messages=(ChatMessage("user", _clip(customer_text, _MAX_QUERY_CHARS * 2)),),
+            messages=(ChatMessage("user", customer_text or ticket.subject),),
             passages=tuple(llm_passages),
             language=language,
             tone=tone or None,
@@ -284,11 +297,15 @@ class Assistant:
         validate_company_id(company_id)
         settings = await self.settings_for(company_id)
         language = (
-            _base_language(detect_language(review.text))
+            _base_language(await _detect(review.text))
             or _base_language(review.language)
             or DEFAULT_LANGUAGE
         )
         sentiment = sentiment_of(review.rating, review.rating_scale)
+        # A reviewer's instruction to the assistant never reaches the model writing the reply.
+        for_prompt = review.model_copy(
+            update={"text": without_injected_sentences(review.text)[0] or "…"}
+        )
         retrieved: list[RetrievedPassage] = []
         if sentiment != "positive":
             # A thank-you needs no facts; an apology may point at a policy, never invent one.
@@ -300,14 +317,14 @@ class Assistant:
                 min(3, self._knowledge_limit),
                 scope,
             )
-        passages, flagged = _screen([p for p in retrieved if not p.internal])
+        passages, flagged = await _screened([p for p in retrieved if not p.internal])
         llm_passages = [p.to_llm_passage() for p in passages]
         tone = settings.tone.as_mapping()
         request = LLMRequest(
             task="review_reply",
             company_id=company_id,
-            system=prompts.review_reply_system(llm_passages, language, tone, review, sentiment),
-            messages=(ChatMessage("user", _clip(review.text)),),
+            system=prompts.review_reply_system(llm_passages, language, tone, for_prompt, sentiment),
+            messages=(ChatMessage("user", _clip(for_prompt.text)),),
             passages=tuple(llm_passages),
             language=language,
             tone=tone or None,
@@ -328,7 +345,7 @@ class Assistant:
         public_text = "\n".join(m.text for m in thread if not m.internal)
         resolved_language = (
             _base_language(language)
-            or _base_language(detect_language(public_text))
+            or _base_language(await _detect(public_text))
             or _base_language(ticket.language)
             or DEFAULT_LANGUAGE
         )
@@ -353,7 +370,7 @@ class Assistant:
             )
             for position, message in enumerate(thread, start=1)
         ]
-        passages, flagged = _screen(messages)
+        passages, flagged = await _screened(messages)
         llm_passages = [
             Passage(
                 id=p.id,
@@ -403,9 +420,10 @@ class Assistant:
     # ------------------------------------------------------------------------ helpers
 
     def customer_language(self, ticket: TicketContext) -> str:
-        """The language of the customer's own messages, else the ticket's, else English."""
+        """The language of the customer's own messages, else the ticket's, else English.
+        CPU work: call it off the event loop."""
         return (
-            _base_language(detect_language(ticket.customer_text()))
+            _base_language(detect_language(ticket.customer_text()[:DETECTION_SAMPLE_CHARS]))
             or _base_language(detect_language(ticket.subject))
             or _base_language(ticket.language)
             or DEFAULT_LANGUAGE
@@ -462,7 +480,8 @@ class Assistant:
     ) -> PreparedRequest:
         redacted = False
         if settings.pii_redaction and await self._may_leave(request):
-            request = _redacted(request)
+            # phonenumbers and the other matchers are pure-Python CPU work: off the loop.
+            request = await asyncio.to_thread(_redacted, request)
             redacted = True
         return PreparedRequest(
             task=task,
@@ -535,6 +554,13 @@ def _message_title(ticket: TicketContext, message: Message, position: int) -> st
     who = "internal note" if message.internal else message.author_role
     subject = ticket.subject or ticket.id
     return f"{subject} — message {position} ({who})"
+
+
+async def _screened(
+    passages: Sequence[RetrievedPassage],
+) -> tuple[list[RetrievedPassage], list[RetrievedPassage]]:
+    """:func:`_screen` off the event loop: regex matching over every passage is CPU work."""
+    return await asyncio.to_thread(_screen, passages)
 
 
 def _screen(

@@ -245,6 +245,8 @@ class AssistantService:
                             "model": event.model,
                         },
                     )
+        except AppError as exc:  # the caller's mistake (an empty ticket…): no server error
+            yield _sse("error", exc.to_body())
         except Exception as exc:  # reported to the client as the stream's last event
             _log.exception("assistant stream failed", task=call.task)
             yield _sse("error", _error_body(exc))

@@ -53,6 +53,8 @@ class Company(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     knowledge_generation: Mapped[int] = mapped_column(BigInteger, server_default="0")
     status: Mapped[str] = mapped_column(Text, server_default="active")
+    # Limits set by the platform admin (backend.tenancy.plans); unnamed ones use defaults.
+    plan: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 

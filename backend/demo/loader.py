@@ -14,6 +14,9 @@ from backend.tenancy import service
 ACTOR = "demo"
 
 
+DEMO_HELPDESK_ORIGIN = "https://lumen-home.freshdesk.com"
+
+
 async def prepare_demo(state: AppState) -> str:
     """Create the demo company, its API key (kept in ``data_dir/demo-api-key``) and its
     sample knowledge; return the key. Idempotent: later runs reuse the stored key and skip
@@ -26,7 +29,11 @@ async def prepare_demo(state: AppState) -> str:
             company_id=company_id,
             name="Lumen Home (demo)",
             actor=ACTOR,
-            settings={"tone": {"sign_off": "The Lumen Home support team"}},
+            settings={
+                "tone": {"sign_off": "The Lumen Home support team"},
+                # Where the sidebar runs in the stand-in helpdesk (CORS, backend.api.cors).
+                "widget_origins": [DEMO_HELPDESK_ORIGIN],
+            },
         )
     active = {k.prefix for k in await service.list_api_keys(state.database, company_id)}
     if not key_file.exists() or key_file.read_text().strip()[:12] not in active:

@@ -8,6 +8,7 @@ never returned by the API or written to logs.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,8 @@ from backend.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.ingest.file_imports import FILE_PLATFORMS, FileImportPolicy
 from backend.secretbox import SecretBox, connector_associated_data
 
-DEFAULT_MAX_CONNECTORS = 25
+# The plan's connector limit for a company (``None``: no limit).
+ConnectorLimit = Callable[[str], Awaitable[int | None]]
 
 __all__ = ["FILE_PLATFORMS", "ConnectorConfig", "ConnectorService", "operator_managed"]
 
@@ -73,15 +75,17 @@ class ConnectorService:
         *,
         egress: EgressPolicy | None = None,
         files: FileImportPolicy | None = None,
-        max_connectors: int = DEFAULT_MAX_CONNECTORS,
+        connector_limit: ConnectorLimit | None = None,
     ) -> None:
         self.database = database
         self.secrets = secrets
         # Production defaults: the strict policy, and no file imports at all.
         self.egress = egress if egress is not None else EgressPolicy()
         self.files = files if files is not None else FileImportPolicy.refuse_all()
-        # A single check until per-company plans replace it with the plan's number.
-        self.max_connectors = max_connectors
+        # The company's plan decides (backend.tenancy.plans); checked under a per-company
+        # lock in the same transaction as the insert, so two concurrent creates cannot both
+        # slip under it.
+        self.connector_limit = connector_limit
 
     def _checked_settings(self, platform: str, settings: BaseModel) -> dict[str, Any]:
         """Settings as stored, after the egress policy (network platforms) or the import
@@ -126,10 +130,15 @@ class ConnectorService:
         try:
             async with self.database.tenant_session(company_id) as session:
                 await connector_repo.lock_company_connectors(session, company_id)
-                if await connector_repo.count_connectors(session) >= self.max_connectors:
+                limit = (
+                    await self.connector_limit(company_id)
+                    if self.connector_limit is not None
+                    else None
+                )
+                if limit is not None and await connector_repo.count_connectors(session) >= limit:
                     raise Conflict(
-                        f"a company may have at most {self.max_connectors} connectors",
-                        code="connector_limit_reached",
+                        f"your plan allows {limit} connectors; remove one first",
+                        code="plan_limit_connectors",
                     )
                 connector = await connector_repo.insert_connector(
                     session,

@@ -36,6 +36,8 @@ from backend.tenancy.company_id import validate_company_id
 from backend.vectors import ChunkPayload, ChunkPoint, VectorStore, point_id
 
 KnowledgeChanged = Callable[[str], Awaitable[None]]
+DocumentRoom = Callable[[str], Awaitable[int | None]]
+"""``company_id`` → how many more documents its plan admits (``None``: no limit)."""
 """Called with a company id after its knowledge changed (voids its cached answers)."""
 
 _DOCUMENT_NAMESPACE = uuid.UUID("6f1c7a52-2b8e-4f43-9d55-0b7c0e3f4a11")
@@ -104,6 +106,7 @@ class KnowledgeIndexer:
         connector_id: uuid.UUID | None = None,
         knowledge_changed: KnowledgeChanged | None = None,
         phone_region: str | None = DEFAULT_PHONE_REGION,
+        document_room: DocumentRoom | None = None,
     ) -> None:
         self.database = database
         self.vectors = vectors
@@ -115,6 +118,7 @@ class KnowledgeIndexer:
         # Requester identifiers are stored in one canonical form (backend.privacy), so an
         # erasure request finds them however the platform or the requester spells them.
         self.phone_region = phone_region
+        self.document_room = document_room
 
     async def index(
         self,
@@ -152,12 +156,14 @@ class KnowledgeIndexer:
             if previous is not None and previous[0] == normalized[key].content_hash:
                 counts.unchanged += 1
                 continue
-            candidates.append((doc, normalized[key], previous[1] if previous else 0))
+            # previous chunk count; None marks a document new to the index
+            candidates.append((doc, normalized[key], previous[1] if previous else None))
         counts.unchanged += len(documents) - len(latest)
+        candidates = await self._within_plan(company_id, candidates, counts)
 
         changed = await asyncio.to_thread(
             lambda: [
-                _ChangedDocument(doc, norm, chunk_document(norm), previous_chunks)
+                _ChangedDocument(doc, norm, chunk_document(norm), previous_chunks or 0)
                 for doc, norm, previous_chunks in candidates
             ]
         )
@@ -177,6 +183,39 @@ class KnowledgeIndexer:
         if canonical == document.requester:
             return document
         return document.model_copy(update={"requester": canonical})
+
+    async def _within_plan(
+        self,
+        company_id: str,
+        candidates: list[tuple[SourceDocument, NormalizedDocument, int | None]],
+        counts: IndexCounts,
+    ) -> list[tuple[SourceDocument, NormalizedDocument, int | None]]:
+        """Leave out new documents beyond the company's plan (updates always pass); each one
+        left out counts as failed, with the reason in the run's errors."""
+        if self.document_room is None or not any(c[2] is None for c in candidates):
+            return candidates
+        room = await self.document_room(company_id)
+        if room is None:
+            return candidates
+        kept = []
+        refused = 0
+        for candidate in candidates:
+            if candidate[2] is None:
+                if room <= 0:
+                    refused += 1
+                    continue
+                room -= 1
+            kept.append(candidate)
+        if refused:
+            counts.failed += refused
+            counts.errors.append(
+                {
+                    "error": "plan_limit_documents",
+                    "detail": f"{refused} new documents not indexed: the plan's document "
+                    "limit is reached",
+                }
+            )
+        return kept
 
     async def _embed(
         self, company_id: str, changed: Sequence[_ChangedDocument]

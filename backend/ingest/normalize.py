@@ -352,6 +352,10 @@ def _identifier() -> LanguageIdentifier:
     return identifier
 
 
+DETECTION_SAMPLE_CHARS: Final = 5000
+"""Characters of a text that language detection reads."""
+
+
 def detect_language(text: str, *, min_confidence: float = 0.3) -> str | None:
     """The ISO 639-1 code of ``text`` (``"en"``, ``"ko"``, ``"ja"``…) or ``None`` if unsure.
 
@@ -360,6 +364,9 @@ def detect_language(text: str, *, min_confidence: float = 0.3) -> str | None:
     kana only Japanese. Han characters without kana are left to the model (Chinese, or
     kanji-only Japanese headings).
     """
+    # The opening of a text says its language as well as the whole does, and a bounded
+    # sample keeps this cheap on any input (a 24 MB ticket took 10 s counting characters).
+    text = text[:DETECTION_SAMPLE_CHARS]
     letters, hangul, kana, han = _script_counts(text)
     if letters < 2:
         return None
@@ -367,7 +374,7 @@ def detect_language(text: str, *, min_confidence: float = 0.3) -> str | None:
         return "ko"
     if kana and (kana + han) >= 0.3 * letters:
         return "ja"
-    language, confidence = _identifier().classify(text[:5000])
+    language, confidence = _identifier().classify(text)
     if confidence < min_confidence:
         # Short Latin-script text ("ok thanks") is often ambiguous; say so rather than guess.
         return None

@@ -44,7 +44,13 @@ from backend.embeddings.sparse import SparseEncoder
 from backend.errors import AppError, Conflict, NotFound
 from backend.ingest.connectors import ConnectorConfig, ConnectorService
 from backend.ingest.file_imports import FILE_PLATFORMS, FileImportPolicy
-from backend.ingest.indexer import IndexCounts, KnowledgeChanged, KnowledgeIndexer, PreparedBatch
+from backend.ingest.indexer import (
+    DocumentRoom,
+    IndexCounts,
+    KnowledgeChanged,
+    KnowledgeIndexer,
+    PreparedBatch,
+)
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION
 from backend.tenancy.service import company_suspended
 from backend.vectors import VectorStore
@@ -68,6 +74,8 @@ class IndexingParts:
     knowledge_changed: KnowledgeChanged | None = None
     phone_region: str | None = DEFAULT_PHONE_REGION
     """Region for requester phone numbers written without a country code."""
+    document_room: DocumentRoom | None = None
+    """The plan's document limit (backend.tenancy.plans); ``None``: unlimited."""
 
 
 class SyncService:
@@ -271,6 +279,7 @@ class SyncService:
                         blobs=self.parts.blobs,
                         connector_id=connector.id,
                         phone_region=self.parts.phone_region,
+                        document_room=self.parts.document_room,
                     )
                     blocked = await self._with_heartbeat(
                         company_id,

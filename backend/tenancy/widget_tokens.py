@@ -69,7 +69,8 @@ class WidgetTokenSigner:
         return f"{TOKEN_SCHEME}{payload}.{self._sign(payload)}"
 
     def verify(self, token: str, *, now: datetime) -> WidgetClaims:
-        if not token.startswith(TOKEN_SCHEME) or token.count(".") != 1:
+        # Non-ASCII text can be no token of ours (and would not encode for the HMAC).
+        if not token.isascii() or not token.startswith(TOKEN_SCHEME) or token.count(".") != 1:
             raise Unauthorized("malformed widget token", code="invalid_widget_token")
         payload, signature = token[len(TOKEN_SCHEME) :].split(".")
         if not hmac.compare_digest(signature, self._sign(payload)):

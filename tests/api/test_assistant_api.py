@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
-from tests.conftest import CompanyWithKey
+from tests.conftest import METRICS_TOKEN, CompanyWithKey
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
 
@@ -185,7 +185,9 @@ async def test_answers_are_cached_per_company_and_recorded(
     assert interactions[1]["citations"]
     assert interactions[1]["latency_ms"] >= 0
     assert all(i["model"] == "extractive-v1" for i in interactions)
-    metrics = (await client.get("/metrics")).text
+    metrics = (
+        await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    ).text
     assert 'helpdesk_cache_requests_total{namespace="answer-answer",result="hit"}' in metrics
 
 

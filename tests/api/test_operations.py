@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from tests.conftest import CompanyWithKey
+from tests.conftest import METRICS_TOKEN, CompanyWithKey
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
 
@@ -60,7 +60,12 @@ async def test_metrics_count_routes_and_companies_without_secrets(
     acme = await make_company("metrics")
     await client.get("/v1/company", headers=acme.headers)
     await client.get("/v1/company/does-not-exist", headers=acme.headers)
-    text = (await client.get("/metrics")).text
+    assert (await client.get("/metrics")).status_code == 401  # company ids: not public
+    wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "invalid_metrics_token"
+    scraper = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    text = (await client.get("/metrics", headers=scraper)).text
     assert 'helpdesk_http_requests_total{method="GET",route="/v1/company",status="200"}' in text
     assert 'route="unmatched"' in text  # unknown paths never become label values
     assert f'helpdesk_company_requests_total{{company="{acme.company_id}"}}' in text

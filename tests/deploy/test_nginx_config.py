@@ -216,3 +216,13 @@ def test_unreachable_api_is_answered_in_our_error_shape() -> None:
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["error"] == "unavailable"
     assert response.headers["retry-after"] == "5"
+
+
+def test_nginx_body_limit_is_the_apps() -> None:
+    # The proxy and the app refuse the same bodies: neither lets through what the other drops.
+    from backend.config import Settings
+
+    assert (
+        _client_max_body_size_bytes(NGINX_CONF)
+        == Settings.model_fields["max_request_body_bytes"].get_default()
+    )

@@ -49,7 +49,7 @@ async def app(settings: Settings, sink: Sink) -> AsyncIterator[FastAPI]:
     # The production egress default (no loopback); the platform name "resolves" to a public
     # address and the replay stands in for the network behind the policy.
     production_egress = settings.model_copy(
-        update={"egress_allow_loopback_for_tests": False, "max_connectors_per_company": 3}
+        update={"egress_allow_loopback_for_tests": False, "plan_default_connectors": 3}
     )
     application = create_app(
         production_egress,
@@ -300,7 +300,7 @@ async def test_a_company_has_a_bounded_number_of_connectors(
     refused = await client.post(
         "/v1/connectors", headers=acme.headers, json={**body, "name": "zd-3"}
     )
-    assert (refused.status_code, refused.json()["error"]) == (409, "connector_limit_reached")
+    assert (refused.status_code, refused.json()["error"]) == (409, "plan_limit_connectors")
     assert len((await client.get("/v1/connectors", headers=acme.headers)).json()) == 3
     other = await client.post(
         "/v1/connectors", headers=globex.headers, json={**body, "name": "zd-0"}

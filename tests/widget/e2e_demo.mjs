@@ -25,8 +25,8 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-function listen(server) {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+function listen(server, port = 0) {
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server.address().port)));
 }
 
 /** Serves dist/ (the bundle and demo.html) the way the API serves /widget/. */
@@ -41,7 +41,8 @@ async function serveWidget() {
       response.writeHead(404).end();
     }
   });
-  return { server, port: await listen(server) };
+  // A fixed port when the API under test must trust this page's origin (CORS).
+  return { server, port: await listen(server, Number(process.env.WIDGET_PORT ?? 0)) };
 }
 
 /** A replay of the v1 widget endpoints, with CORS as the real API must answer it. */

@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
 from backend.demo import SAMPLE_OPEN_TICKET_ID, TICKET_SOURCE
-from backend.demo.loader import prepare_demo
+from backend.demo.loader import DEMO_HELPDESK_ORIGIN, prepare_demo
 from tests.api.test_assistant_api import sync_file, write_jsonl
 from tests.conftest import CompanyWithKey
 from tests.live_server import serve_on_loopback
@@ -31,6 +32,15 @@ MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
 ROOT = Path(__file__).resolve().parents[2]
 WIDGET_DIST = ROOT / "frontend-widget" / "dist"
 E2E_SCRIPT = Path(__file__).with_name("e2e_demo.mjs")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+WIDGET_PORT = _free_port()
 
 
 @pytest.fixture
@@ -47,6 +57,9 @@ async def demo_api(settings: Settings) -> AsyncIterator[tuple[str, AppState, str
         assert built.returncode == 0, built.stderr
     configured = settings.model_copy(
         update={
+            # The stand-in helpdesk page is served from another origin than the API: the
+            # operator trusts it (CORS is never `*`).
+            "cors_allow_origins": f"http://127.0.0.1:{WIDGET_PORT}",
             "demo_mode": True,
             "demo_company_id": f"demo-{secrets.token_hex(3)}",
             "widget_dir": WIDGET_DIST,
@@ -88,6 +101,7 @@ async def test_widget_drafts_a_grounded_reply_for_the_sample_ticket(
         "TICKET_ID": SAMPLE_OPEN_TICKET_ID,
         "TICKET_SOURCE": TICKET_SOURCE,
         "SCREENSHOT": str(tmp_path / "demo.png"),
+        "WIDGET_PORT": str(WIDGET_PORT),
     }
     run = await asyncio.to_thread(
         subprocess.run,
@@ -154,13 +168,17 @@ async def test_a_widget_token_cannot_read_another_companys_tickets(
         assert (
             await client.get(f"/v1/tickets/{SAMPLE_OPEN_TICKET_ID}", headers=other.headers)
         ).status_code == 404
-        preflight = await client.options(
-            "/v1/draft-reply/stream",
-            headers={
-                "Origin": "https://acme.freshdesk.com",
-                "Access-Control-Request-Method": "POST",
-                "Access-Control-Request-Headers": "authorization,x-company-id",
-            },
-        )
+        preflight_headers = {
+            "Origin": DEMO_HELPDESK_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,x-company-id",
+        }
+        preflight = await client.options("/v1/draft-reply/stream", headers=preflight_headers)
         assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == DEMO_HELPDESK_ORIGIN
         assert "x-company-id" in preflight.headers["access-control-allow-headers"].lower()
+        # An origin no company trusts is refused; CORS is never `*`.
+        stranger = {**preflight_headers, "Origin": "https://evil.example"}
+        refused = await client.options("/v1/draft-reply/stream", headers=stranger)
+        assert refused.status_code == 403
+        assert "access-control-allow-origin" not in refused.headers

@@ -14,15 +14,15 @@ The restriction is applied by the retrieval filters, so nothing outside it is ev
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from backend.api.dependencies import AgentTenant, CurrentTenant, StateDep, access_scope
+from backend.api.dependencies import AgentTenant, CurrentTenant, PlansDep, StateDep, access_scope
 from backend.api.schemas import ERROR_RESPONSES, TicketIn
 from backend.assistant.service import AssistantService, TaskCall
 from backend.assistant.types import Message, ReviewContext, TicketContext
@@ -33,6 +33,7 @@ from backend.tenancy.service import Tenant
 router = APIRouter(prefix="/v1", tags=["assistant"], responses=ERROR_RESPONSES)
 
 Kind = Literal["ticket", "conversation", "article", "review"]
+ShortText = Annotated[str, Field(max_length=64)]
 STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"text/event-stream": {}},
@@ -49,13 +50,29 @@ AssistantDep = Annotated[AssistantService, Depends(get_assistant_service)]
 
 
 class FiltersIn(BaseModel):
-    kinds: list[Kind] = Field(default_factory=list)
-    sources: list[str] = Field(default_factory=list, max_length=20)
-    languages: list[str] = Field(default_factory=list, max_length=20)
-    statuses: list[str] = Field(default_factory=list, max_length=20)
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    updated_from: datetime | None = None
-    updated_to: datetime | None = None
+    kinds: list[Kind] = Field(default_factory=list, max_length=4)
+    sources: list[ShortText] = Field(default_factory=list, max_length=20)
+    languages: list[ShortText] = Field(default_factory=list, max_length=20)
+    statuses: list[ShortText] = Field(default_factory=list, max_length=20)
+    tags: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50)
+    updated_from: datetime | None = Field(
+        default=None, description="Updated at or after (no time zone: UTC)."
+    )
+    updated_to: datetime | None = Field(
+        default=None, description="Updated at or before; not before `updated_from`."
+    )
+
+    @field_validator("updated_from", "updated_to")
+    @classmethod
+    def _utc_unless_said(cls, value: datetime | None) -> datetime | None:
+        # A bare timestamp is UTC, so bounds given with and without an offset compare.
+        return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FiltersIn:
+        if self.updated_from and self.updated_to and self.updated_from > self.updated_to:
+            raise ValueError("updated_from must not be after updated_to")
+        return self
 
     def to_filters(self) -> SearchFilters:
         return SearchFilters(
@@ -112,11 +129,19 @@ class DraftIn(BaseModel):
 
 class ReviewIn(BaseModel):
     text: str = Field(min_length=1, max_length=20_000)
-    rating: float | None = Field(default=None, ge=0, le=100)
+    rating: float | None = Field(
+        default=None, ge=0, le=100, description="The review's rating; at most `rating_scale`."
+    )
     rating_scale: float = Field(default=5, gt=0, le=100)
     language: str | None = Field(default=None, max_length=16)
     author: str | None = Field(default=None, max_length=200)
     platform: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _rating_within_scale(self) -> ReviewIn:
+        if self.rating is not None and self.rating > self.rating_scale:
+            raise ValueError("rating must not exceed rating_scale")
+        return self
 
 
 class ReviewReplyIn(BaseModel):
@@ -317,49 +342,61 @@ def _review_call(body: ReviewReplyIn, tenant: Tenant, service: AssistantService)
 
 
 @router.post("/answer", response_model=GeneratedOut)
-async def answer(body: AnswerIn, tenant: CurrentTenant, service: AssistantDep) -> Any:
+async def answer(
+    body: AnswerIn, tenant: CurrentTenant, service: AssistantDep, plans: PlansDep
+) -> Any:
     """Answer a question from your knowledge (optionally about a ticket), with citations.
     Agent-facing: internal notes may be used and are marked in the citations. With a
     customer token: public articles only, and no `ticket` (403 `audience_forbidden`)."""
+    await plans.hit_assistant_call(tenant.company_id)
     return _json(await service.complete(tenant, _answer_call(body, tenant, service)))
 
 
 @router.post("/answer/stream", responses=STREAM_DOC, response_class=StreamingResponse)
 async def answer_stream(
-    body: AnswerIn, tenant: CurrentTenant, service: AssistantDep
+    body: AnswerIn, tenant: CurrentTenant, service: AssistantDep, plans: PlansDep
 ) -> StreamingResponse:
     """`/answer`, streamed as Server-Sent Events."""
+    await plans.hit_assistant_call(tenant.company_id)
     return _stream(service.stream(tenant, _answer_call(body, tenant, service)))
 
 
 @router.post("/draft-reply", response_model=GeneratedOut)
-async def draft_reply(body: DraftIn, tenant: AgentTenant, service: AssistantDep) -> Any:
+async def draft_reply(
+    body: DraftIn, tenant: AgentTenant, service: AssistantDep, plans: PlansDep
+) -> Any:
     """Draft a reply to the ticket, in the customer's language and your configured tone,
     grounded in knowledge articles and similar solved tickets. Internal notes are never
     quoted to the customer."""
+    await plans.hit_assistant_call(tenant.company_id)
     return _json(await service.complete(tenant, _draft_call(body, tenant, service)))
 
 
 @router.post("/draft-reply/stream", responses=STREAM_DOC, response_class=StreamingResponse)
 async def draft_reply_stream(
-    body: DraftIn, tenant: AgentTenant, service: AssistantDep
+    body: DraftIn, tenant: AgentTenant, service: AssistantDep, plans: PlansDep
 ) -> StreamingResponse:
     """`/draft-reply`, streamed as Server-Sent Events (what the sidebar widget uses)."""
+    await plans.hit_assistant_call(tenant.company_id)
     return _stream(service.stream(tenant, _draft_call(body, tenant, service)))
 
 
 @router.post("/review-reply", response_model=GeneratedOut)
-async def review_reply(body: ReviewReplyIn, tenant: AgentTenant, service: AssistantDep) -> Any:
+async def review_reply(
+    body: ReviewReplyIn, tenant: AgentTenant, service: AssistantDep, plans: PlansDep
+) -> Any:
     """Draft a reply to a customer review: thanks for a positive one, an apology and a next
     step for a negative one, in the review's language, without inventing facts."""
+    await plans.hit_assistant_call(tenant.company_id)
     return _json(await service.complete(tenant, _review_call(body, tenant, service)))
 
 
 @router.post("/review-reply/stream", responses=STREAM_DOC, response_class=StreamingResponse)
 async def review_reply_stream(
-    body: ReviewReplyIn, tenant: AgentTenant, service: AssistantDep
+    body: ReviewReplyIn, tenant: AgentTenant, service: AssistantDep, plans: PlansDep
 ) -> StreamingResponse:
     """`/review-reply`, streamed as Server-Sent Events."""
+    await plans.hit_assistant_call(tenant.company_id)
     return _stream(service.stream(tenant, _review_call(body, tenant, service)))
 
 
@@ -393,8 +430,11 @@ async def similar_tickets(body: SimilarIn, tenant: AgentTenant, service: Assista
 
 
 @router.post("/summarize", response_model=SummaryOut)
-async def summarize(body: DraftIn, tenant: AgentTenant, service: AssistantDep) -> Any:
+async def summarize(
+    body: DraftIn, tenant: AgentTenant, service: AssistantDep, plans: PlansDep
+) -> Any:
     """Summarize a ticket thread for the agent (citing its messages)."""
+    await plans.hit_assistant_call(tenant.company_id)
     ticket = _ticket_context(body.ticket, tenant)
     call = TaskCall(
         task="summarize",

@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from backend.api.dependencies import AgentTenant, KeyTenant, TenantSession
+from backend.api.dependencies import AgentTenant, KeyTenant, PlansDep, TenantSession
 from backend.api.schemas import ERROR_RESPONSES, CompanyOut
 from backend.db.repositories.audit_log import list_audit_entries
 from backend.db.repositories.companies import get_company
 from backend.errors import NotFound
+from backend.tenancy.plans import PlanLimits
 
 router = APIRouter(prefix="/v1", tags=["company"], responses=ERROR_RESPONSES)
 
@@ -49,3 +50,31 @@ async def read_audit_log(
 ) -> Any:
     """Your company's audit trail (key changes, connector changes, deletions), newest first."""
     return await list_audit_entries(session, limit=limit)
+
+
+class UsedOf(BaseModel):
+    limit: int | None = Field(description="The plan's limit; null: unlimited.")
+    used: int | None = Field(description="Used so far; null if the counter is unavailable.")
+
+
+class MonthlyUse(UsedOf):
+    month: str = Field(description="The calendar month counted (UTC), `YYYY-MM`.")
+    resets_at: datetime
+
+
+class UsageOut(BaseModel):
+    plan: PlanLimits = Field(description="Your effective limits (null: unlimited).")
+    requests_per_minute: UsedOf = Field(description="API requests in the current minute.")
+    assistant_calls: MonthlyUse = Field(
+        description="Answers, drafts, review replies and summaries this month."
+    )
+    documents: UsedOf
+    connectors: UsedOf
+
+
+@router.get("/usage", response_model=UsageOut)
+async def read_usage(tenant: KeyTenant, plans: PlansDep) -> Any:
+    """Your plan's limits and what you have used of each: requests this minute, assistant
+    calls this month, indexed documents, connectors. Over a rate or quota, calls answer 429
+    with `Retry-After`."""
+    return await plans.usage(tenant.company_id)

@@ -18,7 +18,7 @@ from backend.api.dependencies import (
     TenantSession,
     require_api_key,
 )
-from backend.api.schemas import ERROR_RESPONSES, ErrorBody
+from backend.api.schemas import ERROR_RESPONSES, MAX_OFFSET, ErrorBody
 from backend.db.models import Connector, Document
 from backend.db.repositories import documents as document_repo
 from backend.db.repositories import sync_runs as run_repo
@@ -41,6 +41,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 class ConnectorCreate(BaseModel):
     platform: str = Field(
+        max_length=64,
         description="freshdesk, servicenow, zendesk, google_business or trustpilot. Hosts and "
         "base URLs must be the platform's own (https, e.g. acme.freshdesk.com) or on the "
         "operator's allow-list (400 `egress_refused` otherwise). File imports are the "
@@ -272,13 +273,16 @@ class RequesterExport(BaseModel):
     "/connectors",
     status_code=status.HTTP_201_CREATED,
     response_model=ConnectorOut,
-    responses={409: {"model": ErrorBody}},
+    responses={
+        409: {"model": ErrorBody, "description": "Exists, or your plan's connectors are used."}
+    },
 )
 async def create_connector(
     body: ConnectorCreate, tenant: CurrentTenant, connectors: ConnectorsDep
 ) -> Any:
     """Connect a source. Settings and credentials are validated for the platform (400 with
-    the failing fields otherwise); credentials are stored encrypted and never shown again."""
+    the failing fields otherwise); credentials are stored encrypted and never shown again.
+    Your plan may limit how many connectors you have (409 `plan_limit_connectors`)."""
     connector = await connectors.create(
         tenant.company_id,
         platform=body.platform,
@@ -404,11 +408,13 @@ async def get_sync_run(run_id: uuid.UUID, session: TenantSession) -> Any:
 @router.get("/documents", response_model=list[DocumentOut])
 async def list_documents(
     session: TenantSession,
-    kind: Annotated[str | None, Query(pattern="^(ticket|conversation|article|review)$")] = None,
-    source: str | None = None,
+    kind: Annotated[
+        str | None, Query(pattern="^(ticket|conversation|article|review)$", max_length=12)
+    ] = None,
+    source: Annotated[str | None, Query(max_length=64)] = None,
     updated_after: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Any:
     """Indexed documents, most recently updated first."""
     return await document_repo.list_documents(

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.dependencies import (
@@ -17,7 +17,17 @@ from backend.api.dependencies import (
     StateDep,
     TenantSession,
 )
-from backend.api.schemas import ERROR_RESPONSES, ErrorBody, MessageIn, TicketIn
+from backend.api.schemas import (
+    CONVERSATION_MAX_MESSAGES,
+    DESCRIPTION_MAX_CHARS,
+    ERROR_RESPONSES,
+    MAX_OFFSET,
+    MESSAGE_MAX_CHARS,
+    SUBJECT_MAX_CHARS,
+    ErrorBody,
+    MessageOut,
+    TicketOut,
+)
 from backend.db.repositories import documents as document_repo
 from backend.db.repositories import interactions as interaction_repo
 from backend.errors import Forbidden, NotFound
@@ -106,15 +116,17 @@ async def create_widget_token(
     )
 
 
-@router.get("/tickets/{ticket_id}", response_model=TicketIn, responses={404: {"model": ErrorBody}})
+@router.get("/tickets/{ticket_id}", response_model=TicketOut, responses={404: {"model": ErrorBody}})
 async def read_ticket(
-    ticket_id: str,
+    ticket_id: Annotated[str, Path(max_length=200)],
     tenant: AgentTenant,
     session: TenantSession,
     source: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Any:
     """An indexed ticket by its platform id, with its thread (private notes flagged). A
-    ticket-scoped widget token may read only its own ticket; a customer token none (403)."""
+    ticket-scoped widget token may read only its own ticket; a customer token none (403).
+    Texts longer than a draft request accepts are cut (`truncated`), so the ticket can be
+    sent back as it is."""
     if tenant.ticket_id is not None and tenant.ticket_id != ticket_id:
         raise Forbidden("this widget token is for another ticket", code="ticket_out_of_scope")
     document = await document_repo.find_ticket(session, ticket_id, source=source)
@@ -122,29 +134,41 @@ async def read_ticket(
         raise NotFound("no such ticket", code="ticket_not_found")
     parts = document.metadata_.get("parts", [])
     description = next((p["text"] for p in parts if p.get("label") == "description"), "")
-    conversation = [
-        MessageIn(
-            author_role=p.get("author_role")
-            if p.get("author_role") in {"customer", "agent", "system"}
-            else "agent",
-            text=p["text"],
-            internal=bool(p.get("internal")),
-            created_at=p.get("created_at"),
+    # Attachments' extracted text is knowledge, not a message of the thread.
+    messages = [p for p in parts if p.get("label") not in {"description", "subject", "attachment"}]
+    truncated = len(messages) > CONVERSATION_MAX_MESSAGES
+    conversation = []
+    for p in messages[-CONVERSATION_MAX_MESSAGES:]:
+        text, cut = _clip(str(p.get("text") or ""), MESSAGE_MAX_CHARS)
+        truncated |= cut
+        conversation.append(
+            MessageOut(
+                author_role=p.get("author_role")
+                if p.get("author_role") in {"customer", "agent", "system"}
+                else "agent",
+                text=text,
+                internal=bool(p.get("internal")),
+                created_at=p.get("created_at"),
+                truncated=cut,
+            )
         )
-        for p in parts
-        # Attachments' extracted text is knowledge, not a message of the thread.
-        if p.get("label") not in {"description", "subject", "attachment"}
-    ]
-    return TicketIn(
+    description, cut_description = _clip(description, DESCRIPTION_MAX_CHARS)
+    subject, cut_subject = _clip(document.title, SUBJECT_MAX_CHARS)
+    return TicketOut(
         id=ticket_id,
         source=document.source,
-        subject=document.title,
+        subject=subject,
         description=description,
         status=document.status,
         language=document.language,
         requester=document.requester,
         conversation=conversation,
+        truncated=truncated or cut_description or cut_subject,
     )
+
+
+def _clip(text: str, limit: int) -> tuple[str, bool]:
+    return (text, False) if len(text) <= limit else (text[: limit - 1] + "…", True)
 
 
 @router.post(
@@ -182,7 +206,7 @@ async def list_interactions(
     state: StateDep,
     task: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Any:
     """Recorded assistant calls (question, answer, citations, model, latency, tokens, cost,
     cache hit), newest first. Calls are written in batches: one shows up here within a

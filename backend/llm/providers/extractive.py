@@ -140,17 +140,6 @@ _BULLET_RE = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
 _MARKER_RE = re.compile(r"\s*\[\d{1,3}\]")
 _FULL_STOP_END_RE = re.compile(r"[。！？]$")
 
-# Retrieved text is data, never instructions. Sentences that address a model are not quoted,
-# whatever their score, so a poisoned article cannot speak through our replies.
-_INJECTION_RE = re.compile(
-    r"ignore\s+(?:all\s+|any\s+|the\s+)?(?:previous|prior|above|earlier)\s+"
-    r"(?:instructions?|prompts?|messages?)"
-    r"|disregard\s+(?:all\s+|any\s+|the\s+)?(?:previous|prior|above|earlier)"
-    r"|system\s+prompt|you\s+are\s+now\s|as\s+an\s+ai\b"
-    r"|이전\s*지시|지시(?:를|사항을)?\s*무시|指示を無視|以前の指示",
-    re.IGNORECASE,
-)
-
 _STOPWORDS = frozenset(
     """a about after all also am an and any are as at be been but by can could did do does
     for from get got had has have how i if in into is it its just me my no not of on or our
@@ -343,13 +332,23 @@ class ExtractiveComposer:
         return " ".join(self._render(req.passages, picked)), self._cited(req.passages, picked)
 
     def _candidates(self, req: LLMRequest) -> list[_Sentence]:
+        # The one injection screen of the service; imported here because the assistant
+        # package imports this provider (a module-level import would be circular).
+        from backend.assistant.injection import looks_like_injection
+
         sentences: list[_Sentence] = []
         for index, passage in enumerate(req.passages):
             # Private notes are internal knowledge: never quoted in text for a customer.
             if passage.internal and req.customer_facing:
                 continue
             title_terms = frozenset(_terms(passage.title))
+            # Retrieved text is data, never instructions: in a passage that addresses a
+            # model (the assistant normally leaves such passages out before they get here),
+            # no sentence that does is quoted, whatever its score.
+            screened = looks_like_injection(passage.text)
             for position, text in enumerate(_split_sentences(passage.text)):
+                if screened and looks_like_injection(text):
+                    continue
                 sentences.append(
                     _Sentence(text, index, position, frozenset(_terms(text)), title_terms, True)
                 )
@@ -478,7 +477,7 @@ def _split_sentences(text: str) -> list[str]:
         # Headings, fragments and instructions aimed at a model are not quotable sentences.
         if len(_WORD_RE.findall(sentence)) < 2 and not _CJK_RUN_RE.search(sentence):
             continue
-        if len(sentence) < 4 or _INJECTION_RE.search(sentence):
+        if len(sentence) < 4:
             continue
         if _SALUTATION_RE.match(sentence):
             continue
