@@ -130,9 +130,11 @@ class ConnectorService:
         try:
             async with self.database.tenant_session(company_id) as session:
                 await connector_repo.lock_company_connectors(session, company_id)
+                # Operator imports (`helpdesk ingest`) are the operator's, not the tenant's
+                # spending: the plan bounds what the company itself connects.
                 limit = (
                     await self.connector_limit(company_id)
-                    if self.connector_limit is not None
+                    if self.connector_limit is not None and not allow_file_platforms
                     else None
                 )
                 if limit is not None and await connector_repo.count_connectors(session) >= limit:

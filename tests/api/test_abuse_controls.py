@@ -109,7 +109,7 @@ async def test_monthly_assistant_calls_and_usage(
     assert usage["plan"]["assistant_calls_per_month"] == 2
     assert usage["requests_per_minute"]["limit"] == 600  # the service default
     assert usage["requests_per_minute"]["used"] >= 5
-    assert usage["connectors"] == {"limit": None, "used": 0}
+    assert usage["connectors"] == {"limit": 25, "used": 0}  # the default plan's
     other = (await client.get("/v1/usage", headers=globex.headers)).json()
     assert other["assistant_calls"]["used"] == 1
     assert other["assistant_calls"]["limit"] is None
@@ -470,7 +470,8 @@ async def test_cli_sets_and_shows_a_plan(
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     env |= {
         "HELPDESK_DATABASE_URL": database_urls.runtime_url,
-        "HELPDESK_DATA_DIR": str(tmp_path / "data"),
+        # A data dir of its own: the running app owns the embedded vector engine in its own.
+        "HELPDESK_DATA_DIR": str(tmp_path / "cli-data"),
         "HELPDESK_AUTO_MIGRATE": "false",
         "HELPDESK_LOG_LEVEL": "WARNING",
     }
