@@ -190,7 +190,9 @@ async def index_corpus(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     faq = load_faq(args.dataset)
     question_ids = sorted(faq.questions)
-    sample = sorted(random.Random(args.seed).sample(question_ids, min(args.sample, len(question_ids))))
+    sample = sorted(
+        random.Random(args.seed).sample(question_ids, min(args.sample, len(question_ids)))
+    )
     dense = SentenceTransformerEncoder(
         batch_size=64, torch_threads=args.threads, model_cache_dir=args.model_cache_dir
     )
