@@ -264,6 +264,7 @@ class Assistant:
             language=language,
             tone=tone or None,
             max_tokens=MAX_TOKENS["draft_reply"],
+            customer_name=first_name(ticket.requester),
         )
         return await self._finish("draft_reply", company_id, settings, request, passages, flagged)
 
@@ -300,6 +301,7 @@ class Assistant:
             rating=review.rating,
             rating_scale=review.rating_scale,
             max_tokens=MAX_TOKENS["review_reply"],
+            customer_name=first_name(review.author),
         )
         return await self._finish("review_reply", company_id, settings, request, passages, flagged)
 
@@ -349,6 +351,7 @@ class Assistant:
                 kind=p.kind,
                 internal=p.internal,
                 language=p.language,
+                author_role=_message_role(p.title),
             )
             for p in passages
         ]
@@ -360,6 +363,7 @@ class Assistant:
             passages=tuple(llm_passages),
             language=resolved_language,
             max_tokens=MAX_TOKENS["summarize"],
+            ticket_status=ticket.status,
         )
         return await self._finish(
             "summarize",
@@ -503,16 +507,45 @@ def _agent_side(passage: RetrievedPassage) -> RetrievedPassage | None:
     holds no agent text.
     """
     paragraphs = passage.text.split("\n\n")
+    # The labels stay: they tell a model, and the extractive composer, that these are the
+    # agents' words (a resolution), not the customer's.
     kept = [
-        paragraph.removeprefix(prefix).strip()
+        paragraph.strip()
         for paragraph in paragraphs
-        for prefix in _AGENT_PREFIXES
-        if paragraph.startswith(prefix)
+        if paragraph.startswith(_AGENT_PREFIXES) and paragraph.partition(": ")[2].strip()
     ]
-    text = "\n\n".join(k for k in kept if k)
+    text = "\n\n".join(kept)
     if not text:
         return None
     return passage.model_copy(update={"text": text, "snippet": make_snippet(text, ())})
+
+
+_NAME_PART_RE: Final = re.compile(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ'-]+")
+
+
+def first_name(requester: str | None) -> str | None:
+    """A first name to greet someone by, from "Dana Kim" or "dana.kim@example.com"; None
+    for handles, initials and role addresses, which are no names."""
+    if not requester or not requester.strip():
+        return None
+    local = requester.strip().split("@", 1)[0] if "@" in requester else requester.strip()
+    first = re.split(r"[\s._+-]+", local, maxsplit=1)[0]
+    if not _NAME_PART_RE.fullmatch(first) or len(first) < 2:
+        return None
+    if first.casefold() in _NOT_NAMES:
+        return None
+    return first[0].upper() + first[1:]
+
+
+_NOT_NAMES: Final = frozenset(
+    {"info", "support", "admin", "help", "sales", "contact", "noreply", "no", "team", "office"}
+)
+
+
+def _message_role(title: str) -> str | None:
+    """The author role :func:`_message_title` wrote into a message passage's title."""
+    match = re.search(r"\(([^()]+)\)$", title)
+    return match.group(1) if match else None
 
 
 def _message_title(ticket: TicketContext, message: Message, position: int) -> str:

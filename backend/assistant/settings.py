@@ -3,7 +3,7 @@
 They live in the ``companies.settings`` JSON column::
 
     {"tone": {"greeting": "Hi {name},", "sign_off": "Cheers,", "style": "friendly",
-              "signature": "The Acme team"},
+              "signature": "The Acme team", "contact": "support@acme.example"},
      "pii_redaction": true}
 
 Unknown keys are ignored (the column holds other features' settings too).
@@ -30,6 +30,9 @@ class ToneSettings(BaseModel):
     """Free text for a model ("warm and concise"); ``friendly`` and ``concise`` also change
     the extractive composer's template."""
     signature: str | None = None
+    contact: str | None = None
+    """Where a reviewer or customer can reach support ("support@acme.example", a phone
+    number): review replies without a model point there."""
 
     def as_mapping(self) -> dict[str, str]:
         """The non-empty fields, as :class:`~backend.llm.types.LLMRequest` ``tone`` wants."""
