@@ -49,6 +49,7 @@ from backend.adapters.base import DocumentKind, DocumentPart, SourceDocument
 from backend.assistant import Assistant
 from backend.embeddings.dense import SentenceTransformerEncoder
 from backend.embeddings.sparse import SparseEncoder
+from backend.evaluation.scoring import rouge_l, token_f1, tokens
 from backend.ingest.chunking import chunk_document
 from backend.llm.builder import build_router_from_settings
 from backend.retrieval import HybridRetriever
@@ -58,9 +59,7 @@ from backend.vectors.types import ChunkPayload, ChunkPoint
 
 COMPANY = "bench"
 SOURCE = "stackfaq"
-_TOKEN_RE = re.compile(r"\w+")
 _MARKER_RE = re.compile(r"\s*\[\d{1,3}\]")
-_ARTICLES = frozenset({"a", "an", "the"})
 
 
 @dataclass(frozen=True)
@@ -89,37 +88,6 @@ def load_faq(path: Path) -> Faq:
             if int(score) > 0:
                 gold[query_id].add(doc_id)
     return Faq(answers, {q: t for q, t in questions.items() if q in gold}, dict(gold))
-
-
-def tokens(text: str) -> list[str]:
-    return [t for t in _TOKEN_RE.findall(text.casefold()) if t not in _ARTICLES]
-
-
-def token_f1(candidate: list[str], reference: list[str]) -> float:
-    common = sum((Counter(candidate) & Counter(reference)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(candidate), common / len(reference)
-    return 2 * precision * recall / (precision + recall)
-
-
-def rouge_l(candidate: list[str], reference: list[str]) -> float:
-    if not candidate or not reference:
-        return 0.0
-    # Longest common subsequence, one row at a time.
-    previous = [0] * (len(reference) + 1)
-    for token in candidate:
-        current = [0]
-        for j, ref_token in enumerate(reference, start=1):
-            current.append(
-                previous[j - 1] + 1 if token == ref_token else max(previous[j], current[j - 1])
-            )
-        previous = current
-    lcs = previous[-1]
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(candidate), lcs / len(reference)
-    return 2 * precision * recall / (precision + recall)
 
 
 def machine() -> dict[str, Any]:

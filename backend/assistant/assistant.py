@@ -184,7 +184,11 @@ class Assistant:
         ticket: TicketContext | None = None,
         *,
         filters: SearchFilters | None = None,
+        exclude_document_ids: Sequence[str] = (),
+        dense_weight: float | None = None,
     ) -> PreparedRequest:
+        """``exclude_document_ids`` and ``dense_weight`` are for evaluation runs: leave a
+        case's own ticket out, try a fusion weight other than the company's."""
         validate_company_id(company_id)
         question = question.strip()
         if not question:
@@ -197,6 +201,8 @@ class Assistant:
             filters=filters,
             limit=self._answer_limit,
             include_internal=True,
+            dense_weight=dense_weight or settings.retrieval.dense_weight,
+            exclude_document_ids=exclude_document_ids,
         )
         passages, flagged = _screen(retrieved)
         language = (
@@ -236,6 +242,7 @@ class Assistant:
             language,
             SearchFilters(kinds=("article",)),
             self._knowledge_limit,
+            dense_weight=settings.retrieval.dense_weight,
         )
         similar = await self._retriever.similar_tickets(
             company_id,
@@ -286,6 +293,7 @@ class Assistant:
                 language,
                 SearchFilters(kinds=("article",)),
                 min(3, self._knowledge_limit),
+                dense_weight=settings.retrieval.dense_weight,
             )
         passages, flagged = _screen([p for p in retrieved if not p.internal])
         llm_passages = [p.to_llm_passage() for p in passages]
@@ -417,6 +425,8 @@ class Assistant:
         language: str,
         filters: SearchFilters,
         limit: int,
+        *,
+        dense_weight: float | None = None,
     ) -> list[RetrievedPassage]:
         """Customer-facing passages: those in the customer's language first, then others to
         fill ``limit`` (a model can still translate them)."""
@@ -426,12 +436,18 @@ class Assistant:
             filters=filters.model_copy(update={"languages": (language,)}),
             limit=limit,
             include_internal=False,
+            dense_weight=dense_weight,
         )
         if len(preferred) >= limit:
             return preferred
         seen = {p.document_id for p in preferred}
         others = await self._retriever.search(
-            company_id, query, filters=filters, limit=limit, include_internal=False
+            company_id,
+            query,
+            filters=filters,
+            limit=limit,
+            include_internal=False,
+            dense_weight=dense_weight,
         )
         return (
             preferred + [p for p in others if p.document_id not in seen][: limit - len(preferred)]

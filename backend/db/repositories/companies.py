@@ -47,3 +47,14 @@ async def bump_knowledge_generation(session: AsyncSession, company_id: str) -> i
         .returning(Company.knowledge_generation)
     )
     return int(result.scalar_one())
+
+
+async def merge_company_settings(
+    session: AsyncSession, company_id: str, key: str, value: Any
+) -> None:
+    """Set one top-level key of the company's settings JSON, keeping the others."""
+    company = await session.get(Company, company_id)
+    if company is None:
+        return
+    company.settings = {**(company.settings or {}), key: value}
+    await session.flush()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,3 +62,27 @@ async def list_feedback(session: AsyncSession, interaction_id: uuid.UUID) -> lis
         .order_by(Feedback.created_at)
     )
     return list(result.scalars())
+
+
+async def list_feedback_examples(
+    session: AsyncSession, *, limit: int
+) -> list[tuple[Interaction, Literal["upvoted_answer", "inserted_draft"]]]:
+    """Interactions that agents confirmed, newest first: answers rated up, and drafts
+    inserted into a reply (evaluation-set material)."""
+    upvoted = (Interaction.task == "answer") & (Feedback.rating == "up")
+    inserted = (Interaction.task == "draft_reply") & Feedback.inserted.is_(True)
+    query = (
+        select(Interaction, Feedback.inserted)
+        .join(Feedback, Feedback.interaction_id == Interaction.id)
+        .where(upvoted | inserted)
+        .order_by(Interaction.created_at.desc())
+        .limit(limit)
+    )
+    seen: set[uuid.UUID] = set()
+    out: list[tuple[Interaction, Literal["upvoted_answer", "inserted_draft"]]] = []
+    for interaction, was_inserted in await session.execute(query):
+        if interaction.id in seen:
+            continue
+        seen.add(interaction.id)
+        out.append((interaction, "inserted_draft" if was_inserted else "upvoted_answer"))
+    return out
