@@ -28,7 +28,7 @@ FUSION_METHODS: Final[tuple[FusionMethod, ...]] = ("convex", "rrf")
 RRF_K: Final = 2
 # The dense list's weight for ``convex`` fusion (its share is w / (w + 1)) and, for queries
 # that ask for an exact string, the lower weight that lets the lexical list decide.
-DEFAULT_FUSION_DENSE_WEIGHT: Final = 5.5
+DEFAULT_FUSION_DENSE_WEIGHT: Final = 6.0
 EXACT_QUERY_DENSE_WEIGHT: Final = 2.0
 # Codes and model numbers (letters and digits in one token: "E-1043", "LH-2", "3.4" is not
 # one), acronyms ("HUB", "SSO") and quoted phrases: what a customer copies from a screen.

@@ -28,7 +28,7 @@ _MAX_FETCH: Final = 400
 _MAX_QUERY_CHARS: Final = 4000
 # Candidates read from each list before fusion: fusion rewards what both lists agree on, so
 # each must reach well past the passages kept.
-_MIN_FUSION_DEPTH: Final = 40
+_MIN_FUSION_DEPTH: Final = 100
 
 
 def _is_latin_letter(ch: str) -> bool:
