@@ -137,3 +137,28 @@ def test_the_best_weight_retrieves_best_then_answers_best() -> None:
 
     assert best_weight({1.0: run(0.8, 0.5), 2.0: run(0.9, 0.4), 4.0: run(0.9, 0.45)}) == 4.0
     assert best_weight({1.0: run(0.9, 0.5), 3.0: run(0.9, 0.5)}) == 1.0
+
+
+async def test_a_tuned_weight_is_kept_in_that_companys_settings_only(
+    database: Database, corpus: Corpus
+) -> None:
+    from backend.assistant.settings import company_settings_from_database, resolve_settings
+    from backend.db.repositories import companies as company_repo
+
+    async with database.tenant_session(corpus.company_a) as session:
+        await company_repo.merge_company_settings(
+            session,
+            corpus.company_a,
+            "retrieval",
+            {"dense_weight": 3.5, "tuned_by_run": "20261205T030000Z-abc123"},
+        )
+    # Writing through another company's session changes nothing (row-level security).
+    async with database.tenant_session(corpus.company_b) as session:
+        await company_repo.merge_company_settings(
+            session, corpus.company_a, "retrieval", {"dense_weight": 99.0}
+        )
+    loader = company_settings_from_database(database)
+    tuned = await resolve_settings(loader, corpus.company_a)
+    assert tuned.retrieval.dense_weight == 3.5
+    assert tuned.retrieval.tuned_by_run == "20261205T030000Z-abc123"
+    assert (await resolve_settings(loader, corpus.company_b)).retrieval.dense_weight is None
