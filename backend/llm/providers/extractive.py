@@ -107,9 +107,7 @@ _EN = _Template(
     greeting_named="Hello {name},",
     friendly_greeting_named="Hi {name},",
     steps_intro="Here is what to do:",
-    evidence_intro=(
-        "No article or agent reply answers this; this is what customers report (their words):"
-    ),
+    evidence_intro="What customers report (their own words):",
 )
 
 _KO = _Template(
@@ -129,7 +127,7 @@ _KO = _Template(
     greeting_named="안녕하세요, {name} 고객님.",
     friendly_greeting_named="안녕하세요, {name} 님!",
     steps_intro="아래 방법으로 해결해 보세요.",
-    evidence_intro="이 질문에 답하는 문서나 상담원 답변이 없습니다. 고객이 보고한 내용입니다:",
+    evidence_intro="고객이 보고한 내용(고객의 말 그대로):",
     summary_issue="문제:",
     summary_tried="시도한 조치:",
     summary_status="상태:",
@@ -157,7 +155,7 @@ _JA = _Template(
     greeting_named="{name}様",
     friendly_greeting_named="{name}さん、こんにちは。",
     steps_intro="以下の手順をお試しください。",
-    evidence_intro="この質問に答える記事や担当者の回答はありません。お客様からの報告です:",
+    evidence_intro="お客様からの報告(原文のまま):",
     summary_issue="問題:",
     summary_tried="試したこと:",
     summary_status="状況:",
@@ -249,6 +247,14 @@ _QUESTION_END_RE = re.compile(r"[?？]['\")\]]*$|(?:까요|나요|습니까|で�
 _HOW_WHY_RE = re.compile(
     r"^\s*(?:how|why|what (?:should|can|do)|can i|can you|is there a way|where (?:do|can)|"
     r"what is the (?:fix|solution|cause))\b|어떻게|왜|방법|해결|どう|なぜ|方法|解決",
+    re.IGNORECASE,
+)
+
+# Questions about what customers report: for these, customers' words are the answer.
+_ABOUT_CUSTOMERS_RE = re.compile(
+    r"\b(?:customers?|users?|reviewers?|people)\b.{0,30}\b(?:say|said|report|complain|think|"
+    r"feel|mention)|\breviews?\b|\bcomplaints?\b|고객.{0,10}(?:반응|불만|후기|리뷰)|리뷰|후기|"
+    r"レビュー|口コミ|お客様の声",
     re.IGNORECASE,
 )
 
@@ -506,6 +512,14 @@ class ExtractiveComposer:
 
     def _answer(self, req: LLMRequest, template: _Template) -> tuple[str, tuple[str, ...]]:
         query = req.query_text
+        if _ABOUT_CUSTOMERS_RE.search(query):
+            # "What do customers say about …": their own words are the answer here.
+            reports = self._pick(req, query, roles=("evidence",), max_sources=3)
+            if reports:
+                return (
+                    _lines(template.evidence_intro, self._render(req.passages, reports)),
+                    _cited(req.passages, reports),
+                )
         picked = self._pick(req, query, roles=("answer", "internal", "reply"))
         if picked:
             return _lines(template.answer_intro, self._render(req.passages, picked)), _cited(
@@ -633,7 +647,13 @@ class ExtractiveComposer:
         budget = self._char_budget(req)
 
         windows: list[tuple[float, _Window]] = []
-        for rank, (index, units) in enumerate(sorted(by_source.items())):
+        # Rank counts within a kind of source: three similar tickets ranked above the
+        # article do not make the article the fourth-best answer, only the best article.
+        seen_of_kind: Counter[str] = Counter()
+        for index, units in sorted(by_source.items()):
+            kind = req.passages[index].kind
+            rank = seen_of_kind[kind]
+            seen_of_kind[kind] += 1
             window = self._best_window(
                 units, weights, frozenset(_terms(req.passages[index].title)), budget
             )
