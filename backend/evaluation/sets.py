@@ -8,7 +8,11 @@
   articles that reply links (by URL or quoted title). The ticket itself is excluded from
   retrieval when the case runs, or it would answer itself.
 - **Feedback.** Answers an agent up-voted (question → that answer, its citations relevant)
-  and drafts an agent inserted into a reply (ticket → the draft).
+  and drafts an agent inserted into a reply (the recorded request → the draft).
+
+Every case is run as an ``answer`` (the question through ``/v1/answer``'s path); a drafted
+reply's reference includes greeting and sign-off, so its F1 is lower than an answer's.
+Re-running ``build`` replaces the set; runs keep the set's name.
 """
 
 from __future__ import annotations
