@@ -16,6 +16,7 @@ from rich.table import Table
 from backend.api.state import AppState, company_lifecycle
 from backend.config import Settings
 from backend.errors import AppError
+from backend.evaluation.cli import eval_app
 from backend.stack import open_stack
 from backend.tenancy import service
 from backend.tenancy.company_id import company_id_from_domain
@@ -44,6 +45,7 @@ app.add_typer(keys, name="keys")
 app.add_typer(ingest, name="ingest")
 app.add_typer(vectors, name="vectors")
 app.add_typer(plans, name="plans")
+app.add_typer(eval_app, name="eval")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.retrieval.fusion import DEFAULT_FUSION_DENSE_WEIGHT
 from backend.vectors.store import DEFAULT_DENSE_WEIGHT
 
 
@@ -103,6 +104,18 @@ class Settings(BaseSettings):
         gt=0,
         le=10,
         description="Weight of the dense list against the lexical one in hybrid fusion (RRF).",
+    )
+    search_fusion: Literal["convex", "rrf"] = Field(
+        default="convex",
+        description="How searches fuse the dense and lexical lists: on their scores (convex) "
+        "or on their ranks (rrf).",
+    )
+    search_fusion_dense_weight: float = Field(
+        default=DEFAULT_FUSION_DENSE_WEIGHT,
+        gt=0,
+        le=100,
+        description="The dense list's weight in the searches' fusion (share w / (w + 1)); "
+        "a company's tuned weight (helpdesk eval tune) overrides it.",
     )
 
     # --- Object store --------------------------------------------------------------------------

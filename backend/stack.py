@@ -251,7 +251,13 @@ async def open_stack(
             router=router,
             assistant=AssistantService(
                 assistant=Assistant(
-                    HybridRetriever(vectors, dense, sparse),
+                    HybridRetriever(
+                        vectors,
+                        dense,
+                        sparse,
+                        dense_weight=settings.search_fusion_dense_weight,
+                        fusion=settings.search_fusion,
+                    ),
                     router,
                     company_settings=company_settings_from_database(database),
                 ),

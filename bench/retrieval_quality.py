@@ -1,12 +1,16 @@
-"""Retrieval quality of dense-only, sparse-only and hybrid search on a BEIR-format dataset.
+"""Retrieval quality of dense-only, sparse-only and hybrid search on a BEIR-format dataset
+(StackFAQ) or on CLINC150 (train utterances as the corpus, test utterances as queries, the
+same intent = relevant; out-of-scope rows stay in the corpus as distractors).
 
 Indexes the corpus into the embedded vector store (the same code path the service uses:
 SparseEncoder, the local dense model — documents on PyTorch, queries on a query runtime —
-EdgeVectorStore with RRF) and reports nDCG@10, recall@1/5/10 and MRR@10 per mode and per
-query runtime: PyTorch, fp32 ONNX, int8 ONNX as this CPU gets it, and int8 ONNX as a CPU
-without VNNI gets it (u8 weights; see backend/embeddings/query_model.py). Results are
-written to bench/results/ together with the command, the machine (CPU flags included) and
-the date.
+EdgeVectorStore) and reports nDCG@10, recall@1/5/10 and MRR@10 per mode — ``dense``,
+``sparse``, ``hybrid`` (the engine's weighted RRF) and ``retriever`` (what the service runs:
+``HybridRetriever.search``, which fuses both lists on their scores, see
+backend/retrieval/fusion.py) — and per query runtime: PyTorch, fp32 ONNX, int8 ONNX as
+this CPU gets it, and int8 ONNX as a CPU without VNNI gets it (u8 weights; see
+backend/embeddings/query_model.py). Results are written to bench/results/ together with the
+command, the machine (CPU flags included) and the date.
 
     .venv/bin/python bench/retrieval_quality.py \
         --dataset ../shared/datasets/stackfaq/beir_qa_pair
@@ -32,6 +36,8 @@ from pathlib import Path
 from backend.embeddings.dense import SentenceTransformerEncoder
 from backend.embeddings.query_model import cpu_summary, read_cpu_flags
 from backend.embeddings.sparse import SparseEncoder
+from backend.retrieval import HybridRetriever
+from backend.retrieval.fusion import DEFAULT_FUSION_DENSE_WEIGHT, FUSION_METHODS
 from backend.vectors.edge import EdgeVectorStore
 from backend.vectors.namespace import point_id
 from backend.vectors.store import DEFAULT_DENSE_WEIGHT, DEFAULT_RRF_K
@@ -72,6 +78,26 @@ def load_dataset(path: Path) -> Dataset:
     return Dataset(corpus, {q: t for q, t in queries.items() if q in qrels}, dict(qrels))
 
 
+def load_clinc(path: Path) -> Dataset:
+    corpus: dict[str, str] = {}
+    by_intent: dict[str, set[str]] = defaultdict(set)
+    with (path / "train.jsonl").open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines):
+            row = json.loads(line)
+            corpus[f"train-{number}"] = row["text"]
+            if row["intent"]:
+                by_intent[row["intent"]].add(f"train-{number}")
+    queries: dict[str, str] = {}
+    qrels: dict[str, set[str]] = {}
+    with (path / "test.jsonl").open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines):
+            row = json.loads(line)
+            if row["intent"]:  # out-of-scope questions have no relevant utterance
+                queries[f"test-{number}"] = row["text"]
+                qrels[f"test-{number}"] = by_intent[row["intent"]]
+    return Dataset(corpus, queries, qrels)
+
+
 def score_rankings(rankings: dict[str, list[str]], qrels: dict[str, set[str]]) -> dict[str, float]:
     totals: dict[str, float] = defaultdict(float)
     for query_id, relevant in qrels.items():
@@ -104,7 +130,11 @@ def _encoder(args: argparse.Namespace, runtime: str) -> SentenceTransformerEncod
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
-    dataset = load_dataset(args.dataset)
+    dataset = (
+        load_clinc(args.dataset)
+        if (args.dataset / "train.jsonl").exists()
+        else load_dataset(args.dataset)
+    )
     documents_encoder = _encoder(args, "torch")
     sparse_encoder = SparseEncoder()
     doc_ids = list(dataset.corpus)
@@ -167,6 +197,24 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                     1000 * (time.perf_counter() - began) / len(query_ids), 3
                 )
                 results[mode.value] = metrics
+            # The service's path: query encoding, both lists, score-aware fusion, dedupe.
+            retriever = HybridRetriever(
+                store,
+                encoder,
+                sparse_encoder,
+                dense_weight=args.fusion_dense_weight,
+                fusion=args.fusion,
+            )
+            began = time.perf_counter()
+            rankings = {}
+            for query_id in query_ids:
+                passages = await retriever.search(COMPANY, dataset.queries[query_id], limit=CUTOFF)
+                rankings[query_id] = [p.document_id for p in passages]
+            metrics = score_rankings(rankings, dataset.qrels)
+            metrics["ms_per_query"] = round(
+                1000 * (time.perf_counter() - began) / len(query_ids), 3
+            )
+            results["retriever"] = metrics
             by_runtime[runtime] = {
                 "query_runtime": encoder.query_runtime_details(),
                 "encode_queries_seconds": round(query_seconds, 1),
@@ -183,6 +231,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "rrf_k": args.rrf_k,
         "dense_weight": args.dense_weight,
         "prefetch_limit": args.prefetch_limit,
+        "retriever_fusion": {"method": args.fusion, "dense_weight": args.fusion_dense_weight},
         "encode_documents_seconds": round(encode_seconds, 1),
         "results_by_query_runtime": by_runtime,
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
@@ -211,6 +260,15 @@ def main() -> None:
         "--dense-weight", type=float, default=DEFAULT_DENSE_WEIGHT, help="RRF weight of dense"
     )
     parser.add_argument("--prefetch-limit", type=int, default=None)
+    parser.add_argument(
+        "--fusion", choices=FUSION_METHODS, default="convex", help="the retriever's fusion"
+    )
+    parser.add_argument(
+        "--fusion-dense-weight",
+        type=float,
+        default=DEFAULT_FUSION_DENSE_WEIGHT,
+        help="the retriever's dense weight",
+    )
     parser.add_argument(
         "--query-runtimes",
         type=lambda text: [part for part in text.split(",") if part],

@@ -197,7 +197,11 @@ class Assistant:
         *,
         filters: SearchFilters | None = None,
         scope: AccessScope = AGENT_SCOPE,
+        exclude_document_ids: Sequence[str] = (),
+        dense_weight: float | None = None,
     ) -> PreparedRequest:
+        """``exclude_document_ids`` and ``dense_weight`` are for evaluation runs: leave a
+        case's own ticket out, try a fusion weight other than the company's."""
         validate_company_id(company_id)
         question = question.strip()
         if not question:
@@ -211,6 +215,8 @@ class Assistant:
             limit=self._answer_limit,
             include_internal=True,
             scope=scope,
+            dense_weight=dense_weight or settings.retrieval.dense_weight,
+            exclude_document_ids=exclude_document_ids,
         )
         passages, flagged = await _screened(retrieved)
         language = (
@@ -253,6 +259,7 @@ class Assistant:
             SearchFilters(kinds=("article",)),
             self._knowledge_limit,
             scope,
+            dense_weight=settings.retrieval.dense_weight,
         )
         similar = await self._retriever.similar_tickets(
             company_id,
@@ -288,6 +295,7 @@ class Assistant:
             language=language,
             tone=tone or None,
             max_tokens=MAX_TOKENS["draft_reply"],
+            customer_name=first_name(ticket.requester),
         )
         return await self._finish("draft_reply", company_id, settings, request, passages, flagged)
 
@@ -316,6 +324,7 @@ class Assistant:
                 SearchFilters(kinds=("article",)),
                 min(3, self._knowledge_limit),
                 scope,
+                dense_weight=settings.retrieval.dense_weight,
             )
         passages, flagged = await _screened([p for p in retrieved if not p.internal])
         llm_passages = [p.to_llm_passage() for p in passages]
@@ -331,6 +340,7 @@ class Assistant:
             rating=review.rating,
             rating_scale=review.rating_scale,
             max_tokens=MAX_TOKENS["review_reply"],
+            customer_name=first_name(review.author),
         )
         return await self._finish("review_reply", company_id, settings, request, passages, flagged)
 
@@ -380,6 +390,7 @@ class Assistant:
                 kind=p.kind,
                 internal=p.internal,
                 language=p.language,
+                author_role=_message_role(p.title),
             )
             for p in passages
         ]
@@ -391,6 +402,7 @@ class Assistant:
             passages=tuple(llm_passages),
             language=resolved_language,
             max_tokens=MAX_TOKENS["summarize"],
+            ticket_status=ticket.status,
         )
         return await self._finish(
             "summarize",
@@ -446,6 +458,8 @@ class Assistant:
         filters: SearchFilters,
         limit: int,
         scope: AccessScope = AGENT_SCOPE,
+        *,
+        dense_weight: float | None = None,
     ) -> list[RetrievedPassage]:
         """Customer-facing passages: those in the customer's language first, then others to
         fill ``limit`` (a model can still translate them)."""
@@ -456,12 +470,19 @@ class Assistant:
             limit=limit,
             include_internal=False,
             scope=scope,
+            dense_weight=dense_weight,
         )
         if len(preferred) >= limit:
             return preferred
         seen = {p.document_id for p in preferred}
         others = await self._retriever.search(
-            company_id, query, filters=filters, limit=limit, include_internal=False, scope=scope
+            company_id,
+            query,
+            filters=filters,
+            limit=limit,
+            include_internal=False,
+            dense_weight=dense_weight,
+            scope=scope,
         )
         return (
             preferred + [p for p in others if p.document_id not in seen][: limit - len(preferred)]
@@ -538,16 +559,45 @@ def _agent_side(passage: RetrievedPassage) -> RetrievedPassage | None:
     holds no agent text.
     """
     paragraphs = passage.text.split("\n\n")
+    # The labels stay: they tell a model, and the extractive composer, that these are the
+    # agents' words (a resolution), not the customer's.
     kept = [
-        paragraph.removeprefix(prefix).strip()
+        paragraph.strip()
         for paragraph in paragraphs
-        for prefix in _AGENT_PREFIXES
-        if paragraph.startswith(prefix)
+        if paragraph.startswith(_AGENT_PREFIXES) and paragraph.partition(": ")[2].strip()
     ]
-    text = "\n\n".join(k for k in kept if k)
+    text = "\n\n".join(kept)
     if not text:
         return None
     return passage.model_copy(update={"text": text, "snippet": make_snippet(text, ())})
+
+
+_NAME_PART_RE: Final = re.compile(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ'-]+")
+
+
+def first_name(requester: str | None) -> str | None:
+    """A first name to greet someone by, from "Dana Kim" or "dana.kim@example.com"; None
+    for handles, initials and role addresses, which are no names."""
+    if not requester or not requester.strip():
+        return None
+    local = requester.strip().split("@", 1)[0] if "@" in requester else requester.strip()
+    first = re.split(r"[\s._+-]+", local, maxsplit=1)[0]
+    if not _NAME_PART_RE.fullmatch(first) or len(first) < 2:
+        return None
+    if first.casefold() in _NOT_NAMES:
+        return None
+    return first[0].upper() + first[1:]
+
+
+_NOT_NAMES: Final = frozenset(
+    {"info", "support", "admin", "help", "sales", "contact", "noreply", "no", "team", "office"}
+)
+
+
+def _message_role(title: str) -> str | None:
+    """The author role :func:`_message_title` wrote into a message passage's title."""
+    match = re.search(r"\(([^()]+)\)$", title)
+    return match.group(1) if match else None
 
 
 def _message_title(ticket: TicketContext, message: Message, position: int) -> str:

@@ -3,8 +3,9 @@
 They live in the ``companies.settings`` JSON column::
 
     {"tone": {"greeting": "Hi {name},", "sign_off": "Cheers,", "style": "friendly",
-              "signature": "The Acme team"},
-     "pii_redaction": true}
+              "signature": "The Acme team", "contact": "support@acme.example"},
+     "pii_redaction": true,
+     "retrieval": {"dense_weight": 4.0, "tuned_by_run": "20261205T031500Z-1a2b3c"}}
 
 Unknown keys are ignored (the column holds other features' settings too).
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend.db.session import Database
 from backend.errors import BadRequest
@@ -30,6 +31,9 @@ class ToneSettings(BaseModel):
     """Free text for a model ("warm and concise"); ``friendly`` and ``concise`` also change
     the extractive composer's template."""
     signature: str | None = None
+    contact: str | None = None
+    """Where a reviewer or customer can reach support ("support@acme.example", a phone
+    number): review replies without a model point there."""
 
     def as_mapping(self) -> dict[str, str]:
         """The non-empty fields, as :class:`~backend.llm.types.LLMRequest` ``tone`` wants."""
@@ -40,11 +44,22 @@ class ToneSettings(BaseModel):
         }
 
 
+class RetrievalSettings(BaseModel):
+    """Retrieval knobs tuned for one company from its evaluation set (``helpdesk eval
+    tune``); ``tuned_by_run`` names the stored run that chose them."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    dense_weight: float | None = Field(default=None, gt=0, le=100)
+    tuned_by_run: str | None = None
+
+
 class AssistantSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     tone: ToneSettings = ToneSettings()
     pii_redaction: bool = False
+    retrieval: RetrievalSettings = RetrievalSettings()
 
     @classmethod
     def from_company_settings(cls, raw: Mapping[str, Any] | None) -> AssistantSettings:

@@ -49,6 +49,12 @@ class Passage:
     kind: str = "article"
     internal: bool = False
     language: str | None = None
+    # Who wrote the passage when it is one message of a thread ("customer", "agent"):
+    # summaries say who did what, and only agents' words can answer a question.
+    author_role: str | None = None
+    # The source document's status (a ticket's "resolved"): a solved ticket's reply is a
+    # tested answer, an open one's is not yet.
+    status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,10 @@ class LLMRequest:
     tone: Mapping[str, str] | None = None
     rating: float | None = None
     rating_scale: float = 5.0
+    # The customer's first name for the greeting (draft replies), when it is known.
+    customer_name: str | None = None
+    # The ticket's status (summaries: what state the thread is in).
+    ticket_status: str | None = None
 
     def __post_init__(self) -> None:
         validate_company_id(self.company_id)

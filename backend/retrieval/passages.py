@@ -102,6 +102,7 @@ class RetrievedPassage(BaseModel):
             kind=self.kind,
             internal=self.internal,
             language=self.language,
+            status=self.status,
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Final
 
 from backend.embeddings.dense import DenseEncoder
@@ -10,6 +10,12 @@ from backend.embeddings.sparse import SparseEncoder
 from backend.errors import BadRequest
 from backend.retrieval.access import AGENT_SCOPE, AccessScope
 from backend.retrieval.filters import SOLVED_STATUSES, SearchFilters
+from backend.retrieval.fusion import (
+    DEFAULT_FUSION_DENSE_WEIGHT,
+    FusionMethod,
+    fuse,
+    query_dense_weight,
+)
 from backend.retrieval.passages import RetrievedPassage, query_terms
 from backend.tenancy.company_id import validate_company_id
 from backend.vectors import SearchMode, VectorHit, VectorMatch, VectorStore
@@ -21,6 +27,9 @@ _OVERFETCH: Final = 4
 _MIN_FETCH: Final = 20
 _MAX_FETCH: Final = 400
 _MAX_QUERY_CHARS: Final = 4000
+# Candidates read from each list before fusion: fusion rewards what both lists agree on, so
+# each must reach well past the passages kept.
+_MIN_FUSION_DEPTH: Final = 100
 
 
 def _is_latin_letter(ch: str) -> bool:
@@ -74,12 +83,27 @@ class HybridRetriever:
         sparse: SparseEncoder,
         *,
         dense_handles_non_latin: bool = False,
+        dense_weight: float = DEFAULT_FUSION_DENSE_WEIGHT,
+        fusion: FusionMethod = "convex",
     ) -> None:
         self._vectors = vectors
         self._dense = dense
         self._sparse = sparse
+        if dense_weight <= 0:
+            raise ValueError("dense_weight must be positive")
+        self._dense_weight = dense_weight
+        self._fusion: FusionMethod = fusion
         # A multilingual dense model (an embeddings API) can be trusted with any script.
         self._dense_handles_non_latin = dense_handles_non_latin
+
+    @property
+    def dense_weight(self) -> float:
+        """The dense list's weight in hybrid fusion unless a search names its own."""
+        return self._dense_weight
+
+    @property
+    def fusion(self) -> FusionMethod:
+        return self._fusion
 
     def effective_mode(self, query: str, mode: SearchMode | str) -> SearchMode:
         """The mode a query really runs in (hybrid falls back to sparse, see the class)."""
@@ -103,12 +127,18 @@ class HybridRetriever:
         include_internal: bool = True,
         per_document: int = 1,
         scope: AccessScope = AGENT_SCOPE,
+        dense_weight: float | None = None,
+        exclude_document_ids: Collection[str] = (),
     ) -> list[RetrievedPassage]:
         """The best ``limit`` passages for ``query``, at most ``per_document`` per document.
 
         ``include_internal=False`` leaves private-note content out (customer-facing use);
         ``scope`` is the caller's audience (see :mod:`backend.retrieval.access`).
+        ``dense_weight`` overrides the fusion weight for this search (a company's tuned
+        weight); ``exclude_document_ids`` leaves those documents out (an evaluation case's
+        own ticket).
         """
+        excluded = frozenset(exclude_document_ids)
         return await self._search(
             company_id,
             query,
@@ -118,6 +148,8 @@ class HybridRetriever:
             include_internal=include_internal,
             per_document=per_document,
             scope=scope,
+            dense_weight=dense_weight,
+            exclude=(lambda match: match.document_id in excluded) if excluded else None,
         )
 
     async def similar_tickets(
@@ -186,8 +218,11 @@ class HybridRetriever:
         per_document: int,
         scope: AccessScope,
         exclude: Callable[[VectorMatch], bool] | None = None,
+        dense_weight: float | None = None,
     ) -> list[RetrievedPassage]:
         validate_company_id(company_id)
+        if dense_weight is not None and not 0 < dense_weight <= 100:
+            raise BadRequest("dense_weight must be in (0, 100]", code="invalid_dense_weight")
         text = query.strip()[:_MAX_QUERY_CHARS]
         if not text:
             raise BadRequest("the search query is empty", code="empty_query")
@@ -217,17 +252,47 @@ class HybridRetriever:
         while True:
             # Ranking needs only ids and document ids; payloads (the chunk text, ~1 kB) are
             # read for the passages kept after dedupe, a quarter of those ranked.
-            matches = await self._vectors.match(
-                company_id,
-                dense=dense,
-                sparse=sparse,
-                filter=vector_filter,
-                limit=fetch,
-                mode=effective,
-            )
+            if effective is SearchMode.HYBRID:
+                # Both lists are read whole and fused here, on their scores (see fusion.py).
+                depth = max(fetch, _MIN_FUSION_DEPTH)
+                dense_matches = await self._vectors.match(
+                    company_id,
+                    dense=dense,
+                    filter=vector_filter,
+                    limit=depth,
+                    mode=SearchMode.DENSE,
+                )
+                sparse_matches = (
+                    await self._vectors.match(
+                        company_id,
+                        sparse=sparse,
+                        filter=vector_filter,
+                        limit=depth,
+                        mode=SearchMode.SPARSE,
+                    )
+                    if sparse is not None and not sparse.is_empty
+                    else []
+                )
+                matches = fuse(
+                    dense_matches,
+                    sparse_matches,
+                    dense_weight=query_dense_weight(text, dense_weight or self._dense_weight),
+                    method=self._fusion,
+                )
+                exhausted = len(dense_matches) < depth and len(sparse_matches) < depth
+            else:
+                matches = await self._vectors.match(
+                    company_id,
+                    dense=dense,
+                    sparse=sparse,
+                    filter=vector_filter,
+                    limit=fetch,
+                    mode=effective,
+                )
+                exhausted = len(matches) < fetch
             kept = _dedupe(matches, limit=limit, per_document=per_document, exclude=exclude)
             # Fetch more only when dedupe left us short and the store had more to give.
-            if len(kept) >= limit or len(matches) < fetch or fetch >= _MAX_FETCH:
+            if len(kept) >= limit or exhausted or fetch >= _MAX_FETCH:
                 break
             fetch = min(fetch * 2, _MAX_FETCH)
         payloads = await self._vectors.payloads(company_id, [m.id for m in kept])

@@ -159,7 +159,7 @@ async def test_answers_are_cached_per_company_and_recorded(
     first = (await client.post("/v1/answer", headers=tenants.acme.headers, json=question)).json()
     assert first["cached"] is False
     assert first["provider"] == "extractive"
-    assert first["model"] == "extractive-v1"
+    assert first["model"] == "extractive-v2"
     assert any(c["title"] == "How to reset your password" for c in first["citations"])
     second = (await client.post("/v1/answer", headers=tenants.acme.headers, json=question)).json()
     assert second["cached"] is True
@@ -184,7 +184,7 @@ async def test_answers_are_cached_per_company_and_recorded(
     assert [i["cache_hit"] for i in interactions[:2]] == [True, False]
     assert interactions[1]["citations"]
     assert interactions[1]["latency_ms"] >= 0
-    assert all(i["model"] == "extractive-v1" for i in interactions)
+    assert all(i["model"] == "extractive-v2" for i in interactions)
     metrics = (
         await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     ).text

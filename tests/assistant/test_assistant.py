@@ -246,20 +246,27 @@ async def test_company_b_drafts_never_cite_company_a(
 @pytest.mark.parametrize(
     ("text", "rating", "language", "expected", "absent"),
     [
-        ("Fast delivery and friendly support, thank you!", 5, "en", EN.review_positive, None),
+        # Replies name what the review is about, in the reviewer's words.
+        (
+            "Fast delivery and friendly support, thank you!",
+            5,
+            "en",
+            "It is great to hear that you liked the delivery.",
+            EN.review_negative,
+        ),
         (
             "I waited three weeks for my refund and nobody answered my emails.",
             1,
             "en",
-            EN.review_negative,
+            "We are sorry about the trouble with the refund.",
             EN.review_positive,
         ),
-        ("배송이 빠르고 친절했어요. 정말 만족합니다!", 5, "ko", KO.review_positive, None),
+        ("배송이 빠르고 친절했어요. 정말 만족합니다!", 5, "ko", "배송에 만족하셨다니", None),
         (
             "환불을 요청했는데 3주째 처리되지 않고 있어요. 정말 실망했습니다.",
             1,
             "ko",
-            KO.review_negative,
+            "환불 문제로 불편을 드려",
             KO.review_positive,
         ),
     ],

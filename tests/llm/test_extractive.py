@@ -6,6 +6,7 @@ import re
 from dataclasses import fields
 
 from backend.llm.providers.extractive import TEMPLATES, ExtractiveComposer
+from backend.llm.providers.review_reply import PHRASES
 from backend.llm.types import ChatMessage, Completed, LLMRequest, LLMResult, Passage, TextDelta
 
 EN_PASSAGES = (
@@ -95,7 +96,16 @@ def _assert_grounded(
     the passage its citation marker points to."""
     text = result.text
     template = TEMPLATES[language]
-    for phrase in [*(getattr(template, f.name) for f in fields(template)), *tone]:
+    review = PHRASES[language]
+    own_phrases = [
+        *(getattr(template, f.name) for f in fields(template)),
+        *(getattr(review, f.name) for f in fields(review)),
+    ]
+    # Phrases that name what a review was about have the reviewer's word in a slot.
+    for phrase in [p for p in own_phrases if "{" in p]:
+        pattern = re.escape(phrase).replace(r"\{aspect\}", r"[^.。]{1,40}?")
+        text = re.sub(pattern.replace(r"\{name\}", r"\w+"), "", text)
+    for phrase in [*own_phrases, *tone]:
         if phrase:
             text = text.replace(phrase, "")
     segments = re.findall(r"([^\[\]]*?)\s*\[(\d+)\]", text)
@@ -112,13 +122,13 @@ def test_english_answer_cites_passages_and_quotes_verbatim() -> None:
         messages=[ChatMessage("user", "How do I reset my password? The email link never arrives.")],
         passages=EN_PASSAGES,
     )
-    assert (result.provider, result.model) == ("extractive", "extractive-v1")
+    assert (result.provider, result.model) == ("extractive", "extractive-v2")
     assert result.usage.total_tokens == 0 and result.cost_usd == 0
     assert result.text.startswith(TEMPLATES["en"].answer_intro)
     assert "open Settings and choose Security" in result.text
-    # Agent-facing answers may use private notes, and cite them like anything else.
-    assert result.cited_passage_ids[0] == "kb-reset"
-    assert "note-17" in result.cited_passage_ids
+    # One coherent passage: the article's steps, in order, not a sentence from each source.
+    assert result.cited_passage_ids == ("kb-reset",)
+    assert "Click 'Reset password' and follow the link we email you." in result.text
     markers = [int(n) for n in re.findall(r"\[(\d+)\]", result.text)]
     assert [EN_PASSAGES[n - 1].id for n in dict.fromkeys(markers)] == list(result.cited_passage_ids)
     _assert_grounded(result, EN_PASSAGES)
@@ -171,7 +181,21 @@ def test_length_budget() -> None:
     body = small.text.removeprefix(TEMPLATES["en"].answer_intro)
     quoted = re.sub(r"\s*\[\d+\]", "", body).strip()
     assert 0 < len(quoted) <= 150
-    assert len(ExtractiveComposer(max_sentences=2).compose(request).cited_passage_ids) == 2
+    # Twelve sources saying the same thing: one is quoted, not a collage of all of them.
+    assert ExtractiveComposer(max_sentences=2).compose(request).cited_passage_ids == ("p0",)
+
+
+def test_agent_answers_may_quote_private_notes_and_say_so() -> None:
+    ranked = (EN_PASSAGES[1], EN_PASSAGES[0], *EN_PASSAGES[2:])  # as retrieval ranks them
+    result = _compose(
+        task="answer",
+        messages=[ChatMessage("user", "Can we reset the password manually in the admin console?")],
+        passages=ranked,
+    )
+    # Agent-facing answers may use private notes, and cite them like anything else.
+    assert result.cited_passage_ids[0] == "note-17"
+    assert "admin console" in result.text
+    _assert_grounded(result, ranked)
 
 
 def test_korean_reply() -> None:
@@ -268,7 +292,8 @@ def test_nothing_relevant_says_so_without_inventing() -> None:
 def test_review_replies_follow_the_rating() -> None:
     messages = [ChatMessage("user", "My refund took weeks to arrive. Terrible service.")]
     negative = _compose(task="review_reply", messages=messages, passages=EN_PASSAGES, rating=1)
-    assert TEMPLATES["en"].review_negative in negative.text
+    # The apology names what the review is about.
+    assert "We are sorry about the trouble with the refund." in negative.text
     assert TEMPLATES["en"].review_next_step in negative.text
     assert (
         "Refunds are issued to the original payment method within 5 business days. [3]"
@@ -283,7 +308,8 @@ def test_review_replies_follow_the_rating() -> None:
         passages=EN_PASSAGES,
         rating=5,
     )
-    assert TEMPLATES["en"].review_positive in positive.text
+    # Thanks for what the reviewer liked, named in their own word.
+    assert "It is great to hear that you liked the app." in positive.text
     assert TEMPLATES["en"].review_negative not in positive.text
     assert positive.cited_passage_ids == ()
 
@@ -373,3 +399,134 @@ def test_chunk_scaffolding_and_fragments_are_not_quoted() -> None:
         "Update the hub firmware to 3.4 from Settings.",
         "반품은 30일 이내에 가능합니다.",
     ]
+
+
+# --- answers that read like an agent wrote them ------------------------------------------
+
+HUB_PASSAGES = (
+    Passage(
+        id="t-complaint",
+        title="Hub goes offline every night",
+        text=(
+            "Customer: My hub drops offline every night. The app says Offline and the light "
+            "is red. What should I do?"
+        ),
+        kind="ticket",
+        status="open",
+    ),
+    Passage(
+        id="review",
+        title="Hub keeps dropping off",
+        text="Review (2/5): Hub goes offline every couple of days. Annoying.",
+        kind="review",
+    ),
+    Passage(
+        id="t-solved",
+        title="Hub offline after router restart",
+        text=(
+            "Q: Hub offline after router restart\nThe hub stays offline until I unplug it.\n\n"
+            "Resolution: Hi Priya, a firmware update fixes this. Please open Settings → Hub → "
+            "Firmware and tap Check for updates to install version 3.4."
+        ),
+        kind="ticket",
+        status="resolved",
+    ),
+    Passage(
+        id="kb-offline",
+        title="Lumen Hub keeps going offline",
+        text=(
+            "The Lumen Hub connects only to 2.4 GHz Wi-Fi. Does your router use one network\n"
+            "name for both bands? When the router steers the hub to 5 GHz, the hub drops\n"
+            "offline.\n"
+            "- Turn off band steering in your router, or create a separate 2.4 GHz network.\n"
+            "- In the Lumen app, choose the 2.4 GHz network for the hub.\n"
+            "Warning: a factory reset erases all your scenes."
+        ),
+    ),
+)
+
+
+def test_a_how_question_is_answered_from_answers_never_from_complaints() -> None:
+    result = _compose(
+        task="answer",
+        messages=[ChatMessage("user", "How do I stop my hub going offline?")],
+        passages=HUB_PASSAGES,
+    )
+    assert "t-complaint" not in result.cited_passage_ids
+    assert "review" not in result.cited_passage_ids
+    assert "light is red" not in result.text and "Annoying" not in result.text
+    # One coherent passage: the article, its steps whole and in order, wrapped lines joined,
+    # its question and the unrelated warning left out.
+    assert result.cited_passage_ids[0] == "kb-offline"
+    assert (
+        "1. Turn off band steering in your router, or create a separate 2.4 GHz network. [4]\n"
+        "2. In the Lumen app, choose the 2.4 GHz network for the hub. [4]"
+    ) in result.text
+    assert "When the router steers the hub to 5 GHz, the hub drops offline." in result.text
+    assert "?" not in result.text and "factory reset" not in result.text
+
+
+def test_what_customers_say_is_answered_with_their_words_and_said_so() -> None:
+    result = _compose(
+        task="answer",
+        messages=[ChatMessage("user", "What do customers say about the hub going offline?")],
+        passages=HUB_PASSAGES,
+    )
+    assert result.text.startswith(TEMPLATES["en"].evidence_intro)
+    assert set(result.cited_passage_ids) <= {"t-complaint", "review"}
+
+
+def test_a_draft_reuses_the_solved_tickets_resolution_and_greets_by_name() -> None:
+    result = _compose(
+        messages=[ChatMessage("user", "My hub is offline after the router restarts at night.")],
+        passages=HUB_PASSAGES,
+        customer_name="Dana",
+        tone={"signature": "Lumen Home support"},
+    )
+    assert result.text.startswith("Hello Dana,")
+    # The other customer's name is not carried over from the reused reply.
+    assert "Priya" not in result.text
+    assert "A firmware update fixes this. Please open Settings → Hub → Firmware" in result.text
+    assert result.cited_passage_ids[0] == "t-solved"
+    assert "t-complaint" not in result.cited_passage_ids
+    assert result.text.rstrip().endswith("Best regards,\nLumen Home support")
+
+
+def test_a_summary_says_issue_tried_status_and_next_step() -> None:
+    thread = (
+        Passage(
+            id="m1",
+            title="Hub offline — message 1 (customer)",
+            text="Hi, my hub goes offline every night. Can you help?",
+            kind="ticket",
+            author_role="customer",
+        ),
+        Passage(
+            id="m2",
+            title="Hub offline — message 2 (agent)",
+            text="Please update the firmware to 3.4 from Settings. Does that help?",
+            kind="ticket",
+            author_role="agent",
+        ),
+        Passage(
+            id="m3",
+            title="Hub offline — message 3 (internal note)",
+            text="Known bug HUB-2231 in firmware 3.2.",
+            kind="ticket",
+            author_role="internal note",
+            internal=True,
+        ),
+    )
+    result = _compose(
+        task="summarize",
+        messages=[ChatMessage("user", "Summarize the ticket: Hub offline")],
+        passages=thread,
+        ticket_status="pending",
+    )
+    lines = result.text.splitlines()
+    assert lines[0] == TEMPLATES["en"].summary_intro
+    assert lines[1] == "- Issue: My hub goes offline every night. [1]"
+    assert "Please update the firmware to 3.4 from Settings. [2]" in lines[2]
+    assert "(internal) Known bug HUB-2231 in firmware 3.2. [3]" in lines[2]
+    assert lines[3] == "- Status: pending"
+    assert lines[4] == f"- Next step: {TEMPLATES['en'].next_wait}"

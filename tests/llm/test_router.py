@@ -207,7 +207,7 @@ async def test_every_provider_failing_ends_in_extractive(
     )
     result = await _router(server, second_server, http_client, clock).complete(_request())
 
-    assert (result.provider, result.model) == ("extractive", "extractive-v1")
+    assert (result.provider, result.model) == ("extractive", "extractive-v2")
     assert result.cited_passage_ids == ("kb-reset",)
     assert "open Settings and choose Security" in result.text
     assert result.cost_usd == 0.0
@@ -473,7 +473,7 @@ async def test_nothing_configured_means_extractive(http_client: httpx.AsyncClien
     router = build_router_from_settings(client=http_client)
     assert set(router.providers) == {"extractive"}
     result = await router.complete(_request())
-    assert (result.provider, result.model) == ("extractive", "extractive-v1")
+    assert (result.provider, result.model) == ("extractive", "extractive-v2")
 
 
 async def test_builder_wires_configured_providers(

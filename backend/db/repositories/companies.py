@@ -87,3 +87,14 @@ async def delete_company_rows(session: AsyncSession, company_id: str) -> dict[st
 
 def _rowcount(result: object) -> int:
     return int(result.rowcount) if isinstance(result, CursorResult) else 0
+
+
+async def merge_company_settings(
+    session: AsyncSession, company_id: str, key: str, value: Any
+) -> None:
+    """Set one top-level key of the company's settings JSON, keeping the others."""
+    company = await session.get(Company, company_id)
+    if company is None:
+        return
+    company.settings = {**(company.settings or {}), key: value}
+    await session.flush()

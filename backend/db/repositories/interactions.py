@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, delete, false, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -132,3 +132,27 @@ async def delete_interactions(
         delete(Interaction).where(Interaction.id.in_(ids)).returning(Interaction.id)
     )
     return len(list(interactions.scalars())), removed_feedback
+
+
+async def list_feedback_examples(
+    session: AsyncSession, *, limit: int
+) -> list[tuple[Interaction, Literal["upvoted_answer", "inserted_draft"]]]:
+    """Interactions that agents confirmed, newest first: answers rated up, and drafts
+    inserted into a reply (evaluation-set material)."""
+    upvoted = (Interaction.task == "answer") & (Feedback.rating == "up")
+    inserted = (Interaction.task == "draft_reply") & Feedback.inserted.is_(True)
+    query = (
+        select(Interaction, Feedback.inserted)
+        .join(Feedback, Feedback.interaction_id == Interaction.id)
+        .where(upvoted | inserted)
+        .order_by(Interaction.created_at.desc())
+        .limit(limit)
+    )
+    seen: set[uuid.UUID] = set()
+    out: list[tuple[Interaction, Literal["upvoted_answer", "inserted_draft"]]] = []
+    for interaction, was_inserted in await session.execute(query):
+        if interaction.id in seen:
+            continue
+        seen.add(interaction.id)
+        out.append((interaction, "inserted_draft" if was_inserted else "upvoted_answer"))
+    return out
