@@ -32,6 +32,7 @@ from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.connectors import ConnectorService
 from backend.ingest.jobs import JobQueue, SyncScheduler, build_broker
 from backend.ingest.sync import IndexingParts, SyncService
+from backend.insight.triage import TriageService
 from backend.llm.builder import build_router_from_settings
 from backend.llm.cache import ResponseInvalidator
 from backend.llm.ledger import PostgresBudgetLedger
@@ -155,6 +156,8 @@ async def open_stack(
         )
         secret_box = build_secret_box(settings)
         connectors = ConnectorService(database, secret_box)
+        retriever = HybridRetriever(vectors, dense, sparse)
+        triage = TriageService(database, retriever)
         sync = SyncService(
             database=database,
             connectors=connectors,
@@ -164,6 +167,7 @@ async def open_stack(
                 sparse=sparse,
                 blobs=blobs,
                 knowledge_changed=ResponseInvalidator(cache),
+                open_tickets_indexed=triage.on_tickets_changed,
             ),
             http=http,
             clock=clock,
@@ -190,7 +194,7 @@ async def open_stack(
             router=router,
             assistant=AssistantService(
                 assistant=Assistant(
-                    HybridRetriever(vectors, dense, sparse),
+                    retriever,
                     router,
                     company_settings=company_settings_from_database(database),
                 ),
@@ -200,6 +204,7 @@ async def open_stack(
                 cache_ttl_seconds=settings.answer_cache_ttl_s,
                 recorder=recorder,
             ),
+            triage=triage,
             credentials=CredentialCache(settings.auth_cache_seconds),
             widget_signer=WidgetTokenSigner(
                 settings.widget_token_secret.get_secret_value().encode()

@@ -171,6 +171,7 @@ async def get_indexer(state: StateDep) -> KnowledgeIndexer:
         sparse=parts.sparse,
         blobs=parts.blobs,
         knowledge_changed=parts.knowledge_changed,
+        open_tickets_indexed=parts.open_tickets_indexed,
     )
 
 

@@ -38,7 +38,13 @@ from backend.embeddings.dense import DenseEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.errors import Conflict, NotFound
 from backend.ingest.connectors import ConnectorService
-from backend.ingest.indexer import IndexCounts, KnowledgeChanged, KnowledgeIndexer, PreparedBatch
+from backend.ingest.indexer import (
+    IndexCounts,
+    KnowledgeChanged,
+    KnowledgeIndexer,
+    OpenTicketsIndexed,
+    PreparedBatch,
+)
 from backend.vectors import VectorStore
 
 _log = structlog.get_logger("helpdesk.sync")
@@ -58,6 +64,8 @@ class IndexingParts:
     sparse: SparseEncoder
     blobs: BlobStore
     knowledge_changed: KnowledgeChanged | None = None
+    open_tickets_indexed: OpenTicketsIndexed | None = None
+    """Triage of new and updated open tickets (see backend.insight.triage)."""
 
 
 class SyncService:
@@ -177,6 +185,7 @@ class SyncService:
                 sparse=self.parts.sparse,
                 blobs=self.parts.blobs,
                 connector_id=connector.id,
+                open_tickets_indexed=self.parts.open_tickets_indexed,
             )
             blocked = await self._pipeline(
                 company_id, run_id, connector.id, adapter, checkpoint, indexer, totals, progress
