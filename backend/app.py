@@ -15,7 +15,15 @@ from backend import __version__
 from backend.api import admin, demo, ops
 from backend.api.errors import install_error_handlers
 from backend.api.state import AppState
-from backend.api.v1 import assistant, company, connectors, interactions, triage
+from backend.api.v1 import (
+    analytics,
+    assistant,
+    company,
+    connectors,
+    insights,
+    interactions,
+    triage,
+)
 from backend.clock import Clock
 from backend.config import Settings
 from backend.embeddings.dense import SentenceTransformerEncoder
@@ -113,6 +121,8 @@ def create_app(
     app.include_router(assistant.router)
     app.include_router(interactions.router)
     app.include_router(triage.router)
+    app.include_router(analytics.router)
+    app.include_router(insights.router)
     if settings.demo_mode:
         app.include_router(demo.router)
     if settings.widget_dir.is_dir():

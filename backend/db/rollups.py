@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Column,
     Date,
     DateTime,
     Numeric,
-    SmallInteger,
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from backend.db.models import Base
 
@@ -34,19 +32,19 @@ analytics_calls_daily = Table(
     _key("day", Date),
     _key("task"),
     _key("provider"),
-    _key("cache_hit", Boolean),
-    _key("latency_bucket", SmallInteger),
     _count("calls"),
+    _count("cache_hits"),
     _count("prompt_tokens"),
     _count("completion_tokens"),
     Column("cost_usd", Numeric(16, 6), nullable=False),
+    Column("latency_histogram", JSONB, nullable=False),
 )
 
-analytics_questions_daily = Table(
-    "analytics_questions_daily",
+analytics_questions_weekly = Table(
+    "analytics_questions_weekly",
     Base.metadata,
     _key("company_id"),
-    _key("day", Date),
+    _key("week", Date),
     _key("task"),
     _key("question_hash"),
     Column("question", Text, nullable=False),

@@ -58,7 +58,7 @@ TRIAGE_FIELDS: Final[tuple[TriageField, ...]] = (
 )
 VOTED_FIELDS: Final[tuple[TriageField, ...]] = ("category", "tags", "group", "priority")
 _MAX_TAGS: Final = 5
-DEFAULT_VOTE_THRESHOLD: Final = 0.206
+DEFAULT_VOTE_THRESHOLD: Final = 0.22
 
 # Where each platform keeps a field in the document metadata, first match wins:
 # Freshdesk and Zendesk say "type", ServiceNow "category"; groups are ids on Freshdesk

@@ -34,7 +34,7 @@ NEW_TABLES = (
     "triage_suggestions",
     "triage_feedback",
     "analytics_calls_daily",
-    "analytics_questions_daily",
+    "analytics_questions_weekly",
     "analytics_feedback_daily",
     "analytics_triage_daily",
     "analytics_reviews_daily",
@@ -68,34 +68,57 @@ def enable_tenant_rls(table: str) -> None:
     )
 
 
-# Latency histogram: bucket b holds latencies with floor(ln(1 + ms) * 10) = b, about 10%
+# Latency histograms: bucket b holds latencies with floor(ln(1 + ms) * 10) = b, about 10%
 # wide at every scale (0..138 up to 1,000 s); -1 holds calls without a latency.
 _FUNCTIONS = """
 CREATE FUNCTION insight_rollup_interactions() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- One row per day, task and provider, whatever the volume: calls, cache hits, usage,
+    -- and the latency histogram as {bucket: calls}, merged key by key.
     INSERT INTO analytics_calls_daily AS t
-        (company_id, day, task, provider, cache_hit, latency_bucket,
-         calls, prompt_tokens, completion_tokens, cost_usd)
-    SELECT company_id, (created_at AT TIME ZONE 'UTC')::date, task, coalesce(provider, ''),
-           cache_hit,
-           coalesce(floor(ln(1 + greatest(latency_ms, 0)) * 10)::smallint, -1::smallint),
-           count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost_usd)
-    FROM new_rows
-    GROUP BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT (company_id, day, task, provider, cache_hit, latency_bucket) DO UPDATE SET
+        (company_id, day, task, provider, calls, cache_hits, prompt_tokens,
+         completion_tokens, cost_usd, latency_histogram)
+    SELECT company_id, day, task, provider, sum(calls), sum(cache_hits), sum(prompt_tokens),
+           sum(completion_tokens), sum(cost_usd), jsonb_object_agg(bucket, calls)
+    FROM (
+        SELECT company_id, (created_at AT TIME ZONE 'UTC')::date AS day, task,
+               coalesce(provider, '') AS provider,
+               coalesce(floor(ln(1 + greatest(latency_ms, 0)) * 10)::int, -1) AS bucket,
+               count(*) AS calls, count(*) FILTER (WHERE cache_hit) AS cache_hits,
+               sum(prompt_tokens) AS prompt_tokens,
+               sum(completion_tokens) AS completion_tokens, sum(cost_usd) AS cost_usd
+        FROM new_rows
+        GROUP BY 1, 2, 3, 4, 5
+    ) AS per_bucket
+    GROUP BY 1, 2, 3, 4
+    ON CONFLICT (company_id, day, task, provider) DO UPDATE SET
         calls = t.calls + excluded.calls,
+        cache_hits = t.cache_hits + excluded.cache_hits,
         prompt_tokens = t.prompt_tokens + excluded.prompt_tokens,
         completion_tokens = t.completion_tokens + excluded.completion_tokens,
-        cost_usd = t.cost_usd + excluded.cost_usd;
+        cost_usd = t.cost_usd + excluded.cost_usd,
+        latency_histogram = (
+            SELECT jsonb_object_agg(bucket, total) FROM (
+                SELECT bucket, sum(calls::bigint) AS total
+                FROM (SELECT * FROM jsonb_each_text(t.latency_histogram)
+                      UNION ALL
+                      SELECT * FROM jsonb_each_text(excluded.latency_histogram))
+                     AS both_histograms(bucket, calls)
+                GROUP BY bucket
+            ) AS merged
+        );
 
-    INSERT INTO analytics_questions_daily AS t
-        (company_id, day, task, question_hash, question, asks)
-    SELECT company_id, (created_at AT TIME ZONE 'UTC')::date, task,
+    -- Questions by week: a window's top questions read one row per week and question.
+    -- Only what people ask: agents' questions and the subjects of tickets drafted for
+    -- (review texts and summaries are not questions).
+    INSERT INTO analytics_questions_weekly AS t
+        (company_id, week, task, question_hash, question, asks)
+    SELECT company_id, date_trunc('week', created_at AT TIME ZONE 'UTC')::date, task,
            md5(lower(btrim(question))), min(left(btrim(question), 500)), count(*)
     FROM new_rows
-    WHERE btrim(question) <> ''
+    WHERE task IN ('answer', 'draft_reply') AND btrim(question) <> ''
     GROUP BY 1, 2, 3, 4
-    ON CONFLICT (company_id, day, task, question_hash) DO UPDATE SET
+    ON CONFLICT (company_id, week, task, question_hash) DO UPDATE SET
         asks = t.asks + excluded.asks;
     RETURN NULL;
 END $$;
@@ -288,25 +311,24 @@ def upgrade() -> None:
         sa.Column("day", sa.Date, nullable=False),
         sa.Column("task", sa.Text, nullable=False),
         sa.Column("provider", sa.Text, nullable=False),
-        sa.Column("cache_hit", sa.Boolean, nullable=False),
-        sa.Column("latency_bucket", sa.SmallInteger, nullable=False),
         _count("calls"),
+        _count("cache_hits"),
         _count("prompt_tokens"),
         _count("completion_tokens"),
         sa.Column("cost_usd", sa.Numeric(16, 6), nullable=False, server_default="0"),
-        sa.PrimaryKeyConstraint(
-            "company_id", "day", "task", "provider", "cache_hit", "latency_bucket"
-        ),
+        # {bucket: calls}, bucket = floor(ln(1 + latency_ms) * 10), -1 = no latency.
+        sa.Column("latency_histogram", pg.JSONB, nullable=False, server_default="{}"),
+        sa.PrimaryKeyConstraint("company_id", "day", "task", "provider"),
     )
     op.create_table(
-        "analytics_questions_daily",
+        "analytics_questions_weekly",
         _company_fk(),
-        sa.Column("day", sa.Date, nullable=False),
+        sa.Column("week", sa.Date, nullable=False),
         sa.Column("task", sa.Text, nullable=False),
         sa.Column("question_hash", sa.Text, nullable=False),
         sa.Column("question", sa.Text, nullable=False),
         _count("asks"),
-        sa.PrimaryKeyConstraint("company_id", "day", "task", "question_hash"),
+        sa.PrimaryKeyConstraint("company_id", "week", "task", "question_hash"),
     )
     op.create_table(
         "analytics_feedback_daily",
