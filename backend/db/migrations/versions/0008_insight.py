@@ -330,6 +330,10 @@ def upgrade() -> None:
         _count("asks"),
         sa.PrimaryKeyConstraint("company_id", "week", "task", "question_hash"),
     )
+    # The top questions' texts are fetched by hash, after ranking.
+    op.create_index(
+        "ix_questions_weekly_hash", "analytics_questions_weekly", ["company_id", "question_hash"]
+    )
     op.create_table(
         "analytics_feedback_daily",
         _company_fk(),
