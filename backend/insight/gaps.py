@@ -28,9 +28,12 @@ from typing import Any, Final, Literal
 
 import structlog
 
+from backend.assistant.prompts import CITATION_RULE, UNTRUSTED_DATA_RULE, passages_block
 from backend.db.repositories import gaps as gaps_repo
 from backend.db.session import Database
 from backend.embeddings.dense import DenseEncoder
+from backend.llm.router import LLMRouter
+from backend.llm.types import ChatMessage, LLMRequest, Passage
 from backend.retrieval import HybridRetriever
 from backend.retrieval.filters import SearchFilters
 from backend.vectors import SearchMode
@@ -205,10 +208,12 @@ class GapFinder:
         retriever: HybridRetriever,
         dense: DenseEncoder,
         settings: GapSettings | None = None,
+        router: LLMRouter | None = None,
     ) -> None:
         self._database = database
         self._retriever = retriever
         self._dense = dense
+        self._router = router
         self.settings = settings or GapSettings()
 
     async def article_support(self, company_id: str, text: str) -> float:
@@ -285,10 +290,69 @@ class GapFinder:
         ranked = rank_clusters(
             clusters, since=since, until=until, min_volume=self.settings.min_volume
         )
-        return [
-            {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, c.members[0].ref)), **describe(c, t)}
-            for c, t in ranked[:limit]
+        found = []
+        for cluster, trend_value in ranked[:limit]:
+            gap = {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, cluster.members[0].ref)),
+                **describe(cluster, trend_value),
+            }
+            written = await self.model_draft(company_id, cluster)
+            if written is not None:
+                gap["draft_article"] = written
+            found.append(gap)
+        return found
+
+    async def model_draft(self, company_id: str, cluster: GapCluster) -> dict[str, Any] | None:
+        """A draft written by the company's configured model for the ``answer`` task, from the
+        cluster's questions and resolutions as delimited data; None when the route is the
+        extractive composer (the extractive draft stands) or the model call fails."""
+        if self._router is None:
+            return None
+        plan = await self._router.plan(LLMRequest(task="answer", company_id=company_id))
+        if not plan.chain or plan.chain[0] == "extractive":
+            return None
+        members = _representatives(cluster, min(len(cluster.members), 8))
+        passages = [
+            Passage(
+                id=m.ref,
+                title=_first_line(m.text),
+                text=f"Question: {m.text}\n\nResolution: {m.resolution or '(none recorded)'}",
+                kind=m.kind,
+            )
+            for m in members
         ]
+        system = "\n\n".join(
+            [
+                f"You write help-center articles for the company '{company_id}'. Draft one "
+                "article that answers the recurring question the passages share, using only "
+                "what the agents' resolutions say. Start with a one-line title.",
+                CITATION_RULE,
+                UNTRUSTED_DATA_RULE,
+                passages_block(passages),
+            ]
+        )
+        try:
+            result = await self._router.complete(
+                LLMRequest(
+                    task="answer",
+                    company_id=company_id,
+                    system=system,
+                    messages=(ChatMessage("user", "Write the article."),),
+                    passages=passages,
+                    max_tokens=700,
+                )
+            )
+        except Exception:
+            _log.exception("gap article draft failed", company_id=company_id)
+            return None
+        title, _, body = result.text.strip().partition("\n")
+        return {
+            "title": title.strip("# ").strip() or _first_line(members[0].text),
+            "body": body.strip() or result.text.strip(),
+            "cites": [m.ref for m in cluster.members if m.kind == "ticket"],
+            "provider": result.provider,
+            "model": result.model,
+        }
 
 
 def window(now: datetime, days: int) -> tuple[datetime, datetime]:

@@ -6,10 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from backend.adapters.base import DocumentKind, DocumentPart, SourceDocument
+from backend.app import create_app
+from backend.config import Settings
 from tests.insight.conftest import MakeCompany, ingest, ticket
+from tests.llm.payloads import openai_completion
+from tests.llm.wire import ScriptedServer
 
 ARTICLE_URL = "https://help.acme.test/articles/reset-password"
 
@@ -106,3 +111,55 @@ async def test_uncovered_topics_and_recurring_complaints_become_ranked_gaps(
     assert (await client.get("/v1/insights/gaps", headers=widget)).status_code == 403
     bad = await client.get("/v1/insights/gaps?days=0", headers=acme.headers)
     assert bad.status_code in (400, 422) and "error" in bad.json()
+
+
+async def test_a_configured_model_writes_the_draft_from_delimited_resolutions(
+    settings: Settings, make_company: MakeCompany
+) -> None:
+    server = ScriptedServer()
+    server.start()
+    try:
+        configured = settings.model_copy(
+            update={
+                "llm_openai_base_url": f"{server.url}/v1",
+                "llm_openai_api_key": None,
+                "llm_openai_model": "gpt-4o-mini",
+                "llm_max_attempts": 1,
+            }
+        )
+        application = create_app(configured)
+        async with LifespanManager(application, startup_timeout=120, shutdown_timeout=30):
+            acme = await make_company("acme")
+            now = datetime.now(UTC)
+            await ingest(
+                application,
+                acme.company_id,
+                [
+                    ticket(f"{n}", subject, "I need my contacts as a CSV file.",
+                           resolution="Contacts > Actions > Export > CSV.",
+                           created_at=now - timedelta(days=1))
+                    for n, subject in enumerate(
+                        ["Export contacts to CSV", "CSV export of my contacts"], start=20
+                    )
+                ],
+            )  # fmt: skip
+            server.script(
+                openai_completion(
+                    "# Exporting contacts to CSV\nOpen Contacts > Actions > Export [1]."
+                )
+            )
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                response = await client.get("/v1/insights/gaps", headers=acme.headers)
+        assert response.status_code == 200, response.text
+        draft = response.json()["gaps"][0]["draft_article"]
+        assert draft["provider"] == "openai"
+        assert draft["title"] == "Exporting contacts to CSV"
+        assert draft["body"] == "Open Contacts > Actions > Export [1]."
+        assert set(draft["cites"]) == {"20", "21"}
+        sent = server.requests[-1].body
+        assert isinstance(sent, dict)
+        system = sent["messages"][0]["content"]
+        assert "<passages>" in system and "Contacts &gt; Actions &gt; Export" in system
+    finally:
+        server.stop()

@@ -27,12 +27,16 @@ async def knowledge_gaps(
     that found no article or were rated down, tickets no article comes close to (or whose
     replies cite none), and 1-2 star reviews. Similar items are grouped; groups are ranked
     by volume, then trend (second half of the window against the first). Each gap has its
-    representative questions, the agents' resolutions, the sources, and an extractive
-    draft article citing its source tickets. API key only."""
+    representative questions, the agents' resolutions, the sources, and a draft article
+    citing its source tickets: written by your configured model (the `answer` route) when
+    there is one, extractive otherwise. API key only."""
     await state.assistant.recorder.flush()
     parts = state.sync.parts
     finder = GapFinder(
-        state.database, HybridRetriever(parts.vectors, parts.dense, parts.sparse), parts.dense
+        state.database,
+        HybridRetriever(parts.vectors, parts.dense, parts.sparse),
+        parts.dense,
+        router=state.router,
     )
     until = clock.now()
     since = until - timedelta(days=days)
