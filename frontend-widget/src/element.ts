@@ -742,6 +742,8 @@ export class HelpdeskAssistantElement extends HTMLElement {
           ? selectorFor(active)
           : null;
     body.innerHTML = html;
+    // Triage is optional help: its section shows only when there is something to accept.
+    if (panel === 'triage') body.closest('section')?.toggleAttribute('hidden', !html);
     if (!focusKey) return;
     const again = body.querySelector<HTMLElement>(focusKey);
     if (again) {

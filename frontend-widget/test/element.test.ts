@@ -729,5 +729,6 @@ describe('triage suggestions', () => {
     await untilDone(element);
     await waitFor(() => api.calls('POST /v1/triage').length > 0, 'triage asked');
     expect(body(element, 'triage').innerHTML).toBe('');
+    expect($(element, '[data-section="triage"]')!.hidden).toBe(true);
   });
 });
