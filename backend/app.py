@@ -17,7 +17,15 @@ from backend.api.cors import CompanyCorsMiddleware, OriginPolicy
 from backend.api.edge import RequestEdgeMiddleware
 from backend.api.errors import install_error_handlers
 from backend.api.state import AppState
-from backend.api.v1 import assistant, company, connectors, interactions
+from backend.api.v1 import (
+    analytics,
+    assistant,
+    company,
+    connectors,
+    insights,
+    interactions,
+    triage,
+)
 from backend.clock import Clock
 from backend.config import Settings
 from backend.egress import Resolver
@@ -47,6 +55,10 @@ TAGS = [
     {"name": "company", "description": "Your company's profile and audit trail."},
     {"name": "assistant", "description": "Search, answers, reply drafts, feedback, widget."},
     {"name": "connectors", "description": "Sources, syncs, indexed documents, erasure."},
+    {
+        "name": "insight",
+        "description": "Triage suggestions, usage analytics and knowledge gaps (agents only).",
+    },
     {"name": "admin", "description": "Platform administration (admin token)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
 ]
@@ -134,6 +146,9 @@ def create_app(
     app.include_router(connectors.router)
     app.include_router(assistant.router)
     app.include_router(interactions.router)
+    app.include_router(triage.router)
+    app.include_router(analytics.router)
+    app.include_router(insights.router)
     if settings.demo_mode:
         app.include_router(demo.router)
     if settings.widget_dir.is_dir():

@@ -35,6 +35,7 @@ from backend.ingest.connectors import ConnectorService
 from backend.ingest.file_imports import FileImportPolicy
 from backend.ingest.jobs import JobQueue, SyncScheduler, build_broker
 from backend.ingest.sync import IndexingParts, SyncService
+from backend.insight.triage import TriageService
 from backend.llm.builder import build_router_from_settings
 from backend.llm.cache import ResponseInvalidator
 from backend.llm.ledger import PostgresBudgetLedger
@@ -210,6 +211,14 @@ async def open_stack(
             files=files,
             connector_limit=plans.connector_limit,
         )
+        retriever = HybridRetriever(
+            vectors,
+            dense,
+            sparse,
+            dense_weight=settings.search_fusion_dense_weight,
+            fusion=settings.search_fusion,
+        )
+        triage = TriageService(database, retriever)
         sync = SyncService(
             database=database,
             connectors=connectors,
@@ -221,6 +230,7 @@ async def open_stack(
                 knowledge_changed=ResponseInvalidator(cache),
                 phone_region=settings.privacy_phone_region,
                 document_room=plans.documents_room,
+                open_tickets_indexed=triage.on_tickets_changed,
             ),
             egress=egress,
             files=files,
@@ -251,13 +261,7 @@ async def open_stack(
             router=router,
             assistant=AssistantService(
                 assistant=Assistant(
-                    HybridRetriever(
-                        vectors,
-                        dense,
-                        sparse,
-                        dense_weight=settings.search_fusion_dense_weight,
-                        fusion=settings.search_fusion,
-                    ),
+                    retriever,
                     router,
                     company_settings=company_settings_from_database(database),
                 ),
@@ -267,6 +271,7 @@ async def open_stack(
                 cache_ttl_seconds=settings.answer_cache_ttl_s,
                 recorder=recorder,
             ),
+            triage=triage,
             credentials=CredentialCache(settings.auth_cache_seconds),
             plans=plans,
             widget_signer=WidgetTokenSigner(

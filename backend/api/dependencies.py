@@ -198,6 +198,7 @@ async def get_indexer(state: StateDep) -> KnowledgeIndexer:
         knowledge_changed=parts.knowledge_changed,
         phone_region=parts.phone_region,
         document_room=parts.document_room,
+        open_tickets_indexed=parts.open_tickets_indexed,
     )
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from backend.ingest.connectors import ConnectorService
     from backend.ingest.jobs import JobQueue
     from backend.ingest.sync import SyncService
+    from backend.insight.triage import TriageService
     from backend.llm.router import LLMRouter
     from backend.tenancy.credential_cache import CredentialCache
     from backend.tenancy.lifecycle import CompanyLifecycle
@@ -43,6 +44,7 @@ class AppState:
     router: LLMRouter
     assistant: AssistantService
     widget_signer: WidgetTokenSigner
+    triage: TriageService
     credentials: CredentialCache
     plans: PlanService
     # name → check; /readyz runs each configured store's check.

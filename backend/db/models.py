@@ -178,6 +178,8 @@ class Feedback(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     comment: Mapped[str | None] = mapped_column(Text)
     inserted: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    outcome: Mapped[str | None] = mapped_column(Text)
+    """What became of a draft: inserted, edited (inserted then edited) or discarded."""
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -205,4 +207,38 @@ class AuditLogEntry(Base):
     action: Mapped[str] = mapped_column(Text)
     target: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class TriageSuggestion(Base):
+    """The triage suggestions stored with an ingested ticket (one row per ticket)."""
+
+    __tablename__ = "triage_suggestions"
+
+    company_id: Mapped[str] = mapped_column(
+        ForeignKey("companies.company_id", ondelete="CASCADE"), primary_key=True
+    )
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    external_id: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    suggestions: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    neighbors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class TriageFeedback(Base):
+    """An agent accepting or overriding one triage suggestion."""
+
+    __tablename__ = "triage_feedback"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.company_id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(Text)
+    field: Mapped[str] = mapped_column(Text)
+    suggested: Mapped[str] = mapped_column(Text)
+    chosen: Mapped[str | None] = mapped_column(Text)
+    accepted: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = _created_at()

@@ -40,6 +40,23 @@ DocumentRoom = Callable[[str], Awaitable[int | None]]
 """``company_id`` → how many more documents its plan admits (``None``: no limit)."""
 """Called with a company id after its knowledge changed (voids its cached answers)."""
 
+OPEN_TICKET_STATUSES = frozenset({"open", "new", "pending", "on_hold", "hold"})
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedOpenTicket:
+    """An open ticket a write just created or changed (subject and customer's description)."""
+
+    document_id: uuid.UUID
+    source: str
+    external_id: str
+    text: str
+
+
+OpenTicketsIndexed = Callable[[str, list[IndexedOpenTicket]], Awaitable[None]]
+"""Called with a company id and the open tickets a write created or changed, after the
+write committed (triage suggests their fields from it)."""
+
 _DOCUMENT_NAMESPACE = uuid.UUID("6f1c7a52-2b8e-4f43-9d55-0b7c0e3f4a11")
 
 
@@ -107,6 +124,7 @@ class KnowledgeIndexer:
         knowledge_changed: KnowledgeChanged | None = None,
         phone_region: str | None = DEFAULT_PHONE_REGION,
         document_room: DocumentRoom | None = None,
+        open_tickets_indexed: OpenTicketsIndexed | None = None,
     ) -> None:
         self.database = database
         self.vectors = vectors
@@ -119,6 +137,7 @@ class KnowledgeIndexer:
         # erasure request finds them however the platform or the requester spells them.
         self.phone_region = phone_region
         self.document_room = document_room
+        self.open_tickets_indexed = open_tickets_indexed
 
     async def index(
         self,
@@ -295,6 +314,11 @@ class KnowledgeIndexer:
                         session, self._document_row(company_id, item)
                     )
             counts.upserted += len(prepared.changed)
+            if self.open_tickets_indexed is not None:
+                opened = [_open_ticket(company_id, item) for item in prepared.changed]
+                tickets = [ticket for ticket in opened if ticket is not None]
+                if tickets:
+                    await self.open_tickets_indexed(company_id, tickets)
         if deletions:
             counts.deleted += await self.delete(company_id, deletions)
         return counts
@@ -389,6 +413,22 @@ class KnowledgeIndexer:
             "source_created_at": doc.created_at,
             "source_updated_at": doc.updated_at,
         }
+
+
+def _open_ticket(company_id: str, item: _ChangedDocument) -> IndexedOpenTicket | None:
+    doc, norm = item.source, item.normalized
+    if doc.kind.value != "ticket" or (doc.status or "").lower() not in OPEN_TICKET_STATUSES:
+        return None
+    # What the customer asked: the subject and the description (replies and notes would
+    # pull the vote towards however the thread went, not what the ticket is about).
+    asked = [p.text for p in norm.parts if p.label == "description" and not p.internal]
+    body = asked[0] if asked else norm.public_text
+    return IndexedOpenTicket(
+        document_id=document_uuid(company_id, doc.source, doc.external_id),
+        source=doc.source,
+        external_id=doc.external_id,
+        text=f"{norm.title}\n\n{body}".strip()[:4000],
+    )
 
 
 def _chunk_metadata(doc: SourceDocument, chunk: Chunk) -> dict[str, Any]:

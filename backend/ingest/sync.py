@@ -49,6 +49,7 @@ from backend.ingest.indexer import (
     IndexCounts,
     KnowledgeChanged,
     KnowledgeIndexer,
+    OpenTicketsIndexed,
     PreparedBatch,
 )
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION
@@ -76,6 +77,8 @@ class IndexingParts:
     """Region for requester phone numbers written without a country code."""
     document_room: DocumentRoom | None = None
     """The plan's document limit (backend.tenancy.plans); ``None``: unlimited."""
+    open_tickets_indexed: OpenTicketsIndexed | None = None
+    """Triage of new and updated open tickets (see backend.insight.triage)."""
 
 
 class SyncService:
@@ -280,6 +283,7 @@ class SyncService:
                         connector_id=connector.id,
                         phone_region=self.parts.phone_region,
                         document_room=self.parts.document_room,
+                        open_tickets_indexed=self.parts.open_tickets_indexed,
                     )
                     blocked = await self._with_heartbeat(
                         company_id,

@@ -7,6 +7,8 @@ import type {
   SimilarTicket,
   Summary,
   Ticket,
+  TriageResult,
+  TriageVerdict,
 } from './types';
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -172,6 +174,18 @@ export class HelpdeskApi {
       signal,
     );
     return result.tickets ?? [];
+  }
+
+  /** Triage suggestions for the ticket's subject and description, voted by the company's
+   * own solved tickets (agents only). */
+  triage(ticket: Ticket, signal?: AbortSignal) {
+    const text = `${ticket.subject}\n\n${ticket.description}`.trim();
+    return this.json<TriageResult>('POST', '/v1/triage', { text }, signal);
+  }
+
+  /** The agent accepted a suggestion: recorded as triage feedback. */
+  triageFeedback(verdict: TriageVerdict) {
+    return this.json<{ id: string }>('POST', '/v1/triage/feedback', verdict);
   }
 
   summarize(ticket: Ticket, signal?: AbortSignal) {

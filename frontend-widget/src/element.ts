@@ -14,6 +14,7 @@ import {
   feedbackHtml,
   similarHtml,
   statusHtml,
+  triageHtml,
 } from './render';
 import { STYLES } from './styles';
 import type {
@@ -25,16 +26,20 @@ import type {
   SimilarTicket,
   Summary,
   Ticket,
+  TriageField,
+  TriageResult,
 } from './types';
 
 export const INSERT_EVENT = 'helpdesk:insert';
 /** Fired when the API refuses the token (401/403): the host can mint a new one and set it. */
 export const AUTH_ERROR_EVENT = 'helpdesk:auth-error';
+/** Fired when the agent accepts a triage suggestion: `detail` is `{ field, value }`. */
+export const TRIAGE_ACCEPT_EVENT = 'helpdesk:triage-accept';
 
 type GenerationPanel = 'draft' | 'answer';
-type LookupPanel = 'summary' | 'similar';
+type LookupPanel = 'summary' | 'similar' | 'triage';
 type Panel = GenerationPanel | LookupPanel;
-const PANELS: Panel[] = ['draft', 'summary', 'similar', 'answer'];
+const PANELS: Panel[] = ['draft', 'summary', 'triage', 'similar', 'answer'];
 
 type Phase = 'idle' | 'loading' | 'streaming' | 'done' | 'empty' | 'stopped' | 'error' | 'quota';
 
@@ -95,6 +100,9 @@ export class HelpdeskAssistantElement extends HTMLElement {
   private answer = generation();
   private summary = lookup<Summary>();
   private similar = lookup<SimilarTicket[]>();
+  private triage = lookup<TriageResult>();
+  /** `field:value` of the suggestions the agent accepted for the ticket in view. */
+  private acceptedSuggestions = new Set<string>();
   private t: Translate = translator('en');
   /** A focused control that a re-render removed (e.g. Regenerate while loading): focus it
    * again when it comes back, so keyboard users stay where they were. */
@@ -216,6 +224,8 @@ export class HelpdeskAssistantElement extends HTMLElement {
     this.answer = generation();
     this.summary = lookup();
     this.similar = lookup();
+    this.triage = lookup();
+    this.acceptedSuggestions = new Set();
     this.renderTicketRef();
     if (!ticket) {
       this.setBanner(escapeHtml(this.t('noTicket')));
@@ -226,6 +236,7 @@ export class HelpdeskAssistantElement extends HTMLElement {
     this.startDraft(api, false);
     this.loadSummary(api);
     this.loadSimilar(api);
+    this.loadTriage(api);
     this.renderPanel('answer');
   }
 
@@ -255,7 +266,7 @@ export class HelpdeskAssistantElement extends HTMLElement {
 
   private abortAll(): void {
     this.ticketController?.abort();
-    for (const state of [this.draft, this.answer, this.summary, this.similar]) {
+    for (const state of [this.draft, this.answer, this.summary, this.similar, this.triage]) {
       state.controller?.abort();
     }
   }
@@ -266,6 +277,7 @@ export class HelpdeskAssistantElement extends HTMLElement {
     if (this.draft.error?.isAuth) this.startDraft(api, false);
     if (this.summary.error?.isAuth) this.loadSummary(api);
     if (this.similar.error?.isAuth) this.loadSimilar(api);
+    if (this.triage.error?.isAuth) this.loadTriage(api);
   }
 
   private startDraft(api: HelpdeskApi, regenerate: boolean): void {
@@ -358,6 +370,43 @@ export class HelpdeskAssistantElement extends HTMLElement {
       (signal) => api.similarTickets(ticket, limit, signal),
       (value) => value.length > 0,
     );
+  }
+
+  private loadTriage(api: HelpdeskApi): void {
+    const ticket = this.ticketValue;
+    if (!ticket) return;
+    this.runLookup(
+      'triage',
+      this.triage,
+      (signal) => api.triage(ticket, signal),
+      (value) => Object.values(value.suggestions).some((s) => Boolean(s?.value)),
+    );
+  }
+
+  /** Accepting a suggestion is feedback: it tells the service its vote was right. The host
+   * hears of it too (`helpdesk:triage-accept`), to set the field in its own form. */
+  private acceptSuggestion(field: TriageField, value: string): void {
+    const api = this.api();
+    const key = `${field}:${value}`;
+    if (!api || this.acceptedSuggestions.has(key)) return;
+    this.acceptedSuggestions.add(key);
+    this.renderPanel('triage');
+    this.dispatchEvent(
+      new CustomEvent(TRIAGE_ACCEPT_EVENT, {
+        detail: { field, value },
+        bubbles: true,
+        composed: true,
+      }),
+    );
+    const verdict = { field, suggested: value, accepted: true };
+    const ticketId = this.ticketValue?.id;
+    void api
+      .triageFeedback(ticketId ? { ...verdict, ticket_id: ticketId } : verdict)
+      .catch((error: unknown) => {
+        this.acceptedSuggestions.delete(key);
+        this.fail(this.triage, error);
+        this.renderPanel('triage');
+      });
   }
 
   private runLookup<T>(
@@ -463,6 +512,11 @@ export class HelpdeskAssistantElement extends HTMLElement {
       case 'cancel-feedback':
         if (panel) this.closeReasons(panel);
         return;
+      case 'accept-suggestion': {
+        const { field, value } = target.dataset;
+        if (field && value) this.acceptSuggestion(field as TriageField, value);
+        return;
+      }
     }
   }
 
@@ -500,6 +554,8 @@ export class HelpdeskAssistantElement extends HTMLElement {
         return this.summary;
       case 'similar':
         return this.similar;
+      case 'triage':
+        return this.triage;
     }
   }
 
@@ -639,6 +695,7 @@ export class HelpdeskAssistantElement extends HTMLElement {
   <div class="banner" data-banner></div>
   ${section('draft', 'draftHeading')}
   ${section('summary', 'summaryHeading')}
+  ${section('triage', 'triageHeading')}
   ${section('similar', 'similarHeading')}
   ${section('answer', 'askHeading', askForm)}
   <div class="sr-only" role="status" aria-live="polite" data-announcer></div>
@@ -674,6 +731,7 @@ export class HelpdeskAssistantElement extends HTMLElement {
     let html: string;
     if (panel === 'draft' || panel === 'answer') html = this.generationHtml(panel);
     else if (panel === 'summary') html = this.summaryHtml();
+    else if (panel === 'triage') html = this.triageHtml();
     else html = this.similarHtml();
     // Re-rendering replaces the buttons: keep keyboard focus on "the same" control.
     const active = this.root.activeElement as HTMLElement | null;
@@ -684,6 +742,8 @@ export class HelpdeskAssistantElement extends HTMLElement {
           ? selectorFor(active)
           : null;
     body.innerHTML = html;
+    // Triage is optional help: its section shows only when there is something to accept.
+    if (panel === 'triage') body.closest('section')?.toggleAttribute('hidden', !html);
     if (!focusKey) return;
     const again = body.querySelector<HTMLElement>(focusKey);
     if (again) {
@@ -782,6 +842,14 @@ ${feedbackHtml('summary', state, t)}
       case 'done':
         return similarHtml(state.value ?? [], t);
     }
+  }
+
+  private triageHtml(): string {
+    const state = this.triage;
+    // Suggestions are optional help: while loading, without any, or when the service
+    // declines (a customer-audience token, triage unavailable) the panel stays empty.
+    if (state.phase !== 'done' || !state.value) return '';
+    return triageHtml(state.value, this.acceptedSuggestions, this.t);
   }
 
   private errorText(error: ApiError | undefined): string {

@@ -2,7 +2,13 @@
 // goes through escapeHtml (or safeUrl): retrieved text is data, never markup.
 
 import type { Translate } from './i18n';
-import { FEEDBACK_REASONS, type Citation, type Rating, type SimilarTicket } from './types';
+import {
+  FEEDBACK_REASONS,
+  type Citation,
+  type Rating,
+  type SimilarTicket,
+  type TriageResult,
+} from './types';
 
 // Inline icons: emoji glyphs depend on the host machine's fonts (many agents' desktops and
 // headless browsers have none), an SVG path does not.
@@ -143,4 +149,28 @@ export function feedbackHtml(panel: string, view: FeedbackView, t: Translate): s
 </div>`
     : '';
   return thumbs + reasons;
+}
+
+const TRIAGE_FIELDS = ['category', 'tags', 'group', 'priority', 'sentiment', 'language'] as const;
+
+/** The suggested fields with an Accept button each; fields with no suggestion are left out. */
+export function triageHtml(
+  result: TriageResult,
+  accepted: ReadonlySet<string>,
+  t: Translate,
+): string {
+  const rows = TRIAGE_FIELDS.flatMap((field) => {
+    const suggestion = result.suggestions[field];
+    if (!suggestion?.value) return [];
+    const shown = field === 'tags' && suggestion.values.length ? suggestion.values.join(', ') : suggestion.value;
+    const percent = Math.round(suggestion.confidence * 100);
+    const key = `${field}:${shown}`;
+    const control = accepted.has(key)
+      ? `<span class="badge solved">${escapeHtml(t('triageAccepted'))}</span>`
+      : `<button type="button" data-action="accept-suggestion" data-panel="triage" data-field="${field}" data-value="${escapeHtml(shown)}">${escapeHtml(t('triageAccept'))}</button>`;
+    return [
+      `<li class="triage-field"><span class="cite-title">${escapeHtml(t(`field_${field}`))}</span>: ${escapeHtml(shown)} <span class="muted">${percent}%</span> ${control}</li>`,
+    ];
+  });
+  return rows.length ? `<ul class="similar">${rows.join('')}</ul>` : '';
 }

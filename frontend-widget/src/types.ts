@@ -87,3 +87,24 @@ export interface InsertDetail {
   text: string;
   interactionId: string;
 }
+
+/** One triage field's suggestion: `value` null means "no suggestion". */
+export interface TriageSuggestion {
+  value: string | null;
+  values: string[];
+  confidence: number;
+}
+
+export type TriageField = 'category' | 'tags' | 'group' | 'priority' | 'sentiment' | 'language';
+
+export interface TriageResult {
+  ticket_id: string | null;
+  suggestions: Partial<Record<TriageField, TriageSuggestion>>;
+}
+
+export interface TriageVerdict {
+  ticket_id?: string;
+  field: TriageField;
+  suggested: string;
+  accepted: boolean;
+}

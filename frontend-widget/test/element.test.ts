@@ -672,3 +672,63 @@ describe('keyboard and accessibility', () => {
     ]);
   });
 });
+
+describe('triage suggestions', () => {
+  const TRIAGE = {
+    ticket_id: null,
+    suggestions: {
+      category: { value: 'Connectivity', values: [], confidence: 0.62, candidates: [] },
+      tags: { value: 'wifi', values: ['wifi', 'router'], confidence: 0.55, candidates: [] },
+      group: { value: null, values: [], confidence: 0.1, candidates: [] },
+      priority: { value: 'high', values: [], confidence: 0.4, candidates: [] },
+      sentiment: { value: 'negative', values: [], confidence: 0.7, candidates: [] },
+      language: { value: 'en', values: [], confidence: 1, candidates: [] },
+    },
+  };
+
+  it('shows the suggested fields and records an accepted one as feedback', async () => {
+    const api = standardApi()
+      .on('POST /v1/triage', () => json(200, TRIAGE))
+      .on('POST /v1/triage/feedback', () => json(201, { id: 'tf-1' }));
+    const element = mount(api);
+    const accepted: unknown[] = [];
+    element.addEventListener('helpdesk:triage-accept', (event) =>
+      accepted.push((event as CustomEvent).detail),
+    );
+    await waitFor(() => body(element, 'triage').querySelector('li'), 'triage suggestions');
+
+    expect(api.calls('POST /v1/triage')[0].body).toEqual({
+      text: `${TICKET.subject}\n\n${TICKET.description}`,
+    });
+    const text = body(element, 'triage').textContent ?? '';
+    expect(text).toContain('Connectivity');
+    expect(text).toContain('wifi, router');
+    expect(text).toContain('62%');
+    expect(text).not.toContain('Group'); // no suggestion: not shown at all
+
+    const accept = body(element, 'triage').querySelector<HTMLElement>(
+      '[data-action="accept-suggestion"][data-field="category"]',
+    );
+    accept!.click();
+    await waitFor(() => api.calls('POST /v1/triage/feedback').length > 0, 'triage feedback');
+    expect(api.calls('POST /v1/triage/feedback')[0].body).toEqual({
+      field: 'category',
+      suggested: 'Connectivity',
+      accepted: true,
+      ticket_id: '1042',
+    });
+    expect(accepted).toEqual([{ field: 'category', value: 'Connectivity' }]);
+    expect(body(element, 'triage').textContent).toContain('Accepted');
+  });
+
+  it('stays empty when triage is refused (a customer-audience token)', async () => {
+    const api = standardApi().on('POST /v1/triage', () =>
+      json(403, { error: 'agent_only', detail: 'triage is available to agents only' }),
+    );
+    const element = mount(api);
+    await untilDone(element);
+    await waitFor(() => api.calls('POST /v1/triage').length > 0, 'triage asked');
+    expect(body(element, 'triage').innerHTML).toBe('');
+    expect($(element, '[data-section="triage"]')!.hidden).toBe(true);
+  });
+});

@@ -23,8 +23,8 @@ SEED = {
     "VALUES (:c, 'k', 'hdk_x', gen_random_uuid()::text::bytea)",
     "connectors": "INSERT INTO connectors (id, company_id, platform, name) "
     "VALUES (:connector, :c, 'freshdesk', 'fd-' || gen_random_uuid())",
-    "documents": "INSERT INTO documents (company_id, source, external_id, kind, content_hash) "
-    "VALUES (:c, 'freshdesk', 'ticket:' || gen_random_uuid(), 'ticket', 'h')",
+    "documents": "INSERT INTO documents (id, company_id, source, external_id, kind, content_hash) "
+    "VALUES (:document, :c, 'freshdesk', 'ticket:' || gen_random_uuid(), 'ticket', 'h')",
     "sync_runs": "INSERT INTO sync_runs (company_id, connector_id, trigger, status) "
     "VALUES (:c, :connector, 'manual', 'succeeded')",
     "interactions": "INSERT INTO interactions (id, company_id, task) "
@@ -34,6 +34,24 @@ SEED = {
     "usage": "INSERT INTO usage (company_id, month, provider, model) "
     "VALUES (:c, date_trunc('month', now())::date - (random() * 10000)::int, 'p', 'm')",
     "audit_log": "INSERT INTO audit_log (company_id, actor, action) VALUES (:c, 'test', 'seed')",
+    "triage_suggestions": "INSERT INTO triage_suggestions "
+    "(company_id, document_id, external_id, source) VALUES (:c, :document, 'ticket:1', 'fd')",
+    "triage_feedback": "INSERT INTO triage_feedback (company_id, field, suggested, accepted) "
+    "VALUES (:c, 'category', 'Billing', true)",
+    "analytics_calls_daily": "INSERT INTO analytics_calls_daily (company_id, day, task, provider) "
+    "VALUES (:c, current_date, 'seed', 'p')",
+    "analytics_questions_weekly": "INSERT INTO analytics_questions_weekly "
+    "(company_id, week, task, question_hash, question) VALUES (:c, current_date, 'seed', 'h', 'q')",
+    "analytics_feedback_daily": "INSERT INTO analytics_feedback_daily "
+    "(company_id, day, task, rating, reason, outcome) "
+    "VALUES (:c, current_date, 'seed', '', '', '')",
+    "analytics_triage_daily": "INSERT INTO analytics_triage_daily (company_id, day, field) "
+    "VALUES (:c, current_date, 'seed')",
+    "analytics_reviews_daily": "INSERT INTO analytics_reviews_daily "
+    "(company_id, day, platform, location) VALUES (:c, current_date, 'seed', '')",
+    "analytics_sync_daily": "INSERT INTO analytics_sync_daily "
+    "(company_id, day, connector_id, last_status, last_finished_at) "
+    "VALUES (:c, current_date, :connector, 'succeeded', now())",
 }
 
 
@@ -50,7 +68,11 @@ async def tenant_tables(conn: AsyncConnection | AsyncSession) -> set[str]:
 async def seed_company(db: Database, company_id: str) -> dict[str, str]:
     import uuid
 
-    ids = {"connector": str(uuid.uuid4()), "interaction": str(uuid.uuid4())}
+    ids = {
+        "connector": str(uuid.uuid4()),
+        "interaction": str(uuid.uuid4()),
+        "document": str(uuid.uuid4()),
+    }
     async with db.tenant_session(company_id) as session:
         for statement in SEED.values():
             await session.execute(text(statement), {"c": company_id, **ids})

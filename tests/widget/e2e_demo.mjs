@@ -81,6 +81,11 @@ async function stubApi() {
     if (path === '/v1/summarize') {
       return json(200, { summary: 'The hub drops off a dual-band mesh network every night.', citations: [], interaction_id: 'int-sum', provider: 'stub', model: 'stub' });
     }
+    if (path === '/v1/triage') {
+      const none = { value: null, values: [], confidence: 0.1, candidates: [] };
+      return json(200, { ticket_id: null, neighbors: [], suggestions: { category: { value: 'Connectivity', values: [], confidence: 0.64, candidates: [] }, tags: none, group: none, priority: none, sentiment: none, language: { value: 'en', values: [], confidence: 1, candidates: [] } } });
+    }
+    if (path === '/v1/triage/feedback') return json(201, { id: 'tf-1' });
     if (path === '/v1/feedback') return json(201, { id: 'fb-1' });
     return json(404, { error: 'not_found', detail: path });
   });

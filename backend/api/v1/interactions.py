@@ -65,6 +65,11 @@ class FeedbackIn(BaseModel):
     reason: Literal["incorrect", "incomplete", "outdated", "inappropriate", "other"] | None = None
     comment: str | None = Field(default=None, max_length=2_000)
     inserted: bool = Field(default=False, description="The agent inserted the draft.")
+    outcome: Literal["inserted", "edited", "discarded"] | None = Field(
+        default=None,
+        description="What became of a draft: inserted as is, inserted then edited, or "
+        "discarded (the widget reports it; it feeds the draft-acceptance analytics).",
+    )
 
 
 class FeedbackOut(BaseModel):
@@ -194,7 +199,8 @@ async def give_feedback(
         rating=body.rating,
         reason=body.reason,
         comment=body.comment,
-        inserted=body.inserted,
+        inserted=body.inserted or body.outcome in ("inserted", "edited"),
+        outcome=body.outcome,
     )
     return FeedbackOut(id=feedback.id)
 

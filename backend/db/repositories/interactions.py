@@ -44,6 +44,7 @@ async def insert_feedback(
     reason: str | None,
     comment: str | None,
     inserted: bool,
+    outcome: str | None = None,
 ) -> Feedback:
     feedback = Feedback(
         company_id=company_id,
@@ -52,6 +53,7 @@ async def insert_feedback(
         reason=reason,
         comment=comment,
         inserted=inserted,
+        outcome=outcome,
     )
     session.add(feedback)
     await session.flush()
