@@ -202,7 +202,15 @@ async def test_erasure_reaches_every_store_and_is_audited(
             )
         ).scalar_one()
         feedback_left = (await session.execute(text("SELECT count(*) FROM feedback"))).scalar_one()
+        # The analytics rollup of top questions forgets the erased questions' text too.
+        rolled_up = set(
+            (
+                await session.execute(text("SELECT question FROM analytics_questions_weekly"))
+            ).scalars()
+        )
     assert (left, citing, kept, feedback_left) == (0, 0, 1, 0)
+    assert "heater hums loudly at night" in rolled_up
+    assert not any("Birch Lane" in question for question in rolled_up)
     # Qdrant and the object store.
     assert await setup.chunks("ticket:t-jane") == 0
     assert await setup.blob("ticket:t-jane") is None

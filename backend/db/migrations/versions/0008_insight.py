@@ -124,6 +124,28 @@ BEGIN
 END $$;
 
 
+CREATE FUNCTION insight_forget_questions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- A deleted interaction (a GDPR erasure) takes its ask back from the weekly questions,
+    -- and a question nobody else asked that week leaves the rollup with its text: personal
+    -- data must not outlive its erasure in an aggregate. Call counts, latency and cost
+    -- carry no personal data and stay as they were.
+    UPDATE analytics_questions_weekly AS t SET asks = t.asks - gone.asks
+    FROM (
+        SELECT company_id, date_trunc('week', created_at AT TIME ZONE 'UTC')::date AS week,
+               task, md5(lower(btrim(question))) AS question_hash, count(*) AS asks
+        FROM old_rows
+        WHERE task IN ('answer', 'draft_reply') AND btrim(question) <> ''
+        GROUP BY 1, 2, 3, 4
+    ) AS gone
+    WHERE t.company_id = gone.company_id AND t.week = gone.week AND t.task = gone.task
+          AND t.question_hash = gone.question_hash;
+    DELETE FROM analytics_questions_weekly
+    WHERE asks <= 0 AND company_id IN (SELECT DISTINCT company_id FROM old_rows);
+    RETURN NULL;
+END $$;
+
+
 CREATE FUNCTION insight_rollup_feedback() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO analytics_feedback_daily AS t
@@ -241,6 +263,9 @@ _TRIGGERS = """
 CREATE TRIGGER insight_interactions AFTER INSERT ON interactions
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION insight_rollup_interactions();
+CREATE TRIGGER insight_interactions_erased AFTER DELETE ON interactions
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION insight_forget_questions();
 CREATE TRIGGER insight_feedback AFTER INSERT ON feedback
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION insight_rollup_feedback();
@@ -395,6 +420,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for trigger, table in (
         ("insight_interactions", "interactions"),
+        ("insight_interactions_erased", "interactions"),
         ("insight_feedback", "feedback"),
         ("insight_reviews", "documents"),
         ("insight_sync_runs", "sync_runs"),
@@ -404,6 +430,7 @@ def downgrade() -> None:
         op.drop_table(table)
     for function in (
         "insight_rollup_interactions()",
+        "insight_forget_questions()",
         "insight_rollup_feedback()",
         "insight_rollup_triage_feedback()",
         "insight_rollup_reviews()",
