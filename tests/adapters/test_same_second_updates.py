@@ -8,6 +8,7 @@ re-lists those rows, and a re-listed row with changed content must be emitted ag
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import freshdesk_api as fd
 import servicenow_api as sn
@@ -18,7 +19,8 @@ from platform_replay import Replay, fixture_json, json_response
 
 from backend.adapters.base import ManualClock
 from backend.adapters.freshdesk import FreshdeskPhase
-from backend.adapters.windowing import UpdatedWindow, record_digest
+from backend.adapters.servicenow.documents import parse_time as parse_sn_time
+from backend.adapters.windowing import EDGE_SETTLE, UpdatedWindow, record_digest
 from backend.adapters.zendesk import ZendeskCheckpoint
 
 
@@ -88,6 +90,100 @@ async def test_freshdesk_update_at_the_boundary_across_a_page_break() -> None:
     assert docs["ticket:2"].status == "closed" and docs["ticket:2"].title == "Closed by automation"
 
 
+def _thread(pages: list[Any], external_id: str) -> str:
+    [document] = [d for d in fd_tests.documents(pages) if d.external_id == external_id]
+    return "\n".join(part.text for part in document.parts)
+
+
+def _edge_refetches(pages: list[Any]) -> int:
+    return sum(p.counts.get("refetched.edge_second", 0) for p in pages)
+
+
+async def test_freshdesk_note_added_within_the_last_read_second_is_picked_up_once() -> None:
+    """A private note added in the same second as the ticket's last-read updated_at leaves the
+    listed row (and its digest) unchanged; the next round after that second has closed reads
+    the edge ticket's conversations again, once."""
+    api, clock = fd.FakeFreshdesk(), ManualClock(fd.NOW)
+    api.tickets = [
+        fd.make_ticket(1, fd.NOW - timedelta(hours=2)),
+        fd.make_ticket(2, fd.NOW),  # updated in the very second this round reads it
+    ]
+    api.conversations = {
+        2: [fd.make_conversation(201, 2, body_text="We are sending a replacement today.")]
+    }
+    conversation_path = "/api/v2/tickets/2/conversations"
+    async with api.client() as client:
+        adapter = fd_tests.adapter_for(api, clock, client, include_articles=False)
+        first, finished = await fd_tests.drain(adapter, adapter.initial_checkpoint())
+        assert fd_tests.ticket_ids(first) == ["ticket:1", "ticket:2"]
+        assert finished.tickets.since == fd.NOW and finished.tickets.unsettled == ("2",)
+
+        # Still within that second an agent adds a private note: Freshdesk keeps updated_at
+        # (one-second resolution) and the listed row is byte for byte the same.
+        api.conversations[2].append(
+            fd.make_conversation(
+                202, 2, body_text="Refund approved by finance.", private=True, created_at=fd.NOW
+            )
+        )
+        # A round while the second may still be open re-reads nothing (it would prove nothing).
+        early, finished = await fd_tests.drain(adapter, finished)
+        assert fd_tests.ticket_ids(early) == [] and _edge_refetches(early) == 0
+        assert finished.tickets.unsettled == ("2",)
+
+        clock.advance(EDGE_SETTLE.total_seconds() + 1)
+        reads_before = len(api.requests_to(conversation_path))
+        second, finished = await fd_tests.drain(adapter, finished)
+        assert fd_tests.ticket_ids(second) == ["ticket:2"]
+        assert "Refund approved by finance." in _thread(second, "ticket:2")
+        assert _edge_refetches(second) == 1
+        assert len(api.requests_to(conversation_path)) == reads_before + 1
+        assert finished.tickets.since == fd.NOW and finished.tickets.unsettled == ()
+
+        # Nothing new: later rounds list the edge ticket again but never re-read its thread.
+        quiet: list[Any] = []
+        for _ in range(3):
+            clock.advance(600)
+            pages, finished = await fd_tests.drain(adapter, finished)
+            quiet.extend(pages)
+    assert fd_tests.ticket_ids(quiet) == [] and _edge_refetches(quiet) == 0
+    assert len(api.requests_to(conversation_path)) == reads_before + 1
+
+
+async def test_freshdesk_edge_thread_is_reread_before_the_window_rolls_past_it() -> None:
+    """A newer ticket moves the window beyond the edge second, after which the edge ticket is
+    never listed again: its thread is re-read on that page even though our clock has not yet
+    passed the settling margin (the newer row proves Freshdesk's clock has left the second)."""
+    api, clock = fd.FakeFreshdesk(), ManualClock(fd.NOW)
+    api.tickets = [fd.make_ticket(1, fd.NOW)]
+    api.conversations = {1: [fd.make_conversation(101, 1, body_text="Reply sent.")]}
+    async with api.client() as client:
+        adapter = fd_tests.adapter_for(api, clock, client, include_articles=False)
+        _, finished = await fd_tests.drain(adapter, adapter.initial_checkpoint())
+        assert finished.tickets.unsettled == ("1",)
+
+        api.conversations[1].append(
+            fd.make_conversation(
+                102, 1, body_text="Escalated to tier 2.", private=True, created_at=fd.NOW
+            )
+        )
+        clock.advance(2)
+        api.tickets.append(fd.make_ticket(2, fd.NOW + timedelta(seconds=1)))
+        second, finished = await fd_tests.drain(adapter, finished)
+        assert fd_tests.ticket_ids(second) == ["ticket:1", "ticket:2"]
+        assert "Escalated to tier 2." in _thread(second, "ticket:1")
+        assert _edge_refetches(second) == 1
+        # Ticket 2 was read 1 s after its second: unsettled in turn, re-read once later.
+        assert finished.tickets.since == fd.NOW + timedelta(seconds=1)
+        assert finished.tickets.unsettled == ("2",)
+
+        rounds: list[int] = []
+        for _ in range(3):
+            clock.advance(EDGE_SETTLE.total_seconds() + 1)
+            pages, finished = await fd_tests.drain(adapter, finished)
+            rounds.append(_edge_refetches(pages))
+    assert rounds == [1, 0, 0]
+
+
 async def test_freshdesk_deletions_at_the_edge_are_not_repeated() -> None:
     api, clock = fd_tests.dataset(), ManualClock(fd.NOW)
     async with api.client() as client:
@@ -114,6 +210,36 @@ async def test_servicenow_update_in_the_same_second_is_seen() -> None:
         docs = {d.external_id: d for d in sn_tests.documents(second)}
         assert sorted(docs) == [f"article:{draft['sys_id']}", f"incident:{newest['sys_id']}"]
         assert docs[f"incident:{newest['sys_id']}"].status == "resolved"
+        third, _ = await sn_tests.drain(adapter, finished)
+    assert sn_tests.documents(third) == []
+
+
+async def test_servicenow_work_note_within_the_watermark_second_is_seen() -> None:
+    """A work note is written through the incident's journal field: ServiceNow counts that as
+    an update of the incident (sys_mod_count + 1), even when sys_updated_on keeps its second.
+    The listed version counter changes the digest, so the incident is read again with its
+    journal."""
+    api, clock = sn_tests.dataset(), ManualClock(sn.NOW)
+    async with api.client() as client:
+        adapter = sn_tests.adapter_for(api, clock, client, page_size=3)
+        _, finished = await sn_tests.drain(adapter, adapter.initial_checkpoint())
+        newest = api.tables["incident"][-1]
+        assert finished.incidents.since == parse_sn_time(newest["sys_updated_on"])
+        api.tables["sys_journal_field"].append(
+            sn.make_journal(
+                99,
+                newest,
+                "work_notes",
+                "Vendor confirmed the regression in client 5.2.",
+                by="agent.smith",
+                at=parse_sn_time(newest["sys_updated_on"]) or sn.NOW,
+            )
+        )
+        newest["sys_mod_count"] = str(int(newest["sys_mod_count"]) + 1)
+        second, finished = await sn_tests.drain(adapter, finished)
+        [document] = sn_tests.documents(second)
+        assert document.external_id == f"incident:{newest['sys_id']}"
+        assert any("Vendor confirmed the regression" in part.text for part in document.parts)
         third, _ = await sn_tests.drain(adapter, finished)
     assert sn_tests.documents(third) == []
 

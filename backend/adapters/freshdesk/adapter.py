@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -137,7 +138,9 @@ class FreshdeskCheckpoint(Checkpoint):
     its ``edge``: tickets already emitted at the inclusive bound are skipped when their listed
     payload is unchanged, and emitted again when it changed within that same second), then the
     deleted and spam listings from their saved windows (de-duplicated at the edge the same
-    way).
+    way). Edge tickets whose conversations were read within their own second (``tickets.
+    unsettled``) have them read once more after that second has closed, counted as
+    ``refetched.edge_second``: a note added in that second leaves the listed row unchanged.
     """
 
     phase: FreshdeskPhase = FreshdeskPhase.ARTICLES
@@ -531,6 +534,19 @@ class FreshdeskAdapter:
         fresh: list[dict[str, Any]] = []
         seen: list[EdgeRow] = []
         failures: list[FetchFailure] = []
+        read_at = self._clock.now()
+        # Unsettled edge tickets are re-read once the edge second has surely closed: by our
+        # clock, or because this page lists a newer second (Freshdesk's clock has moved past it,
+        # and the window is about to roll beyond the edge, after which it never lists them again).
+        # Known limit: when more than per_page tickets share the edge second, the newer second
+        # shows up only on a later page, so unsettled ones on the first page are not re-read
+        # unless our clock has already passed EDGE_SETTLE (> 100 tickets in one second, read
+        # within a minute of it, and a note added within that same second).
+        listed_times = (parse_time(ticket.get("updated_at")) for ticket in tickets)
+        edge_closed = window.second_closed(read_at) or any(
+            updated is not None and updated > window.since for updated in listed_times
+        )
+        rechecked = 0
         for ticket in tickets:
             updated_at = parse_time(ticket.get("updated_at"))
             if updated_at is None:
@@ -551,10 +567,24 @@ class FreshdeskAdapter:
             # digest: that one is emitted.
             if window.is_new(key, updated_at, digest):
                 fresh.append(ticket)
+            elif edge_closed and window.needs_recheck(key, updated_at, digest):
+                # Freshdesk quirk: updated_at has one-second resolution and a note or reply
+                # added within the second the ticket was last read leaves the listed row as it
+                # was (same updated_at, same digest), so only its conversations can tell. Read
+                # them once more now that the second has closed; ingest's content hash skips
+                # re-embedding when nothing was added.
+                fresh.append(ticket)
+                rechecked += 1
 
         threads = await self._tickets_with_conversations(fresh)
         documents, deletions, thread_failures, counts = threads
         failures.extend(thread_failures)
+        if rechecked:
+            counts = {**counts, "refetched.edge_second": rechecked}
+        emitted = {document.external_id for document in documents}
+        read = [
+            str(ticket["id"]) for ticket in fresh if ticket_external_id(ticket["id"]) in emitted
+        ]
 
         following, more, capped = self._roll(
             window,
@@ -562,6 +592,8 @@ class FreshdeskAdapter:
             listed=len(tickets),
             more=next_link(response) is not None,
             where=f"tickets?updated_since={_format_since(window.since)}",
+            read=read,
+            read_at=read_at,
         )
         failures.extend(capped)
         # Once the listing ends, the window's start is the high-water mark the next round
@@ -583,15 +615,17 @@ class FreshdeskAdapter:
         listed: int,
         more: bool,
         where: str,
+        read: Collection[str] = (),
+        read_at: datetime | None = None,
     ) -> tuple[UpdatedWindow, bool, list[FetchFailure]]:
         """The window after one page of an ``updated_since`` listing that listed ``seen``
-        (``listed`` rows in all), whether the listing goes on, and a failure when the page
-        cap hid rows."""
+        (``listed`` rows in all; ``read``: tickets whose conversations were read at
+        ``read_at``), whether the listing goes on, and a failure when the page cap hid rows."""
         if not more and window.page >= self.settings.max_pages and listed >= self.settings.per_page:
             # At the page cap a full page may not advertise a next page even though more
             # rows exist: only a short page proves the listing ended.
             more = True
-        following = window.advance(seen)
+        following = window.advance(seen, read=read, read_at=read_at)
         if not more or following.page <= self.settings.max_pages:
             return following, more, []
         # More than max_pages x per_page rows share one updated_at second (a bulk update).

@@ -72,6 +72,14 @@ INCIDENT_FIELDS = (
     "resolved_at",
     "sys_created_on",
     "sys_updated_on",
+    # The incident's version counter, so that it is part of the listing digest: a comment or
+    # work note is written through the incident's journal fields, which is an update of the
+    # incident (sys_mod_count + 1) even when sys_updated_on (one-second resolution) stays the
+    # same. Without it, a journal entry added within the second the incident was last read
+    # would leave the listed row unchanged and be missed. (An entry inserted straight into
+    # sys_journal_field by a script does not touch the incident at all: no incident listing
+    # can see it, whatever the second.)
+    "sys_mod_count",
 )
 KB_FIELDS = (
     "sys_id",

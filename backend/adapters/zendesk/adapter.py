@@ -180,6 +180,11 @@ class ZendeskAdapter:
                     )
                 )
                 continue
+            # No same-second gap here (unlike Freshdesk's conversations): a comment can only be
+            # added by updating its ticket, which moves the ticket after the export's cursor
+            # (not a timestamp, and rows are not de-duplicated by (id, updated_at)), and the
+            # export leaves out changes from the minute before the request, so the cursor
+            # never sits inside a second that is still open.
             thread = await self._fetch_comments(ticket["id"])
             if isinstance(thread, FetchFailure):
                 failures.append(thread)
