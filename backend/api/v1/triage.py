@@ -6,7 +6,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, Field, model_validator
 
 from backend.api.dependencies import (
@@ -157,7 +157,7 @@ async def triage(body: TriageIn, tenant: AgentTenant, state: StateDep) -> Any:
 
 @router.get("/tickets/{ticket_id}", response_model=TriageOut, responses={404: {"model": ErrorBody}})
 async def stored_triage(
-    ticket_id: str,
+    ticket_id: Annotated[str, Path(max_length=200)],
     tenant: AgentTenant,
     session: TenantSession,
     source: Annotated[str | None, Query(max_length=64)] = None,
