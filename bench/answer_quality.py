@@ -115,9 +115,10 @@ async def index_corpus(
     points: list[ChunkPoint] = []
     texts: list[str] = []
     for doc_id, (title, answer) in faq.answers.items():
+        external_id = f"article:{doc_id}"
         document = SourceDocument(
             source=SOURCE,
-            external_id=f"article:{doc_id}",
+            external_id=external_id,
             kind=DocumentKind.ARTICLE,
             title=title,
             parts=[DocumentPart(text=answer, label="section")],
@@ -128,7 +129,9 @@ async def index_corpus(
             texts.append(chunk.text)
             points.append(
                 ChunkPoint(
-                    id=point_id(COMPANY, SOURCE, doc_id, chunk.index),
+                    # Named like the indexer names them (by platform id), so reading a
+                    # passage's following chunks by id works here as in the product.
+                    id=point_id(COMPANY, SOURCE, external_id, chunk.index),
                     dense=[],
                     sparse=sparse.encode_document(chunk.text),
                     payload=ChunkPayload(
@@ -137,7 +140,7 @@ async def index_corpus(
                         source=SOURCE,
                         # The gold labels name corpus ids: keep them as document ids.
                         document_id=doc_id,
-                        external_id=f"article:{doc_id}",
+                        external_id=external_id,
                         chunk_index=chunk.index,
                         title=title,
                         language="en",
@@ -180,7 +183,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             started = time.perf_counter()
             chunks = await index_corpus(faq, store, dense, sparse)
             index_seconds = time.perf_counter() - started
-            assistant = Assistant(HybridRetriever(store, dense, sparse), router)
+            assistant = Assistant(
+                HybridRetriever(store, dense, sparse),
+                router,
+                answer_continuation=args.answer_continuation,
+            )
             started = time.perf_counter()
             for number, question_id in enumerate(sample):
                 result = await assistant.answer(COMPANY, faq.questions[question_id])
@@ -216,6 +223,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "answer_quality",
         "label": args.label,
+        "answer_continuation": args.answer_continuation,
         "dataset": str(args.dataset),
         "sample": {"questions": len(sample), "of": len(question_ids), "seed": args.seed},
         "chunks": chunks,
@@ -249,6 +257,12 @@ def main() -> None:
     )
     parser.add_argument("--llm-model", default="local", help="the model name sent to it")
     parser.add_argument("--llm-timeout", type=float, default=120.0, help="seconds per call")
+    parser.add_argument(
+        "--answer-continuation",
+        type=int,
+        default=2,
+        help="following chunks read onto the best article passage (0: none)",
+    )
     parser.add_argument("--model-cache-dir", type=Path, default=Path(".helpdesk-data/models"))
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()

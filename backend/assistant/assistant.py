@@ -120,6 +120,7 @@ class Assistant:
         knowledge_limit: int = 4,
         similar_ticket_limit: int = 2,
         answer_limit: int = 6,
+        answer_continuation: int = 2,
     ) -> None:
         self._retriever = retriever
         self._router = router
@@ -130,6 +131,8 @@ class Assistant:
         self._knowledge_limit = knowledge_limit
         self._similar_limit = similar_ticket_limit
         self._answer_limit = answer_limit
+        # Following chunks read onto the best article passage of an answer (0: none).
+        self._answer_continuation = answer_continuation
 
     @property
     def retriever(self) -> HybridRetriever:
@@ -219,6 +222,7 @@ class Assistant:
             exclude_document_ids=exclude_document_ids,
         )
         passages, flagged = await _screened(retrieved)
+        passages = await self._continued(company_id, passages, scope)
         language = (
             _base_language(await _detect(question))
             or (_base_language(ticket.language) if ticket else None)
@@ -488,6 +492,44 @@ class Assistant:
             preferred + [p for p in others if p.document_id not in seen][: limit - len(preferred)]
         )
 
+    async def _continued(
+        self,
+        company_id: str,
+        passages: list[RetrievedPassage],
+        scope: AccessScope,
+    ) -> list[RetrievedPassage]:
+        """The passages with the best article's following chunks read onto it.
+
+        Retrieval keeps one chunk per document, and for "why does my hub go offline?" the
+        chunk that matches is an article's opening (the symptom and its cause) while the fix
+        is in the next section. Its continuation becomes part of the same passage, so the
+        same citation covers it and the composer (or a model) can quote the section that
+        answers. Only the top article: tickets' later chunks are threads and notes, not the
+        rest of an answer, and further articles would crowd the prompt. Continuation chunks
+        are screened like retrieved ones; a flagged one ends the continuation.
+        """
+        if self._answer_continuation < 1:
+            return passages
+        top = next((i for i, p in enumerate(passages) if p.kind == "article"), None)
+        if top is None:
+            return passages
+        passage = passages[top]
+        following = await self._retriever.continuation(
+            company_id, passage, count=self._answer_continuation, scope=scope
+        )
+        clean, _ = await _screened(following)
+        kept = following[: next((i for i, p in enumerate(following) if p not in clean), None)]
+        if not kept:
+            return passages
+        text = passage.text
+        for chunk in kept:
+            text = _joined(text, chunk.body)
+        return [
+            *passages[:top],
+            passage.model_copy(update={"text": text}),
+            *passages[top + 1 :],
+        ]
+
     async def _finish(
         self,
         task: Task,
@@ -604,6 +646,21 @@ def _message_title(ticket: TicketContext, message: Message, position: int) -> st
     who = "internal note" if message.internal else message.author_role
     subject = ticket.subject or ticket.id
     return f"{subject} — message {position} ({who})"
+
+
+def _joined(text: str, following: str) -> str:
+    """``text`` continued by ``following``, without the characters the chunker repeated at
+    the start of the next chunk (its overlap between pieces of one section)."""
+    longest = min(len(text), len(following), _MAX_OVERLAP_CHARS)
+    for size in range(longest, _MIN_OVERLAP_CHARS - 1, -1):
+        if text.endswith(following[:size]):
+            following = following[size:].lstrip()
+            break
+    return f"{text}\n\n{following}" if following else text
+
+
+_MAX_OVERLAP_CHARS: Final = 600
+_MIN_OVERLAP_CHARS: Final = 20
 
 
 async def _screened(

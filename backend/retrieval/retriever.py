@@ -18,9 +18,12 @@ from backend.retrieval.fusion import (
 )
 from backend.retrieval.passages import RetrievedPassage, query_terms
 from backend.tenancy.company_id import validate_company_id
-from backend.vectors import SearchMode, VectorHit, VectorMatch, VectorStore
+from backend.vectors import SearchMode, VectorHit, VectorMatch, VectorStore, point_id
 
 MAX_LIMIT: Final = 100
+# How many following chunks :meth:`HybridRetriever.continuation` reads at most: an article's
+# fix rarely lives more than a section or two after the passage that matched.
+MAX_CONTINUATION: Final = 4
 # Chunks fetched per requested passage before dedupe. Tickets have several chunks (Q&A,
 # thread, notes) that often all match, so a few per document is the common case.
 _OVERFETCH: Final = 4
@@ -205,6 +208,62 @@ class HybridRetriever:
             scope=scope,
         )
         return solved + others
+
+    async def continuation(
+        self,
+        company_id: str,
+        passage: RetrievedPassage,
+        *,
+        count: int = 2,
+        include_internal: bool = True,
+        scope: AccessScope = AGENT_SCOPE,
+    ) -> list[RetrievedPassage]:
+        """The chunks that follow ``passage`` in its own document (chunk ``n+1``, ``n+2``…),
+        in order, for a caller that wants the rest of a section it found: an article's
+        opening matched, its steps are in the next section.
+
+        Read by point id from the company's own store; the run stops at the first chunk
+        that is missing, belongs to another document, is an attachment's text, carries
+        another internal mark than the passage, or that this audience may not see (a
+        customer never gets a kind outside its scope or internal content; a ticket-bound
+        agent token gets internal content of its own ticket only), so what comes back
+        always continues the passage without a gap.
+        """
+        validate_company_id(company_id)
+        if not 1 <= count <= MAX_CONTINUATION:
+            raise ValueError(f"count must be between 1 and {MAX_CONTINUATION}")
+        if passage.external_id is None or passage.attachment is not None:
+            return []
+        allowed_kinds = scope.allowed_kinds(())
+        if allowed_kinds is not None and allowed_kinds and passage.kind not in allowed_kinds:
+            return []
+        internal_from = scope.internal_only_from()
+        internal_allowed = include_internal and (
+            internal_from is None or passage.external_id in internal_from
+        )
+        ids = [
+            point_id(company_id, passage.source, passage.external_id, passage.chunk_index + step)
+            for step in range(1, count + 1)
+        ]
+        payloads = await self._vectors.payloads(company_id, ids)
+        following: list[RetrievedPassage] = []
+        for chunk_id in ids:
+            payload = payloads.get(chunk_id)
+            if (
+                payload is None
+                or payload.company_id != company_id
+                or payload.document_id != passage.document_id
+                or payload.kind != passage.kind
+                or payload.metadata.get("attachment") is not None
+                # One citation carries one internal mark: public text never continues into
+                # a private note (an article's internal part is chunked after its public
+                # part), whoever asks.
+                or payload.internal != passage.internal
+                or (payload.internal and not internal_allowed)
+            ):
+                break
+            following.append(RetrievedPassage.from_hit(VectorHit(chunk_id, 0.0, payload), ()))
+        return following
 
     async def _search(
         self,
