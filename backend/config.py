@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     database_app_role: str = "helpdesk_app"
     database_app_password: SecretStr | None = None
     database_pool_size: int = 10
+    database_pooler: Literal["none", "transaction"] = Field(
+        default="none",
+        description="'transaction' when HELPDESK_DATABASE_URL points at a transaction pooler "
+        "(PgBouncer pool_mode = transaction): no prepared statement outlives a transaction.",
+    )
     auto_migrate: bool = Field(
         default=True, description="Run migrations at start when an owner connection is known."
     )

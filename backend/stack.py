@@ -127,7 +127,9 @@ async def open_stack(
         if should_migrate and owner_url:
             await run_migrations(owner_url, app_role=settings.database_app_role)
 
-        database = Database.from_url(runtime_url, pool_size=settings.database_pool_size)
+        database = Database.from_url(
+            runtime_url, pool_size=settings.database_pool_size, pooler=settings.database_pooler
+        )
         exit_stack.push_async_callback(database.dispose)
         await assert_runtime_role_is_safe(database.engine)
 

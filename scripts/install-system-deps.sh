@@ -2,8 +2,9 @@
 # Install the Debian packages the test suite needs beyond Python: nginx (reverse-proxy tests),
 # docker-compose (compose files are validated with `config`; there is no Docker engine here),
 # Chromium + chromedriver (widget e2e tests), Redis (a local server and cluster nodes),
-# psql (the Postgres init script is run against the test server) and the PostgreSQL server
-# binaries (the fault tests run private servers they stop and start).
+# psql (the Postgres init script is run against the test server), the PostgreSQL server
+# binaries (the fault tests run private servers they stop and start) and PgBouncer (the
+# transaction-pooler test starts its own).
 #
 # Idempotent: each package is checked with `command -v` first, and `apt-get update` runs only
 # when at least one is missing, so a warm machine pays nothing. Needs root (or sudo) only when
@@ -19,13 +20,14 @@ required=(
     "redis-server:redis-server"
     "redis-cli:redis-tools"
     "psql:postgresql-client"
+    "pgbouncer:pgbouncer"
 )
 
 missing=()
 for entry in "${required[@]}"; do
     binary="${entry%%:*}"
     package="${entry##*:}"
-    # nginx and redis-server live in /usr/sbin on some images, which is not on a user's PATH.
+    # nginx, redis-server and pgbouncer live in /usr/sbin on some images, which is not on a user's PATH.
     if ! command -v "$binary" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$binary" ]; then
         missing+=("$package")
     fi
@@ -62,4 +64,8 @@ fi
 # tests run their own instances, so a stray daemon is only in the way. `|| true`: no init here.
 if [[ " ${missing[*]} " == *" nginx "* ]]; then
     "${sudo_cmd[@]}" service nginx stop >/dev/null 2>&1 || true
+fi
+# Likewise the pgbouncer package's own daemon (:6432): the pooler test starts its own.
+if [[ " ${missing[*]} " == *" pgbouncer "* ]]; then
+    "${sudo_cmd[@]}" service pgbouncer stop >/dev/null 2>&1 || true
 fi

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, Literal
+from uuid import uuid4
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -50,13 +52,37 @@ async def _begin(session: AsyncSession, statement: str, params: dict[str, str]) 
         raise
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+Pooler = Literal["none", "transaction"]
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid4().hex}__"
+
+
+def _connect_args(pooler: Pooler) -> dict[str, Any]:
+    if pooler == "none":
+        return {}
+    # Behind a transaction pooler (PgBouncer ``pool_mode = transaction``) consecutive
+    # transactions of one client connection run on different server connections, so nothing
+    # may outlive a transaction on the server: no cached prepared statements (asyncpg's and
+    # SQLAlchemy's caches are off), and the statements prepared inside a transaction get
+    # unique names so two clients sharing a server connection never collide on
+    # ``__asyncpg_stmt_1__``. The tenant setting is already transaction-local.
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": _unique_statement_name,
+    }
+
+
+def create_engine(url: str, *, pool_size: int = 10, pooler: Pooler = "none") -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        connect_args=_connect_args(pooler),
     )
 
 
@@ -68,8 +94,8 @@ class Database:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
-        return cls(create_engine(url, pool_size=pool_size))
+    def from_url(cls, url: str, *, pool_size: int = 10, pooler: Pooler = "none") -> Database:
+        return cls(create_engine(url, pool_size=pool_size, pooler=pooler))
 
     @asynccontextmanager
     async def tenant_session(self, company_id: str) -> AsyncIterator[AsyncSession]:
