@@ -1,5 +1,7 @@
 """Two API replicas against the same Postgres and the same Redis: nothing that matters is
-held only in one process.
+held only in one process. Two real uvicorn processes (configured by environment only) prove
+revocation and the shared rate limit; two stacks in this process prove all three below,
+including the shared cache epoch (which needs knowledge indexed through a replica's stack).
 
 Each replica is its own ``create_app`` (its own stack: connection pool, auth cache, plan
 cache, rate limiter, response cache client, vector client with qdrant-client's ``:memory:``
@@ -13,6 +15,10 @@ plan's requests-per-minute is one budget across both replicas (the counters live
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -26,8 +32,10 @@ from fastapi import FastAPI
 from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
+from backend.db.provisioning import DatabaseUrls
 from tests.api.test_assistant_api import ACME_KNOWLEDGE, sync_file, write_jsonl
-from tests.conftest import CompanyWithKey
+from tests.conftest import ADMIN_TOKEN, METRICS_TOKEN, CompanyWithKey
+from tests.fault_servers import free_port
 from tests.live_server import serve_on_loopback
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
@@ -35,6 +43,7 @@ MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
 # A Redis database of this file's own; keys are per company (random ids), nothing is flushed.
 REDIS_URL = "redis://127.0.0.1:6379/12"
 AUTH_CACHE_SECONDS = 1.0
+_REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 @dataclass
@@ -174,3 +183,143 @@ async def test_a_knowledge_change_through_one_replica_voids_the_others_cached_an
 
     after = (await a.http.post("/v1/answer", headers=acme.headers, json=question)).json()
     assert after["cached"] is False
+
+
+# --- two real processes ----------------------------------------------------------------------
+
+
+def _start_replica_process(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = (cwd / f"replica-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "backend.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=cwd,  # no .env file there: the environment is the whole configuration
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def _wait_until_ready(process: subprocess.Popen[bytes], base_url: str) -> None:
+    deadline = time.monotonic() + 120
+    async with httpx.AsyncClient(base_url=base_url, timeout=2) as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"replica process exited with {process.returncode}")
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get("/healthz")).status_code < 500:
+                    return
+            await asyncio.sleep(0.2)
+    pytest.fail("replica process did not start")
+
+
+@pytest.fixture
+async def replica_processes(
+    database_urls: DatabaseUrls, tmp_path: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")},
+        "PYTHONPATH": _REPO_ROOT,
+        "HELPDESK_ENVIRONMENT": "test",
+        "HELPDESK_DATABASE_URL": database_urls.runtime_url,
+        "HELPDESK_AUTO_MIGRATE": "false",
+        "HELPDESK_REDIS_URL": REDIS_URL,
+        "HELPDESK_QDRANT_URL": ":memory:",
+        "HELPDESK_AUTH_CACHE_SECONDS": str(AUTH_CACHE_SECONDS),
+        "HELPDESK_PLAN_CACHE_SECONDS": str(AUTH_CACHE_SECONDS),
+        "HELPDESK_ADMIN_TOKEN": ADMIN_TOKEN,
+        "HELPDESK_METRICS_TOKEN": METRICS_TOKEN,
+        "HELPDESK_SCHEDULER_ENABLED": "false",
+    }
+    processes: list[subprocess.Popen[bytes]] = []
+    clients: list[httpx.AsyncClient] = []
+    try:
+        for name in ("a", "b"):
+            root = tmp_path / f"process-{name}"
+            root.mkdir()
+            process, base_url = _start_replica_process(
+                {**env, "HELPDESK_DATA_DIR": str(root / "data")}, root
+            )
+            processes.append(process)
+            clients.append(httpx.AsyncClient(base_url=base_url, timeout=60))
+        for process, client in zip(processes, clients, strict=True):
+            await _wait_until_ready(process, str(client.base_url))
+        yield clients[0], clients[1]
+    finally:
+        for client in clients:
+            await client.aclose()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+async def test_two_replica_processes_share_revocation_and_rate_limits(
+    replica_processes: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    make_company: MakeCompany,
+    admin_headers: dict[str, str],
+) -> None:
+    a, b = replica_processes
+    acme = await make_company("proc")
+    allowed = 6
+    plan = await a.put(
+        f"/admin/companies/{acme.company_id}/plan",
+        headers=admin_headers,
+        json={"requests_per_minute": allowed},
+    )
+    assert plan.status_code == 200
+    # Both processes resolve (and cache) the key: two requests of the budget each.
+    for replica in (a, b, a, b):
+        assert (await replica.get("/v1/company", headers=acme.headers)).status_code == 200
+
+    revoked = await b.post(
+        f"/admin/companies/{acme.company_id}/api-keys/{acme.key_id}/revoke", headers=admin_headers
+    )
+    assert revoked.status_code == 200
+    revoked_at = time.monotonic()
+    # Within the auth cache window process A may still accept the key (two requests left in
+    # the shared budget); after it, A refuses it.
+    while True:
+        response = await a.get("/v1/company", headers=acme.headers)
+        if response.status_code == 401:
+            break
+        assert response.status_code in (200, 429)
+        assert time.monotonic() - revoked_at < AUTH_CACHE_SECONDS + 5
+        await asyncio.sleep(0.05)
+    assert response.json()["error"] == "revoked_api_key"
+    assert time.monotonic() - revoked_at <= AUTH_CACHE_SECONDS + 0.5
+
+    # The shared budget, with a fresh key on a second company: N requests over both
+    # processes, then 429 on either.
+    globex = await make_company("proc")
+    plan = await b.put(
+        f"/admin/companies/{globex.company_id}/plan",
+        headers=admin_headers,
+        json={"requests_per_minute": allowed},
+    )
+    assert plan.status_code == 200
+    statuses = [
+        (await (a if i % 2 == 0 else b).get("/v1/company", headers=globex.headers)).status_code
+        for i in range(allowed)
+    ]
+    assert statuses == [200] * allowed
+    for replica in (a, b):
+        refused = await replica.get("/v1/company", headers=globex.headers)
+        assert refused.status_code == 429
+        assert refused.json()["error"] == "rate_limited"
