@@ -99,10 +99,12 @@ def test_built_widget_works_in_chromium() -> None:
     assert summary["citationCount"] == 2 and summary["internalCount"] == 1
     assert summary["buttonFont"] != "30px"  # the host page's CSS did not leak in
     assert "[1]" in summary["draft"] and "[1]" not in summary["inserted"]
-    # The three suggestions start together (their arrival order varies); then the question.
-    assert set(summary["requests"][:3]) == {
+    # The four suggestions (draft, summary, similar tickets, suggested fields) start together
+    # and their arrival order varies; then the question.
+    assert set(summary["requests"][:4]) == {
         "POST /v1/draft-reply/stream demo",
         "POST /v1/summarize demo",
         "POST /v1/similar-tickets demo",
+        "POST /v1/triage demo",
     }
     assert "POST /v1/answer/stream demo" in summary["requests"]
