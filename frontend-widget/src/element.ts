@@ -97,6 +97,11 @@ export class HelpdeskAssistantElement extends HTMLElement {
   private lastRunKey: string | null = null;
   private rendered = false;
   private draft = generation();
+  /** The draft in view and what was reported of it: the draft-acceptance analytics learn
+   * whether it was inserted, inserted then edited (the host tells, see `reportReplySent`),
+   * or discarded (regenerated without an insert). */
+  private draftOutcome: { interactionId: string; inserted: string | null; reported: boolean } | null =
+    null;
   private answer = generation();
   private summary = lookup<Summary>();
   private similar = lookup<SimilarTicket[]>();
@@ -135,6 +140,16 @@ export class HelpdeskAssistantElement extends HTMLElement {
   /** The language the UI speaks: the `lang` attribute, else the browser's, else English. */
   get language(): string {
     return resolveLanguage(this.getAttribute('lang'), globalThis.navigator?.language);
+  }
+
+  /** The host tells the widget the reply the agent sent: if it carries an inserted draft
+   * that the agent changed first, the draft is recorded as `edited` (once). */
+  reportReplySent(text: string): void {
+    const outcome = this.draftOutcome;
+    if (!outcome || outcome.inserted === null || outcome.reported) return;
+    if (normalizeReply(text) === normalizeReply(outcome.inserted)) return;
+    outcome.reported = true;
+    this.reportOutcome({ interaction_id: outcome.interactionId, outcome: 'edited' });
   }
 
   /** Abort what is in flight and start the ticket's suggestions again. */
@@ -278,6 +293,25 @@ export class HelpdeskAssistantElement extends HTMLElement {
     if (this.summary.error?.isAuth) this.loadSummary(api);
     if (this.similar.error?.isAuth) this.loadSimilar(api);
     if (this.triage.error?.isAuth) this.loadTriage(api);
+  }
+
+  /** A draft shown and never inserted, then replaced: recorded as `discarded` (once). */
+  private reportDiscardedDraft(): void {
+    const interactionId = this.draft.result?.interaction_id;
+    if (!interactionId) return;
+    const outcome = this.draftOutcome;
+    if (outcome?.interactionId === interactionId && (outcome.inserted !== null || outcome.reported))
+      return;
+    this.draftOutcome = { interactionId, inserted: null, reported: true };
+    this.reportOutcome({ interaction_id: interactionId, outcome: 'discarded' });
+  }
+
+  /** Outcomes are analytics, not something the agent asked for: sent quietly, nothing shown
+   * (the panel may already hold the next draft). */
+  private reportOutcome(feedback: Feedback): void {
+    void this.api()
+      ?.sendFeedback(feedback)
+      .catch(() => undefined);
   }
 
   private startDraft(api: HelpdeskApi, regenerate: boolean): void {
@@ -478,7 +512,10 @@ export class HelpdeskAssistantElement extends HTMLElement {
         if (panel === 'draft' || panel === 'answer') this.generationState(panel).controller?.abort();
         return;
       case 'regenerate':
-        if (api) this.startDraft(api, true);
+        if (api) {
+          this.reportDiscardedDraft();
+          this.startDraft(api, true);
+        }
         return;
       case 'retry':
         if (!api) return;
@@ -611,6 +648,10 @@ export class HelpdeskAssistantElement extends HTMLElement {
       // Recorded on its own: inserting says the draft was used, not how good it was; a vote
       // the agent already gave travels along.
       const feedback: Feedback = { interaction_id: interactionId, inserted: true };
+      if (panel === 'draft') {
+        feedback.outcome = 'inserted';
+        this.draftOutcome = { interactionId, inserted: detail.text, reported: false };
+      }
       if (state.rating) feedback.rating = state.rating;
       void this.postFeedback(panel, feedback, false);
     }
@@ -883,4 +924,12 @@ function selectorFor(element: HTMLElement): string | null {
   if (element.dataset.action) return `[data-action="${element.dataset.action}"]`;
   if (element.dataset.field) return `[data-field="${element.dataset.field}"]`;
   return null;
+}
+
+/** Replies compare on their words: hosts reflow whitespace and wrap text in markup. */
+function normalizeReply(text: string): string {
+  return text
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }

@@ -80,7 +80,11 @@ export interface Feedback {
   reason?: FeedbackReason;
   comment?: string;
   inserted?: boolean;
+  /** What became of a draft: inserted as is, inserted then edited, or discarded. */
+  outcome?: DraftOutcome;
 }
+
+export type DraftOutcome = 'inserted' | 'edited' | 'discarded';
 
 /** Detail of the `helpdesk:insert` event the host page handles. */
 export interface InsertDetail {

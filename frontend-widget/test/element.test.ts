@@ -419,6 +419,7 @@ describe('agent actions', () => {
     expect(api.calls('POST /v1/feedback')[0].body).toEqual({
       interaction_id: 'int-draft-1',
       inserted: true,
+      outcome: 'inserted',
     });
     expect(body(element, 'draft').querySelector('.notice')!.textContent).toBe(
       'Inserted into the reply.',
@@ -435,9 +436,46 @@ describe('agent actions', () => {
     await waitFor(() => api.calls('POST /v1/feedback').length === 2, 'insert');
     expect(api.calls('POST /v1/feedback')[1].body).toEqual({
       interaction_id: 'int-draft-1',
+      outcome: 'inserted',
       rating: 'up',
       inserted: true,
     });
+  });
+
+  it('reports an inserted draft the agent changed before sending as edited, once', async () => {
+    const api = standardApi();
+    const element = mount(api);
+    await untilDone(element);
+    click(element, 'draft', 'insert');
+    await waitFor(() => api.calls('POST /v1/feedback').length === 1, 'insert');
+    // Sent as inserted (markup and spacing aside): nothing more to say.
+    element.reportReplySent(
+      '<p>Hold the reset button for 10 seconds.</p>\n<p>Firmware 3.3 fixes the drop-outs.</p>',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(api.calls('POST /v1/feedback')).toHaveLength(1);
+    element.reportReplySent('Hold the reset button for 10 seconds. Then call us.');
+    element.reportReplySent('Another edit.');
+    await waitFor(() => api.calls('POST /v1/feedback').length === 2, 'edited');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(api.calls('POST /v1/feedback')).toHaveLength(2);
+    expect(api.calls('POST /v1/feedback')[1].body).toEqual({
+      interaction_id: 'int-draft-1',
+      outcome: 'edited',
+    });
+  });
+
+  it('reports a draft regenerated without an insert as discarded', async () => {
+    const api = standardApi();
+    const element = mount(api);
+    await untilDone(element);
+    click(element, 'draft', 'regenerate');
+    await waitFor(() => api.calls('POST /v1/feedback').length === 1, 'discarded');
+    expect(api.calls('POST /v1/feedback')[0].body).toEqual({
+      interaction_id: 'int-draft-1',
+      outcome: 'discarded',
+    });
+    await waitFor(() => api.calls('POST /v1/draft-reply/stream').length === 2, 'second draft');
   });
 
   it('copies the draft to the clipboard', async () => {
