@@ -23,8 +23,10 @@ from backend.api.v1 import (
     company,
     connectors,
     insights,
-    interactions,
+    knowledge,
+    privacy,
     triage,
+    widget,
 )
 from backend.clock import Clock
 from backend.config import Settings
@@ -144,8 +146,10 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(company.router)
     app.include_router(connectors.router)
+    app.include_router(knowledge.router)
+    app.include_router(privacy.router)
     app.include_router(assistant.router)
-    app.include_router(interactions.router)
+    app.include_router(widget.router)
     app.include_router(triage.router)
     app.include_router(analytics.router)
     app.include_router(insights.router)

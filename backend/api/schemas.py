@@ -35,6 +35,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 }
 
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such item for your company."}
+}
+
 
 class CompanyOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)

@@ -1,4 +1,4 @@
-"""Connectors (your helpdesk and review sources), their syncs, and the indexed documents."""
+"""Connectors (your helpdesk and review sources) and their sync runs."""
 
 from __future__ import annotations
 
@@ -14,13 +14,11 @@ from backend.api.dependencies import (
     CurrentTenant,
     IndexerDep,
     JobsDep,
-    PrivacyDep,
     TenantSession,
     require_api_key,
 )
-from backend.api.schemas import ERROR_RESPONSES, MAX_OFFSET, ErrorBody
-from backend.db.models import Connector, Document
-from backend.db.repositories import documents as document_repo
+from backend.api.schemas import ERROR_RESPONSES, NOT_FOUND, ErrorBody
+from backend.db.models import Connector
 from backend.db.repositories import sync_runs as run_repo
 from backend.errors import NotFound
 from backend.ingest.connectors import operator_managed
@@ -33,10 +31,6 @@ router = APIRouter(
     responses=ERROR_RESPONSES,
     dependencies=[Depends(require_api_key)],
 )
-
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No such item for your company."}
-}
 
 
 class ConnectorCreate(BaseModel):
@@ -157,116 +151,6 @@ class SyncRunOut(BaseModel):
         default=None, description="The abandoned run this one took over, if any."
     )
     created_at: datetime
-
-
-class DocumentOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    connector_id: uuid.UUID | None
-    source: str
-    external_id: str
-    kind: str
-    title: str
-    url: str | None
-    language: str | None
-    status: str | None
-    tags: list[str]
-    chunk_count: int
-    source_updated_at: datetime | None
-    updated_at: datetime
-
-
-class DocumentPartOut(BaseModel):
-    label: str = Field(description="subject, description, reply, note, resolution, ...")
-    author_role: str | None
-    internal: bool = Field(description="A private note / work note: agent-only.")
-    text: str
-    created_at: datetime | None
-
-
-class DocumentDetail(DocumentOut):
-    body: str = Field(
-        description="The text customers may see: internal notes are left out of it and "
-        "returned in `internal_notes` instead."
-    )
-    internal_notes: list[DocumentPartOut] = Field(
-        description="Private notes / work notes of a ticket (agent-only, never for customers)."
-    )
-    parts: list[DocumentPartOut] = Field(
-        description="A ticket's thread in order, each message flagged `internal` or not; "
-        "empty for articles and reviews."
-    )
-    has_internal: bool = Field(description="The document holds internal content.")
-    metadata: dict[str, Any]
-
-    @classmethod
-    def of(cls, document: Document) -> DocumentDetail:
-        metadata = dict(document.metadata_)
-        raw_parts = metadata.pop("parts", None) or []
-        parts = [
-            DocumentPartOut(
-                label=str(p.get("label") or ""),
-                author_role=p.get("author_role"),
-                internal=bool(p.get("internal")),
-                text=str(p.get("text") or ""),
-                created_at=p.get("created_at"),
-            )
-            for p in raw_parts
-            if isinstance(p, dict)
-        ]
-        internal = [p for p in parts if p.internal]
-        # The stored body joins every part, notes included; with the parts at hand the public
-        # text is rebuilt from the public ones (as ingest builds it: paragraphs in order).
-        body = "\n\n".join(p.text for p in parts if not p.internal) if parts else document.body
-        base = DocumentOut.model_validate(document).model_dump()
-        return cls(
-            **base,
-            body=body,
-            internal_notes=internal,
-            parts=parts,
-            has_internal=bool(internal),
-            metadata=metadata,
-        )
-
-
-class EraseRequester(BaseModel):
-    requester: str = Field(
-        min_length=1,
-        max_length=320,
-        description="E-mail, phone number or platform id. Matched in its canonical form: "
-        "e-mails case-insensitively, phone numbers as E.164 (numbers without a country code "
-        "are read in HELPDESK_PRIVACY_PHONE_REGION).",
-    )
-
-
-class PurgeResult(BaseModel):
-    deleted_documents: int
-
-
-class ErasureResult(PurgeResult):
-    deleted_interactions: int = Field(
-        description="Recorded assistant calls citing their documents, about their tickets, "
-        "or quoting the identifier."
-    )
-    deleted_feedback: int
-    requester_sha256: str = Field(
-        description="SHA-256 of the canonical identifier, as recorded in the audit log."
-    )
-
-
-class RequesterExport(BaseModel):
-    requester: str = Field(description="The identifier in its canonical form.")
-    matched_identifiers: list[str] = Field(description="Every spelling that was looked up.")
-    documents: list[dict[str, Any]] = Field(
-        description="Tickets, conversations and reviews they raised: text, metadata (thread "
-        "parts with internal notes flagged), and the raw payload as fetched."
-    )
-    interactions: list[dict[str, Any]] = Field(
-        description="Assistant calls citing those documents, about those tickets, or quoting "
-        "the identifier."
-    )
-    feedback: list[dict[str, Any]] = Field(description="Feedback on those interactions.")
 
 
 @router.post(
@@ -403,73 +287,3 @@ async def get_sync_run(run_id: uuid.UUID, session: TenantSession) -> Any:
     if run is None:
         raise NotFound("no such sync run", code="sync_run_not_found")
     return run
-
-
-@router.get("/documents", response_model=list[DocumentOut])
-async def list_documents(
-    session: TenantSession,
-    kind: Annotated[
-        str | None, Query(pattern="^(ticket|conversation|article|review)$", max_length=12)
-    ] = None,
-    source: Annotated[str | None, Query(max_length=64)] = None,
-    updated_after: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> Any:
-    """Indexed documents, most recently updated first."""
-    return await document_repo.list_documents(
-        session,
-        kind=kind,
-        source=source,
-        updated_after=updated_after,
-        limit=limit,
-        offset=offset,
-    )
-
-
-@router.get("/documents/{document_id}", response_model=DocumentDetail, responses=NOT_FOUND)
-async def get_document(document_id: uuid.UUID, session: TenantSession) -> Any:
-    """One document: its public text in `body`, a ticket's private notes separately in
-    `internal_notes`, and the thread as `parts` with each message flagged `internal`. Needs
-    an API key (widget tokens, agent or customer, get 403)."""
-    document = await document_repo.get_document(session, document_id)
-    if document is None:
-        raise NotFound("no such document", code="document_not_found")
-    return DocumentDetail.of(document)
-
-
-@router.delete("/documents/{document_id}", response_model=PurgeResult, responses=NOT_FOUND)
-async def delete_document(
-    document_id: uuid.UUID, tenant: CurrentTenant, indexer: IndexerDep
-) -> Any:
-    """Remove one document from every store. A later sync re-adds it if the platform still
-    has it; delete it there, or pause the connector, to keep it out."""
-    deleted = await indexer.purge(tenant.company_id, document_id=document_id)
-    if not deleted:
-        raise NotFound("no such document", code="document_not_found")
-    return PurgeResult(deleted_documents=deleted)
-
-
-@router.post("/privacy/erase-requester", response_model=ErasureResult)
-async def erase_requester(body: EraseRequester, tenant: CurrentTenant, privacy: PrivacyDep) -> Any:
-    """GDPR erasure: remove every ticket, conversation and review raised by one requester
-    from Postgres, the vector index and the object store, with the recorded assistant calls
-    that cite them, were about their tickets or quote the identifier (and their feedback);
-    cached answers are voided. The database deletions and the audit entry (which keeps a
-    hash of the identifier, not the identifier) commit together. Repeating a request is
-    safe."""
-    report = await privacy.erase(tenant.company_id, body.requester, actor=tenant.actor)
-    return ErasureResult(
-        deleted_documents=report.deleted_documents,
-        deleted_interactions=report.deleted_interactions,
-        deleted_feedback=report.deleted_feedback,
-        requester_sha256=report.requester_sha256,
-    )
-
-
-@router.post("/privacy/access-requester", response_model=RequesterExport)
-async def access_requester(body: EraseRequester, tenant: CurrentTenant, privacy: PrivacyDep) -> Any:
-    """GDPR right of access: everything held about one requester — the documents they
-    raised (text, metadata, raw payload), the assistant calls that cite them or quote the
-    identifier, and the feedback on those calls. Recorded in the audit log."""
-    return await privacy.export(tenant.company_id, body.requester, actor=tenant.actor)

@@ -1,4 +1,5 @@
-"""Widget tokens, tickets for the widget, the interaction history and feedback."""
+"""The sidebar widget: its short-lived tokens and what it reads and writes besides the
+assistant itself — the ticket in view, feedback on answers, and the interaction history."""
 
 from __future__ import annotations
 
