@@ -23,13 +23,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import structlog
+from pydantic import BaseModel
 
 from backend.assistant.assistant import Assistant
 from backend.assistant.recorder import InteractionRecorder
 from backend.assistant.settings import AssistantSettings
-from backend.assistant.types import AssistantCompleted, PreparedRequest
+from backend.assistant.types import (
+    AssistantCompleted,
+    AssistantReply,
+    PreparedRequest,
+    StreamError,
+    StreamText,
+)
 from backend.cache import CacheBackend
 from backend.db.repositories import companies as company_repo
 from backend.db.session import Database
@@ -57,8 +63,8 @@ class TaskCall:
     use_cache: bool = True
 
 
-def _sse(event: str, data: Any) -> bytes:
-    return f"event: {event}\ndata: {orjson.dumps(data).decode()}\n\n".encode()
+def _sse(event: str, data: BaseModel) -> bytes:
+    return b"event: %s\ndata: %s\n\n" % (event.encode(), data.model_dump_json().encode())
 
 
 class AssistantService:
@@ -163,21 +169,21 @@ class AssistantService:
         )
 
     @staticmethod
-    def body(result: dict[str, Any], interaction_id: uuid.UUID, *, cached: bool) -> dict[str, Any]:
-        """The response body from a result's JSON form (``AssistantResult.model_dump``)."""
-        return {
-            "answer": result["text"],
-            "citations": result["citations"],
-            "context": result["context"],
-            "interaction_id": str(interaction_id),
-            "provider": result["provider"],
-            "model": result["model"],
-            "cached": cached,
-            "language": result["language"],
-            "flagged_passages": result["flagged_passages"],
-            "usage": result["usage"],
-            "cost_usd": result["cost_usd"],
-        }
+    def body(result: dict[str, Any], interaction_id: uuid.UUID, *, cached: bool) -> AssistantReply:
+        """The response from a result's JSON form (``AssistantResult.model_dump``)."""
+        return AssistantReply(
+            answer=result["text"],
+            citations=result["citations"],
+            context=result["context"],
+            interaction_id=str(interaction_id),
+            provider=result["provider"],
+            model=result["model"],
+            cached=cached,
+            language=result["language"],
+            flagged_passages=result["flagged_passages"],
+            usage=result["usage"],
+            cost_usd=result["cost_usd"],
+        )
 
     async def _lookup(self, tenant: Tenant, call: TaskCall) -> tuple[str, CacheLookup]:
         key = await self._cache_key(tenant, call)
@@ -195,7 +201,7 @@ class AssistantService:
                 ResponseCache.namespace_for(call.task), key, result, epoch=epoch
             )
 
-    async def complete(self, tenant: Tenant, call: TaskCall) -> dict[str, Any]:
+    async def complete(self, tenant: Tenant, call: TaskCall) -> AssistantReply:
         started = time.perf_counter()
         key, found = await self._lookup(tenant, call)
         if found.value is not None:
@@ -220,14 +226,14 @@ class AssistantService:
                 cached = found.value
                 text: str = cached["text"]
                 for i in range(0, len(text), _CACHED_CHUNK):
-                    yield _sse("token", {"text": text[i : i + _CACHED_CHUNK]})
+                    yield _sse("token", StreamText(text=text[i : i + _CACHED_CHUNK]))
                 interaction_id = self._record(tenant, call, cached, started=started, cache_hit=True)
                 yield _sse("done", self.body(cached, interaction_id, cached=True))
                 return
             prepared = await call.prepare()
             async for event in self.assistant.stream(prepared):
                 if isinstance(event, TextDelta):
-                    yield _sse("token", {"text": event.text})
+                    yield _sse("token", StreamText(text=event.text))
                 elif isinstance(event, AssistantCompleted):
                     result = event.result.model_dump(mode="json")
                     await self._store(tenant, call, key, found.epoch, result)
@@ -238,21 +244,18 @@ class AssistantService:
                 elif isinstance(event, StreamFailed):
                     yield _sse(
                         "error",
-                        {
-                            "error": event.code,
-                            "detail": event.detail,
-                            "provider": event.provider,
-                            "model": event.model,
-                        },
+                        StreamError(
+                            error=event.code,
+                            detail=event.detail,
+                            provider=event.provider,
+                            model=event.model,
+                        ),
                     )
         except AppError as exc:  # the caller's mistake (an empty ticket…): no server error
-            yield _sse("error", exc.to_body())
-        except Exception as exc:  # reported to the client as the stream's last event
+            yield _sse("error", StreamError.model_validate(exc.to_body()))
+        except Exception:  # reported to the client as the stream's last event
             _log.exception("assistant stream failed", task=call.task)
-            yield _sse("error", _error_body(exc))
-
-
-def _error_body(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, AppError):
-        return exc.to_body()
-    return {"error": "internal_error", "detail": "an unexpected error occurred"}
+            yield _sse(
+                "error",
+                StreamError(error="internal_error", detail="an unexpected error occurred"),
+            )

@@ -84,9 +84,10 @@ class ReviewContext(BaseModel):
 
 
 class Citation(BaseModel):
-    """One source a generated text relies on. ``index`` is the ``[n]`` marker in the text."""
+    """One source a generated text relies on. `index` is the `[n]` marker in the text."""
 
-    model_config = ConfigDict(frozen=True)
+    # Every field is always sent: the response schema says so (required), defaults or not.
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
 
     index: int = Field(ge=1)
     passage_id: str
@@ -97,8 +98,10 @@ class Citation(BaseModel):
     source: str
     internal: bool = False
     snippet: str = ""
-    cite_as: str | None = None
-    """For text extracted from an attachment: ``attachment X of ticket #Y``."""
+    cite_as: str | None = Field(
+        default=None,
+        description="For text extracted from an attachment: `attachment X of ticket #Y`.",
+    )
 
     @classmethod
     def of(cls, index: int, passage: RetrievedPassage) -> Citation:
@@ -117,7 +120,7 @@ class Citation(BaseModel):
 
 
 class UsageReport(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -150,6 +153,47 @@ class AssistantResult(BaseModel):
     language: str
     flagged_passages: list[str] = Field(default_factory=list)
     pii_redacted: bool = False
+
+
+class AssistantReply(BaseModel):
+    """What an assistant call answers over HTTP: the JSON body of `/answer`, `/draft-reply`
+    and `/review-reply`, and the `done` event of their streams."""
+
+    answer: str
+    citations: list[Citation] = Field(
+        description="The passages the text cites, in the order of its `[n]` markers."
+    )
+    context: list[Citation] = Field(description="Every passage the model was given.")
+    interaction_id: str = Field(description="Send feedback about this answer with this id.")
+    provider: str = Field(description="Who wrote it: openai, anthropic, local or extractive.")
+    model: str
+    cached: bool
+    language: str
+    flagged_passages: list[str] = Field(
+        description="Retrieved passages left out because they tried to instruct the model."
+    )
+    usage: UsageReport = Field(
+        description="Tokens the model read and wrote (`estimated` when the provider did not "
+        "say); for a cached answer, those of the call that first produced it."
+    )
+    cost_usd: float
+
+
+class StreamText(BaseModel):
+    """A `token` event of an assistant stream: the next piece of text."""
+
+    text: str
+
+
+class StreamError(BaseModel):
+    """The `error` event that ends an assistant stream which could not finish."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    error: str = Field(description="Stable machine-readable error code.")
+    detail: Any = Field(description="Human-readable explanation.")
+    provider: str | None = Field(default=None, description="The provider that failed, if any.")
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,15 +17,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Depends
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from backend.api.dependencies import AgentTenant, CurrentTenant, PlansDep, StateDep, access_scope
 from backend.api.schemas import ERROR_RESPONSES, TicketIn
 from backend.assistant.service import AssistantService, TaskCall
-from backend.assistant.types import Message, ReviewContext, TicketContext
+from backend.assistant.types import (
+    AssistantReply,
+    Message,
+    ReviewContext,
+    StreamError,
+    StreamText,
+    TicketContext,
+)
 from backend.errors import BadRequest, Forbidden
 from backend.retrieval import AGENT_SCOPE, RetrievedPassage, SearchFilters
 from backend.tenancy.service import Tenant
@@ -34,9 +40,39 @@ router = APIRouter(prefix="/v1", tags=["assistant"], responses=ERROR_RESPONSES)
 
 Kind = Literal["ticket", "conversation", "article", "review"]
 ShortText = Annotated[str, Field(max_length=64)]
+
+
+def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """One kind of Server-Sent Event, as FastAPI describes its own streams (OpenAPI 3.2
+    `itemSchema`): the event's name and its JSON `data`."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
+        },
+    }
+
+
 STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
-        "content": {"text/event-stream": {}},
+        "content": {
+            "text/event-stream": {
+                "itemSchema": {
+                    "oneOf": [
+                        _event("token", StreamText.model_json_schema(mode="serialization")),
+                        # Declared as the response of the non-streaming variant.
+                        _event("done", {"$ref": "#/components/schemas/AssistantReply"}),
+                        _event("error", StreamError.model_json_schema(mode="serialization")),
+                    ]
+                }
+            }
+        },
         "description": "`token` events, then `done` (or `error`).",
     }
 }
@@ -170,36 +206,8 @@ class SimilarOut(BaseModel):
     tickets: list[SimilarTicketOut]
 
 
-class CitationOut(BaseModel):
-    index: int
-    passage_id: str
-    document_id: str
-    title: str
-    url: str | None
-    kind: str
-    source: str
-    internal: bool
-    snippet: str
-
-
-class GeneratedOut(BaseModel):
-    answer: str
-    citations: list[CitationOut]
-    context: list[CitationOut] = Field(description="Every passage the model was given.")
-    interaction_id: str = Field(description="Send feedback about this answer with this id.")
-    provider: str = Field(description="Who wrote it: openai, anthropic, local or extractive.")
-    model: str
-    cached: bool
-    language: str
-    flagged_passages: list[str] = Field(
-        description="Retrieved passages left out because they tried to instruct the model."
-    )
-    usage: dict[str, Any]
-    cost_usd: float
-
-
-class SummaryOut(GeneratedOut):
-    summary: str
+class SummaryOut(AssistantReply):
+    summary: str = Field(description="The summary: the same text as `answer`.")
 
 
 def _ticket_context(ticket: TicketIn, tenant: Tenant) -> TicketContext:
@@ -244,7 +252,7 @@ def _stream(body: Any) -> StreamingResponse:
 
 
 @router.post("/search", response_model=SearchOut)
-async def search(body: SearchIn, tenant: CurrentTenant, service: AssistantDep) -> Response:
+async def search(body: SearchIn, tenant: CurrentTenant, service: AssistantDep) -> SearchOut:
     """Hybrid search (dense + sparse, fused by reciprocal rank) over your knowledge, with
     filters; one passage per document, each with a citation handle. Repeated searches are
     answered from your company's cache until your knowledge next changes. A customer token
@@ -266,11 +274,11 @@ async def search(body: SearchIn, tenant: CurrentTenant, service: AssistantDep) -
     results = await service.cached(
         tenant, "search", _scoped({"search": body.model_dump(mode="json")}, tenant), run_search
     )
-    return _json(results)
+    return SearchOut.model_validate(results)
 
 
 def _passage_out(p: RetrievedPassage) -> dict[str, Any]:
-    """A passage as `PassageOut` (built directly: this is the search hot path)."""
+    """A passage as `PassageOut`'s fields: the cached form of a search (a JSON value)."""
     return {
         "document_id": p.document_id,
         "passage_id": p.id,
@@ -286,12 +294,6 @@ def _passage_out(p: RetrievedPassage) -> dict[str, Any]:
         "score": p.score,
         "updated_at": p.updated_at,
     }
-
-
-def _json(body: Any) -> Response:
-    # Bodies are built to match the declared response models (which document them); skipping
-    # FastAPI's re-validation and re-serialization of them is most of a cached answer's cost.
-    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def _answer_call(body: AnswerIn, tenant: Tenant, service: AssistantService) -> TaskCall:
@@ -341,15 +343,15 @@ def _review_call(body: ReviewReplyIn, tenant: Tenant, service: AssistantService)
     )
 
 
-@router.post("/answer", response_model=GeneratedOut)
+@router.post("/answer", response_model=AssistantReply)
 async def answer(
     body: AnswerIn, tenant: CurrentTenant, service: AssistantDep, plans: PlansDep
-) -> Any:
+) -> AssistantReply:
     """Answer a question from your knowledge (optionally about a ticket), with citations.
     Agent-facing: internal notes may be used and are marked in the citations. With a
     customer token: public articles only, and no `ticket` (403 `audience_forbidden`)."""
     await plans.hit_assistant_call(tenant.company_id)
-    return _json(await service.complete(tenant, _answer_call(body, tenant, service)))
+    return await service.complete(tenant, _answer_call(body, tenant, service))
 
 
 @router.post("/answer/stream", responses=STREAM_DOC, response_class=StreamingResponse)
@@ -361,15 +363,15 @@ async def answer_stream(
     return _stream(service.stream(tenant, _answer_call(body, tenant, service)))
 
 
-@router.post("/draft-reply", response_model=GeneratedOut)
+@router.post("/draft-reply", response_model=AssistantReply)
 async def draft_reply(
     body: DraftIn, tenant: AgentTenant, service: AssistantDep, plans: PlansDep
-) -> Any:
+) -> AssistantReply:
     """Draft a reply to the ticket, in the customer's language and your configured tone,
     grounded in knowledge articles and similar solved tickets. Internal notes are never
     quoted to the customer."""
     await plans.hit_assistant_call(tenant.company_id)
-    return _json(await service.complete(tenant, _draft_call(body, tenant, service)))
+    return await service.complete(tenant, _draft_call(body, tenant, service))
 
 
 @router.post("/draft-reply/stream", responses=STREAM_DOC, response_class=StreamingResponse)
@@ -381,14 +383,14 @@ async def draft_reply_stream(
     return _stream(service.stream(tenant, _draft_call(body, tenant, service)))
 
 
-@router.post("/review-reply", response_model=GeneratedOut)
+@router.post("/review-reply", response_model=AssistantReply)
 async def review_reply(
     body: ReviewReplyIn, tenant: AgentTenant, service: AssistantDep, plans: PlansDep
-) -> Any:
+) -> AssistantReply:
     """Draft a reply to a customer review: thanks for a positive one, an apology and a next
     step for a negative one, in the review's language, without inventing facts."""
     await plans.hit_assistant_call(tenant.company_id)
-    return _json(await service.complete(tenant, _review_call(body, tenant, service)))
+    return await service.complete(tenant, _review_call(body, tenant, service))
 
 
 @router.post("/review-reply/stream", responses=STREAM_DOC, response_class=StreamingResponse)
@@ -401,7 +403,9 @@ async def review_reply_stream(
 
 
 @router.post("/similar-tickets", response_model=SimilarOut)
-async def similar_tickets(body: SimilarIn, tenant: AgentTenant, service: AssistantDep) -> Any:
+async def similar_tickets(
+    body: SimilarIn, tenant: AgentTenant, service: AssistantDep
+) -> SimilarOut:
     """Tickets like this one, solved ones first (the ticket itself is left out)."""
     if body.ticket is not None:
         subject: TicketContext | str = _ticket_context(body.ticket, tenant)
@@ -432,7 +436,7 @@ async def similar_tickets(body: SimilarIn, tenant: AgentTenant, service: Assista
 @router.post("/summarize", response_model=SummaryOut)
 async def summarize(
     body: DraftIn, tenant: AgentTenant, service: AssistantDep, plans: PlansDep
-) -> Any:
+) -> SummaryOut:
     """Summarize a ticket thread for the agent (citing its messages)."""
     await plans.hit_assistant_call(tenant.company_id)
     ticket = _ticket_context(body.ticket, tenant)
@@ -445,4 +449,4 @@ async def summarize(
         use_cache=not body.regenerate,
     )
     result = await service.complete(tenant, call)
-    return _json({**result, "summary": result["answer"]})
+    return SummaryOut(**dict(result), summary=result.answer)
