@@ -35,7 +35,7 @@ class AuditEntryOut(BaseModel):
 
 
 @router.get("/company", response_model=WhoAmI)
-async def read_own_company(tenant: AgentTenant, session: TenantSession) -> Any:
+async def read_own_company(tenant: AgentTenant, session: TenantSession) -> WhoAmI:
     """The company your API key belongs to. Handy to check credentials and headers. Not
     for customer tokens (403 `audience_forbidden`): company settings are not public."""
     company = await get_company(session, tenant.company_id)
@@ -47,9 +47,10 @@ async def read_own_company(tenant: AgentTenant, session: TenantSession) -> Any:
 @router.get("/audit-log", response_model=list[AuditEntryOut])
 async def read_audit_log(
     _tenant: KeyTenant, session: TenantSession, limit: Annotated[int, Query(ge=1, le=500)] = 100
-) -> Any:
+) -> list[AuditEntryOut]:
     """Your company's audit trail (key changes, connector changes, deletions), newest first."""
-    return await list_audit_entries(session, limit=limit)
+    entries = await list_audit_entries(session, limit=limit)
+    return [AuditEntryOut.model_validate(entry) for entry in entries]
 
 
 class UsedOf(BaseModel):
@@ -73,8 +74,8 @@ class UsageOut(BaseModel):
 
 
 @router.get("/usage", response_model=UsageOut)
-async def read_usage(tenant: KeyTenant, plans: PlansDep) -> Any:
+async def read_usage(tenant: KeyTenant, plans: PlansDep) -> UsageOut:
     """Your plan's limits and what you have used of each: requests this minute, assistant
     calls this month, indexed documents, connectors. Over a rate or quota, calls answer 429
     with `Retry-After`."""
-    return await plans.usage(tenant.company_id)
+    return UsageOut.model_validate(await plans.usage(tenant.company_id))

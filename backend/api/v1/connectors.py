@@ -163,7 +163,7 @@ class SyncRunOut(BaseModel):
 )
 async def create_connector(
     body: ConnectorCreate, tenant: CurrentTenant, connectors: ConnectorsDep
-) -> Any:
+) -> ConnectorOut:
     """Connect a source. Settings and credentials are validated for the platform (400 with
     the failing fields otherwise); credentials are stored encrypted and never shown again.
     Your plan may limit how many connectors you have (409 `plan_limit_connectors`)."""
@@ -181,7 +181,7 @@ async def create_connector(
 
 
 @router.get("/connectors", response_model=list[ConnectorOut])
-async def list_connectors(tenant: CurrentTenant, connectors: ConnectorsDep) -> Any:
+async def list_connectors(tenant: CurrentTenant, connectors: ConnectorsDep) -> list[ConnectorOut]:
     """Your connectors (credentials are never included)."""
     return [ConnectorOut.of(c) for c in await connectors.list(tenant.company_id)]
 
@@ -189,7 +189,7 @@ async def list_connectors(tenant: CurrentTenant, connectors: ConnectorsDep) -> A
 @router.get("/connectors/{connector_id}", response_model=ConnectorOut, responses=NOT_FOUND)
 async def get_connector(
     connector_id: uuid.UUID, tenant: CurrentTenant, connectors: ConnectorsDep
-) -> Any:
+) -> ConnectorOut:
     """One connector."""
     return ConnectorOut.of(await connectors.get(tenant.company_id, connector_id))
 
@@ -209,7 +209,7 @@ async def update_connector(
     body: ConnectorUpdate,
     tenant: CurrentTenant,
     connectors: ConnectorsDep,
-) -> Any:
+) -> ConnectorOut:
     """Rename, re-configure, replace credentials, change the schedule, or pause. New settings
     pass the same checks as at creation; an operator's file import cannot be changed here."""
     connector = await connectors.update(
@@ -260,12 +260,13 @@ async def delete_connector(
 )
 async def trigger_sync(
     connector_id: uuid.UUID, tenant: CurrentTenant, jobs: JobsDep, connectors: ConnectorsDep
-) -> Any:
+) -> SyncRunOut:
     """Queue a sync now. One sync per connector runs at a time (409 otherwise). It resumes
     from the last checkpoint, so an interrupted sync continues where it stopped. An
     operator's file import is synced by the operator (403 here)."""
     await connectors.get_tenant_managed(tenant.company_id, connector_id)
-    return await jobs.request_and_enqueue(tenant.company_id, connector_id, trigger="manual")
+    run = await jobs.request_and_enqueue(tenant.company_id, connector_id, trigger="manual")
+    return SyncRunOut.model_validate(run)
 
 
 @router.get("/connectors/{connector_id}/sync-runs", response_model=list[SyncRunOut])
@@ -273,17 +274,18 @@ async def list_sync_runs(
     connector_id: uuid.UUID,
     session: TenantSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-) -> Any:
+) -> list[SyncRunOut]:
     """A connector's sync runs, newest first, with counts (fetched, upserted, unchanged,
     deleted, failed) and errors. An error says where, the HTTP status and a fixed reason;
     what the upstream answered is never stored or shown."""
-    return await run_repo.list_sync_runs(session, connector_id=connector_id, limit=limit)
+    runs = await run_repo.list_sync_runs(session, connector_id=connector_id, limit=limit)
+    return [SyncRunOut.model_validate(run) for run in runs]
 
 
 @router.get("/sync-runs/{run_id}", response_model=SyncRunOut, responses=NOT_FOUND)
-async def get_sync_run(run_id: uuid.UUID, session: TenantSession) -> Any:
+async def get_sync_run(run_id: uuid.UUID, session: TenantSession) -> SyncRunOut:
     """One sync run."""
     run = await run_repo.get_sync_run(session, run_id)
     if run is None:
         raise NotFound("no such sync run", code="sync_run_not_found")
-    return run
+    return SyncRunOut.model_validate(run)

@@ -109,9 +109,9 @@ async def list_documents(
     updated_after: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> Any:
+) -> list[DocumentOut]:
     """Indexed documents, most recently updated first."""
-    return await document_repo.list_documents(
+    documents = await document_repo.list_documents(
         session,
         kind=kind,
         source=source,
@@ -119,10 +119,11 @@ async def list_documents(
         limit=limit,
         offset=offset,
     )
+    return [DocumentOut.model_validate(document) for document in documents]
 
 
 @router.get("/documents/{document_id}", response_model=DocumentDetail, responses=NOT_FOUND)
-async def get_document(document_id: uuid.UUID, session: TenantSession) -> Any:
+async def get_document(document_id: uuid.UUID, session: TenantSession) -> DocumentDetail:
     """One document: its public text in `body`, a ticket's private notes separately in
     `internal_notes`, and the thread as `parts` with each message flagged `internal`. Needs
     an API key (widget tokens, agent or customer, get 403)."""
@@ -135,7 +136,7 @@ async def get_document(document_id: uuid.UUID, session: TenantSession) -> Any:
 @router.delete("/documents/{document_id}", response_model=PurgeResult, responses=NOT_FOUND)
 async def delete_document(
     document_id: uuid.UUID, tenant: CurrentTenant, indexer: IndexerDep
-) -> Any:
+) -> PurgeResult:
     """Remove one document from every store. A later sync re-adds it if the platform still
     has it; delete it there, or pause the connector, to keep it out."""
     deleted = await indexer.purge(tenant.company_id, document_id=document_id)

@@ -56,7 +56,9 @@ class RequesterExport(BaseModel):
 
 
 @router.post("/privacy/erase-requester", response_model=ErasureResult)
-async def erase_requester(body: EraseRequester, tenant: CurrentTenant, privacy: PrivacyDep) -> Any:
+async def erase_requester(
+    body: EraseRequester, tenant: CurrentTenant, privacy: PrivacyDep
+) -> ErasureResult:
     """GDPR erasure: remove every ticket, conversation and review raised by one requester
     from Postgres, the vector index and the object store, with the recorded assistant calls
     that cite them, were about their tickets or quote the identifier (and their feedback);
@@ -73,8 +75,11 @@ async def erase_requester(body: EraseRequester, tenant: CurrentTenant, privacy: 
 
 
 @router.post("/privacy/access-requester", response_model=RequesterExport)
-async def access_requester(body: EraseRequester, tenant: CurrentTenant, privacy: PrivacyDep) -> Any:
+async def access_requester(
+    body: EraseRequester, tenant: CurrentTenant, privacy: PrivacyDep
+) -> RequesterExport:
     """GDPR right of access: everything held about one requester — the documents they
     raised (text, metadata, raw payload), the assistant calls that cite them or quote the
     identifier, and the feedback on those calls. Recorded in the audit log."""
-    return await privacy.export(tenant.company_id, body.requester, actor=tenant.actor)
+    export = await privacy.export(tenant.company_id, body.requester, actor=tenant.actor)
+    return RequesterExport.model_validate(export)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, Field, model_validator
@@ -118,7 +118,7 @@ def _ticket_scope(tenant: Tenant, ticket_id: str | None) -> None:
 
 
 @router.post("", response_model=TriageOut, responses={404: {"model": ErrorBody}})
-async def triage(body: TriageIn, tenant: AgentTenant, state: StateDep) -> Any:
+async def triage(body: TriageIn, tenant: AgentTenant, state: StateDep) -> TriageOut:
     """Suggest a ticket's category (type), tags, group, priority, sentiment and language,
     each with a confidence. Category, tags, group and priority are voted by **your own**
     most similar solved tickets (their real field values); sentiment and language are read
@@ -129,11 +129,13 @@ async def triage(body: TriageIn, tenant: AgentTenant, state: StateDep) -> Any:
     if body.ticket_id is None:
         assert body.text is not None
         result = await state.triage.suggest(tenant.company_id, body.text)
-        return {
-            "ticket_id": None,
-            "suggestions": result.suggestions_json(),
-            "neighbors": result.neighbors_json(),
-        }
+        return TriageOut.model_validate(
+            {
+                "ticket_id": None,
+                "suggestions": result.suggestions_json(),
+                "neighbors": result.neighbors_json(),
+            }
+        )
     async with state.database.tenant_session(tenant.company_id) as session:
         document = await document_repo.find_ticket(session, body.ticket_id, source=body.source)
     if document is None:
@@ -148,11 +150,13 @@ async def triage(body: TriageIn, tenant: AgentTenant, state: StateDep) -> Any:
         external_id=document.external_id,
         text=text,
     )
-    return {
-        "ticket_id": body.ticket_id,
-        "suggestions": result.suggestions_json(),
-        "neighbors": result.neighbors_json(),
-    }
+    return TriageOut.model_validate(
+        {
+            "ticket_id": body.ticket_id,
+            "suggestions": result.suggestions_json(),
+            "neighbors": result.neighbors_json(),
+        }
+    )
 
 
 @router.get("/tickets/{ticket_id}", response_model=TriageOut, responses={404: {"model": ErrorBody}})
@@ -161,24 +165,26 @@ async def stored_triage(
     tenant: AgentTenant,
     session: TenantSession,
     source: Annotated[str | None, Query(max_length=64)] = None,
-) -> Any:
+) -> TriageOut:
     """The suggestions stored with a ticket (made when it was ingested or last triaged)."""
     _ticket_scope(tenant, ticket_id)
     document = await document_repo.find_ticket(session, ticket_id, source=source)
     stored = None if document is None else await triage_repo.get_suggestions(session, document.id)
     if stored is None:
         raise NotFound("no triage suggestions for this ticket", code="triage_not_found")
-    return {
-        "ticket_id": ticket_id,
-        "suggestions": {name: stored.suggestions.get(name) for name in TRIAGE_FIELDS},
-        "neighbors": stored.neighbors,
-    }
+    return TriageOut.model_validate(
+        {
+            "ticket_id": ticket_id,
+            "suggestions": {name: stored.suggestions.get(name) for name in TRIAGE_FIELDS},
+            "neighbors": stored.neighbors,
+        }
+    )
 
 
 @router.post("/feedback", status_code=status.HTTP_201_CREATED, response_model=TriageFeedbackOut)
 async def triage_feedback(
     body: TriageFeedbackIn, tenant: AgentTenant, session: TenantSession
-) -> Any:
+) -> TriageFeedbackOut:
     """Record that an agent accepted a suggestion (`accepted: true`) or overrode it
     (`accepted: false`, optionally with what they chose). These verdicts make
     `GET /v1/triage/accuracy`."""
@@ -201,7 +207,7 @@ async def triage_accuracy(
     session: TenantSession,
     clock: ClockDep,
     days: Annotated[int, Query(ge=1, le=366)] = 30,
-) -> Any:
+) -> AccuracyOut:
     """How often agents accepted each field's suggestions over the last `days` days (UTC),
     from their verdicts: accepted / (accepted + overridden)."""
     until = clock.now().date()

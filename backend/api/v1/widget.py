@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +29,7 @@ from backend.api.schemas import (
     MessageOut,
     TicketOut,
 )
+from backend.assistant.types import Citation
 from backend.db.repositories import documents as document_repo
 from backend.db.repositories import interactions as interaction_repo
 from backend.errors import Forbidden, NotFound
@@ -85,7 +86,7 @@ class InteractionOut(BaseModel):
     question: str
     ticket_ref: str | None
     answer: str
-    citations: list[dict[str, Any]]
+    citations: list[Citation]
     provider: str | None
     model: str | None
     latency_ms: int | None
@@ -99,7 +100,7 @@ class InteractionOut(BaseModel):
 @router.post("/widget-tokens", status_code=status.HTTP_201_CREATED, response_model=WidgetTokenOut)
 async def create_widget_token(
     body: WidgetTokenCreate, tenant: KeyTenant, state: StateDep, clock: ClockDep
-) -> Any:
+) -> WidgetTokenOut:
     """Mint a short-lived token for the sidebar widget, server-side, with your API key: the
     browser gets this token, never the key. It is scoped to your company (and to one ticket
     if `ticket_id` is given), lasts at most an hour, and dies if the key is revoked. Its
@@ -128,7 +129,7 @@ async def read_ticket(
     tenant: AgentTenant,
     session: TenantSession,
     source: Annotated[str | None, Query(max_length=64)] = None,
-) -> Any:
+) -> TicketOut:
     """An indexed ticket by its platform id, with its thread (private notes flagged). A
     ticket-scoped widget token may read only its own ticket; a customer token none (403).
     Texts longer than a draft request accepts are cut (`truncated`), so the ticket can be
@@ -185,7 +186,7 @@ def _clip(text: str, limit: int) -> tuple[str, bool]:
 )
 async def give_feedback(
     body: FeedbackIn, tenant: CurrentTenant, session: TenantSession, state: StateDep
-) -> Any:
+) -> FeedbackOut:
     """Rate an answer or draft (up/down, with a reason), or record that the agent inserted
     it into their reply. Several feedback entries per interaction are kept."""
     # Interactions are written in batches a few milliseconds after the answer: make sure
@@ -214,9 +215,10 @@ async def list_interactions(
     task: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> Any:
+) -> list[InteractionOut]:
     """Recorded assistant calls (question, answer, citations, model, latency, tokens, cost,
     cache hit), newest first. Calls are written in batches: one shows up here within a
     fraction of a second of its response."""
     await state.assistant.recorder.flush()
-    return await interaction_repo.list_interactions(session, task=task, limit=limit, offset=offset)
+    rows = await interaction_repo.list_interactions(session, task=task, limit=limit, offset=offset)
+    return [InteractionOut.model_validate(row) for row in rows]
