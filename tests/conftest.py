@@ -30,6 +30,7 @@ from backend.db.provisioning import (
 from backend.db.session import Database
 from backend.tenancy import service
 from tests.cluster_fixtures import redis_cluster
+from tests.openapi_contract import ContractTransport
 
 __all__ = ["redis_cluster"]  # a shared fixture: a real 6-node Redis Cluster on loopback
 
@@ -96,7 +97,9 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
+    # Every 2xx JSON body (and stream event) a test receives is checked against the OpenAPI
+    # document: see tests/openapi_contract.py.
+    transport = ContractTransport(httpx.ASGITransport(app=app), app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 
