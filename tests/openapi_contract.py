@@ -22,6 +22,8 @@ from jsonschema.exceptions import best_match
 
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
+# CORS preflights (OPTIONS) are the middleware's answer, not operations of the document.
+OPERATION_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
 class ContractViolation(AssertionError):
@@ -154,7 +156,12 @@ class ContractTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
         media_type = response.headers.get("content-type", "").partition(";")[0].strip()
-        if 200 <= response.status_code < 300 and media_type in (JSON, EVENT_STREAM):
+        if (
+            request.method in OPERATION_METHODS
+            and request.url.path != self.app.openapi_url  # the document itself
+            and 200 <= response.status_code < 300
+            and media_type in (JSON, EVENT_STREAM)
+        ):
             # The ASGI transport has the whole body already: reading it costs nothing.
             body = await response.aread()
             contract_of(self.app).check(
