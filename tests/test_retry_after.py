@@ -32,5 +32,8 @@ def test_openai_millisecond_header_wins_over_the_standard_one() -> None:
     headers = httpx.Headers({"Retry-After-Ms": "1500", "Retry-After": "9"})
     assert parse_retry_after_headers(headers, NOW) == 1.5
     assert parse_retry_after_headers(httpx.Headers({"retry-after": "9"}), NOW) == 9.0
-    assert parse_retry_after_headers(httpx.Headers({"retry-after-ms": "x", "retry-after": "4"}), NOW) == 4.0
+    assert (
+        parse_retry_after_headers(httpx.Headers({"retry-after-ms": "x", "retry-after": "4"}), NOW)
+        == 4.0
+    )
     assert parse_retry_after_headers(httpx.Headers({}), NOW) is None

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from backend.adapters.base import Clock, FetchFailure, as_utc
+from backend.adapters.base import Clock, FetchFailure
 from backend.egress.policy import EgressRefused
 from backend.egress.transport import FILE_DOWNLOAD
 from backend.retry_after import parse_retry_after

@@ -14,9 +14,9 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -453,7 +453,8 @@ class OpenAICompatibleEncoder:
                 wait = None
                 if response.status_code == 429:
                     wait = parse_retry_after(
-                        response.headers.get("retry-after"), datetime.fromtimestamp(self._clock(), UTC)
+                        response.headers.get("retry-after"),
+                        datetime.fromtimestamp(self._clock(), UTC),
                     )
                 delay = self._backoff(attempt) if wait is None else min(wait, self._backoff_max)
                 await self._sleep(delay)

@@ -93,7 +93,7 @@ def error_from_status(
 ) -> ProviderError:
     """Map a non-2xx HTTP answer to the typed error the router acts on."""
     message = f"HTTP {status}: {_error_message(body)}"
-    # An HTTP date is absolute, so it is compared with the real wall clock: no clock is injected here.
+    # An HTTP date is absolute: compared with the wall clock, as no clock is injected here.
     retry_after = parse_retry_after_headers(headers, datetime.now(UTC))
     if status == 429:
         return ProviderRateLimited(
