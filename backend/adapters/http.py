@@ -123,10 +123,6 @@ class RateLimiter:
         """No local budget; only what the platform reports is honoured (tests, scripts)."""
         return cls(1e9, burst=1_000_000, clock=clock)
 
-    @property
-    def paused_until(self) -> datetime | None:
-        return self._paused_until
-
     def pause_for(self, seconds: float) -> None:
         """Hold every caller back for ``seconds`` from now (extends, never shortens, a pause)."""
         until = self.clock.now() + timedelta(seconds=max(0.0, seconds))

@@ -10,7 +10,7 @@ never retry or fall back themselves: that is the router's job. Providers leave
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -144,7 +144,3 @@ def join_url(base_url: str, path: str) -> str:
 
 def non_negative_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def header_map(headers: Mapping[str, str] | None) -> dict[str, str]:
-    return dict(headers or {})
