@@ -25,6 +25,7 @@ from backend.api.v1 import (
     insights,
     interactions,
     triage,
+    webhooks,
 )
 from backend.clock import Clock
 from backend.config import Settings
@@ -58,6 +59,10 @@ TAGS = [
     {
         "name": "insight",
         "description": "Triage suggestions, usage analytics and knowledge gaps (agents only).",
+    },
+    {
+        "name": "webhooks",
+        "description": "Platforms push changes in; items are re-fetched and indexed in seconds.",
     },
     {"name": "admin", "description": "Platform administration (admin token)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
@@ -149,6 +154,8 @@ def create_app(
     app.include_router(triage.router)
     app.include_router(analytics.router)
     app.include_router(insights.router)
+    app.include_router(webhooks.inbound)
+    app.include_router(webhooks.manage)
     if settings.demo_mode:
         app.include_router(demo.router)
     if settings.widget_dir.is_dir():

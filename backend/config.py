@@ -214,6 +214,43 @@ class Settings(BaseSettings):
         "takeover happens within sync_takeover_s + this of the last heartbeat).",
     )
 
+    # --- Webhooks in (POST /v1/webhooks/{connector_id}) ------------------------------------
+    webhook_max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Largest webhook body read (413 above it); webhooks only name items.",
+    )
+    webhook_replay_window_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A signed webhook timestamp further than this from our clock is refused "
+        "(401 stale_webhook); event ids are remembered for twice this long.",
+    )
+    webhook_rotation_grace_s: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        description="After a webhook secret is rotated, the previous one is still accepted "
+        "this long (time to update the platform's side).",
+    )
+    webhook_coalesce_s: float = Field(
+        default=0.25,
+        ge=0,
+        description="A drain job waits this long before re-fetching, so a burst of events for "
+        "the same items becomes one fetch per item.",
+    )
+    webhook_drain_batch: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="Items a drain re-fetches and indexes together (one embedding batch).",
+    )
+    webhook_fetch_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Items of one connector re-fetched at the same time by a drain.",
+    )
+
     # --- Egress and file imports (what tenants can make the server reach) ---------------------
     import_root: Path | None = Field(
         default=None,

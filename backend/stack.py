@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import httpx
 import structlog
+from taskiq import AsyncBroker
 
 from backend.api.state import AppState, ReadinessCheck
 from backend.assistant import Assistant, company_settings_from_database
@@ -46,6 +47,8 @@ from backend.tenancy.credential_cache import CredentialCache
 from backend.tenancy.plans import PlanLimits, PlanService, build_limiter_storage
 from backend.tenancy.widget_tokens import SIGNING_KEY_PURPOSE, WidgetTokenSigner
 from backend.vectors import build_vector_store
+from backend.webhooks.jobs import register_drain_task
+from backend.webhooks.service import WebhookService, WebhookSettings
 
 _log = structlog.get_logger("helpdesk.stack")
 
@@ -88,6 +91,38 @@ def plan_defaults(settings: Settings) -> PlanLimits:
         documents=settings.plan_default_documents,
         connectors=settings.plan_default_connectors,
     )
+
+
+def build_webhook_service(
+    settings: Settings,
+    database: Database,
+    connectors: ConnectorService,
+    secret_box: SecretBox,
+    sync: SyncService,
+    egress: Egress,
+    clock: Clock,
+    broker: AsyncBroker,
+) -> WebhookService:
+    """Webhooks in, with their drain task registered on the sync jobs' broker."""
+    service = WebhookService(
+        database=database,
+        connectors=connectors,
+        secret_box=secret_box,
+        parts=sync.parts,
+        egress=egress,
+        clock=clock,
+        settings=WebhookSettings(
+            replay_window=timedelta(seconds=settings.webhook_replay_window_s),
+            rotation_grace=timedelta(seconds=settings.webhook_rotation_grace_s),
+            coalesce_seconds=settings.webhook_coalesce_s,
+            drain_batch=settings.webhook_drain_batch,
+            fetch_concurrency=settings.webhook_fetch_concurrency,
+        ),
+        enqueue=register_drain_task(broker),
+        limiter_for=sync.limiter_for,
+    )
+    broker.state.webhook_service = service
+    return service
 
 
 def build_secret_box(settings: Settings) -> SecretBox:
@@ -246,6 +281,9 @@ async def open_stack(
             else build_broker(settings.redis_url, settings.redis_cluster_nodes)
         )
         jobs = JobQueue(broker, sync)
+        webhooks = build_webhook_service(
+            settings, database, connectors, secret_box, sync, egress, clock, broker
+        )
         await jobs.start()
         exit_stack.push_async_callback(jobs.stop)
 
@@ -282,6 +320,7 @@ async def open_stack(
                 else secret_box.derive_key(SIGNING_KEY_PURPOSE)
             ),
         )
+        state.webhooks = webhooks
         state.readiness_checks["postgres"] = database.ping
         state.readiness_checks["vectors"] = _require(vectors.healthcheck, "qdrant")
         if settings.redis_url or settings.redis_cluster_nodes:

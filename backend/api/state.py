@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from backend.tenancy.plans import PlanService
     from backend.tenancy.widget_tokens import WidgetTokenSigner
     from backend.vectors import VectorStore
+    from backend.webhooks.service import WebhookService
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
@@ -49,6 +50,8 @@ class AppState:
     plans: PlanService
     # name → check; /readyz runs each configured store's check.
     readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    webhooks: WebhookService | None = None
+    """Webhooks in (backend.webhooks); set by open_stack."""
 
 
 def company_lifecycle(state: AppState) -> CompanyLifecycle:
