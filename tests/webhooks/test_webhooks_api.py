@@ -18,7 +18,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
+from taskiq import InMemoryBroker
 
+from backend.adapters.http import RateLimiter
 from backend.api.state import AppState
 from backend.app import create_app
 from backend.blobs import TenantBlobs
@@ -26,8 +28,9 @@ from backend.config import Settings
 from backend.egress import StaticResolver
 from backend.ingest.indexer import document_uuid
 from backend.vectors.types import VectorFilter
+from backend.webhooks.jobs import register_drain_task
 from backend.webhooks.platforms import InboundWebhook, zendesk_signature
-from backend.webhooks.service import WebhookService
+from backend.webhooks.service import EnqueueDrain, WebhookService
 from tests.adapters.freshdesk_api import API_KEY, NOW, FakeFreshdesk, make_ticket
 from tests.adapters.platform_replay import Replay, fixture_json, json_response
 from tests.conftest import CompanyWithKey
@@ -55,8 +58,12 @@ CI_P95_BOUND_S = 15.0
 
 @pytest.fixture
 def freshdesk() -> FakeFreshdesk:
+    # Solved tickets: the case webhooks are for (an agent solves one, others cite it at once).
+    # Open ones would also be triaged on ingest, one suggestion at a time.
     tickets = [
-        make_ticket(n, NOW - timedelta(hours=n), subject=f"Printer {n} jams on duplex pages")
+        make_ticket(
+            n, NOW - timedelta(hours=n), subject=f"Printer {n} jams on duplex pages", status=4
+        )
         for n in range(1, BURST_TICKETS + 1)
     ]
     return FakeFreshdesk(tickets=tickets)
@@ -132,6 +139,23 @@ def ticket_views(freshdesk: FakeFreshdesk) -> int:
         for request in freshdesk.requests
         if request.url.path.startswith("/api/v2/tickets/")
         and request.url.path.rstrip("/").split("/")[-1].isdigit()
+    )
+
+
+def service_like(live: WebhookService, enqueue: EnqueueDrain) -> WebhookService:
+    """The app's webhook service with another job queue and no local rate budget: these
+    tests measure our pipeline, not the platform's per-minute quota (Freshdesk's smallest
+    plan allows 50 calls a minute, which the default budget honours)."""
+    return WebhookService(
+        database=live.database,
+        connectors=live.connectors,
+        secret_box=live.secret_box,
+        parts=live.parts,
+        egress=live.egress,
+        clock=live.clock,
+        settings=live.settings,
+        enqueue=enqueue,
+        limiter_for=lambda _connector: RateLimiter.unlimited(clock=live.clock),
     )
 
 
@@ -324,17 +348,7 @@ async def test_a_burst_of_events_for_the_same_tickets_is_one_fetch_per_ticket(
     async def record(company_id: str, connector: uuid.UUID) -> None:
         queued.append((company_id, connector))
 
-    live = state.webhooks
-    service = WebhookService(
-        database=live.database,
-        connectors=live.connectors,
-        secret_box=live.secret_box,
-        parts=live.parts,
-        egress=live.egress,
-        clock=live.clock,
-        settings=live.settings,
-        enqueue=record,
-    )
+    service = service_like(state.webhooks, record)
     gate = asyncio.Semaphore(16)
 
     async def deliver(n: int) -> None:
@@ -360,20 +374,27 @@ async def test_webhook_to_searchable_under_20_events_per_second(
     client: httpx.AsyncClient, app: FastAPI, make_company: MakeCompany
 ) -> None:
     """A short run of bench/webhooks.py's measurement with a much looser bound (the bench
-    records the real figure, 2 s at p95): CI machines are shared, and this catches a
-    webhook that waits for anything like a polling interval. 20 tickets, one event each,
-    at 20 events/s."""
+    records the real figure against the 2 s target): CI machines are shared, and this
+    catches a webhook that waits for anything like a polling interval. 20 new tickets, one
+    event each, at 20 events/s, drained by the real task on taskiq's in-memory broker."""
     state: AppState = app.state.helpdesk
+    assert state.webhooks is not None
     acme = await make_company("acme")
     connector_id, secret = await connector_with_secret(client, acme)
     assert secret
+    broker = InMemoryBroker()
+    service = service_like(state.webhooks, register_drain_task(broker))
+    broker.state.webhook_service = service
+    await broker.startup()
     sent: dict[str, float] = {}
     searchable: dict[str, float] = {}
 
     async def post(n: int) -> None:
         sent[f"ticket:{n}"] = time.monotonic()
-        answer = await client.post(f"/v1/webhooks/{connector_id}", **freshdesk_delivery(n, secret))
-        assert answer.status_code == 202
+        body = json.dumps({"ticket_id": str(n)}).encode()
+        await service.receive(
+            connector_id, InboundWebhook({"x-helpdesk-webhook-secret": secret}, {}, body)
+        )
 
     async def watch() -> None:
         while len(searchable) < EVENTS:
@@ -390,7 +411,8 @@ async def test_webhook_to_searchable_under_20_events_per_second(
         posts.append(asyncio.create_task(post(n)))
         await asyncio.sleep(1 / 20)
     await asyncio.gather(*posts)
-    await asyncio.wait_for(watcher, timeout=30)
+    await asyncio.wait_for(watcher, timeout=60)
+    await broker.shutdown()
     latencies = sorted(searchable[key] - sent[key] for key in sent)
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
     assert p95 <= CI_P95_BOUND_S, latencies
