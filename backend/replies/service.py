@@ -324,6 +324,10 @@ class ReviewReplyService:
             raise BadRequest(
                 f"the alert webhook URL is refused: {exc.reason}", code="alert_webhook_refused"
             ) from None
+        except ValueError:  # urlsplit: a malformed authority ("https://[x")
+            raise BadRequest(
+                "the alert webhook URL is not a URL", code="alert_webhook_refused"
+            ) from None
         return url
 
     async def update_settings(
