@@ -247,6 +247,12 @@ class Settings(BaseSettings):
         description="Stars out of 5 at or below which a new review alerts the company's "
         "webhook (a company may set its own).",
     )
+    reply_max_review_age_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Reviews written longer ago than this get no draft and no alert when "
+        "ingested (a first sync's backlog).",
+    )
     reply_max_chars: int = Field(
         default=4000,
         ge=100,

@@ -20,6 +20,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from backend.adapters.base import Deletion, SourceDocument
@@ -73,6 +74,7 @@ class IndexedReview:
     language: str | None
     author: str | None
     url: str | None
+    created_at: datetime | None
 
 
 ReviewsIndexed = Callable[[str, list[IndexedReview]], Awaitable[None]]
@@ -483,6 +485,7 @@ def _unreplied_review(
         language=norm.language,
         author=doc.requester,
         url=doc.url,
+        created_at=doc.created_at,
     )
 
 

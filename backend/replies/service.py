@@ -22,6 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -76,6 +77,8 @@ class ReplyLimits:
     max_reply_chars: int
     default_alert_threshold: float
     """Stars out of 5 at or below which a review raises an alert."""
+    max_review_age: timedelta
+    """Older reviews (a first sync's backlog) get neither a draft nor an alert."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +148,14 @@ class ReviewReplyService:
     # ------------------------------------------------------------------ ingest hook
 
     async def on_reviews_indexed(self, company_id: str, reviews: Sequence[IndexedReview]) -> None:
-        """Ingest hook: a draft for every review new to the company, and an alert for the
-        negative ones. A failure is logged, never allowed to fail the sync."""
+        """Ingest hook: a draft for every recent review new to the company, and an alert for
+        the negative ones. Reviews older than ``max_review_age`` are left alone, so a first
+        sync's years of backlog neither spend a model call each nor flood the alert channel.
+        A failure is logged, never allowed to fail the sync."""
+        oldest = self.clock.now() - self.limits.max_review_age
         for review in reviews:
+            if review.created_at is not None and review.created_at < oldest:
+                continue
             try:
                 reply = await self.draft_for(company_id, review)
                 if reply is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from backend.assistant import Assistant
 from backend.assistant.types import ReviewContext
 from backend.clock import Clock
@@ -48,5 +50,6 @@ def build_reply_service(
         limits=ReplyLimits(
             max_reply_chars=settings.reply_max_chars,
             default_alert_threshold=settings.reply_alert_rating_threshold,
+            max_review_age=timedelta(days=settings.reply_max_review_age_days),
         ),
     )

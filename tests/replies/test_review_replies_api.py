@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -59,8 +59,11 @@ async def app(settings: Settings, fakes: PlatformFakes) -> AsyncIterator[FastAPI
         yield application
 
 
-def review(review_id: str, text: str, rating: float, *, language: str = "en") -> SourceDocument:
-    when = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+def review(
+    review_id: str, text: str, rating: float, *, language: str = "en", days_ago: float = 1
+) -> SourceDocument:
+    # Relative to now: the service drafts only reviews younger than its age bound.
+    when = datetime.now(UTC) - timedelta(days=days_ago)
     return SourceDocument(
         source="google_business",
         external_id=f"review:{review_id}",
@@ -166,7 +169,9 @@ async def test_review_reply_workflow_publish_alert_and_isolation(
         1.0,
     )
     happy = review("AbC-happy-2", "Wonderful staff and great food, thank you!", 5.0)
-    await acme.indexer.index(acme.who.company_id, [angry, happy])
+    # A first sync's backlog: an old negative review gets no draft and raises no alert.
+    backlog = review("AbC-old-3", "Terrible, years ago.", 1.0, days_ago=400)
+    await acme.indexer.index(acme.who.company_id, [angry, happy, backlog])
     await globex.indexer.index(globex.who.company_id, [review("GlX-1", "Bad service.", 2.0)])
 
     drafts = {r["review_id"]: r for r in await replies_of(client, acme, state="draft")}
