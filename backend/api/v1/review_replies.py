@@ -200,7 +200,11 @@ async def list_review_replies(
     state: StateDep,
     reply_state: Annotated[
         list[ReplyState] | None,
-        Query(alias="state", description="Only replies in these states (repeatable)."),
+        Query(
+            alias="state",
+            max_length=6,
+            description="Only replies in these states (repeatable).",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[
