@@ -4,6 +4,7 @@ the protocol level, and every step is tenant-bound and audited."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -250,10 +251,18 @@ async def test_review_reply_workflow_publish_alert_and_isolation(
         httpx.Response(429, headers={"Retry-After": "1"}, json={"error": {"code": 429}}),
         httpx.Response(503, json={"error": {"code": 503, "status": "UNAVAILABLE"}}),
     )
-    response = await client.post(
-        f"/v1/review-replies/{negative_id}/publish", headers=acme.who.headers
+    # Three agents press "publish" at once: one post reaches Google, the others are told
+    # it is in progress (or, if it already finished, get the recorded result).
+    responses = await asyncio.gather(
+        *(
+            client.post(f"/v1/review-replies/{negative_id}/publish", headers=acme.who.headers)
+            for _ in range(3)
+        )
     )
-    assert response.status_code == 200, response.text
+    assert sorted(r.status_code for r in responses)[0] == 200, [r.text for r in responses]
+    for other in responses:
+        assert other.status_code == 200 or other.json()["error"] == "publish_in_progress"
+    response = await client.get(f"/v1/review-replies/{negative_id}", headers=acme.who.headers)
     published = response.json()
     assert published["state"] == "published" and published["platform_status"] == 200
     assert '"updateTime"' in published["platform_answer"]
