@@ -184,7 +184,15 @@ class ReviewReplyService:
             author=review.author,
             platform=review.source,
         )
-        draft = (await self.drafter(company_id, context))[: self.limits.max_reply_chars]
+        try:
+            draft = (await self.drafter(company_id, context))[: self.limits.max_reply_chars]
+        except Exception:
+            # No draft (the model route failed): the reply still enters the queue, empty,
+            # for an agent to write, and a negative review still raises its alert.
+            _log.exception(
+                "review reply draft failed", company_id=company_id, review=review.external_id
+            )
+            draft = ""
         topics = _topics(review.text, review.language)
         values: dict[str, Any] = {
             "company_id": company_id,

@@ -378,3 +378,72 @@ async def test_ticket_drafts_as_private_notes_are_off_by_default_and_per_company
     response = await client.post("/v1/ticket-notes", headers=customer, json=note)
     assert response.status_code == 403
     assert len(fakes.to("acme.freshdesk.com")) == 1
+
+
+async def test_a_trustpilot_sync_drafts_and_publishing_posts_the_documented_reply(
+    app: FastAPI, client: httpx.AsyncClient, make_company: MakeCompany, fakes: PlatformFakes
+) -> None:
+    """The whole path: a connector sync (not a hand-fed indexer) drafts the new review, and
+    publishing posts Trustpilot's documented reply as the connector's business user."""
+    state: AppState = app.state.helpdesk
+    acme = await make_company("acme")
+    unit, user = "507f191e810c19729de860ea", "60a1b2c3d4e5f60718293a4b"
+    connector = await state.connectors.create(
+        acme.company_id,
+        platform="trustpilot",
+        name="Trustpilot",
+        settings={"business_unit_id": unit, "business_user_id": user},
+        credentials={"api_key": "tp-key", "access_token": "tp-business-token"},
+        schedule_minutes=None,
+        actor="test",
+    )
+    written = (datetime.now(UTC) - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    page = {
+        "links": [],
+        "reviews": [
+            {
+                "id": "65e6f1a2b3c4d5e6f7a8b9ff",
+                "consumer": {"id": "5f0c1d2e3f4a5b6c7d8e9f01", "displayName": "Hannah W."},
+                "businessUnit": {"id": unit, "displayName": "Acme"},
+                "stars": 2,
+                "title": "Refund still missing",
+                "text": "The refund never arrived and support keeps closing my ticket.",
+                "language": "en",
+                "createdAt": written,
+                "updatedAt": None,
+                "companyReply": None,
+                "isVerified": True,
+                "numberOfLikes": 0,
+                "status": "active",
+            }
+        ],
+    }
+    fakes.script("api.trustpilot.com", httpx.Response(200, json=page))
+    run = await state.sync.request_sync(acme.company_id, connector.id, trigger="manual")
+    finished = await state.sync.run(acme.company_id, run.id)
+    assert finished.status == "succeeded", finished.errors
+
+    response = await client.get("/v1/review-replies", headers=acme.headers)
+    (draft,) = response.json()["replies"]
+    assert (
+        draft["source"] == "trustpilot" and draft["review_id"] == "review:65e6f1a2b3c4d5e6f7a8b9ff"
+    )
+    assert draft["sentiment"] == "negative" and draft["state"] == "draft"
+    # No webhook set: the negative review is marked, and nothing is sent anywhere.
+    assert draft["alert_status"] == "no_webhook" and fakes.to("hooks.slack.com") == []
+
+    reply_id = draft["id"]
+    approved = await client.post(f"/v1/review-replies/{reply_id}/approve", headers=acme.headers)
+    assert approved.status_code == 200 and approved.json()["approved_by"].startswith("api_key:")
+    published = await client.post(f"/v1/review-replies/{reply_id}/publish", headers=acme.headers)
+    assert published.status_code == 200, published.text
+    assert published.json()["state"] == "published" and published.json()["platform_status"] == 201
+    posts = [r for r in fakes.to("api.trustpilot.com") if r.method == "POST"]
+    assert len(posts) == 1
+    assert posts[0].url == (
+        "https://api.trustpilot.com/v1/private/reviews/65e6f1a2b3c4d5e6f7a8b9ff/reply"
+    )
+    assert posts[0].body == {"authorBusinessUserId": user, "message": draft["text"]}
+    again = await client.post(f"/v1/review-replies/{reply_id}/publish", headers=acme.headers)
+    assert again.status_code == 200
+    assert len([r for r in fakes.to("api.trustpilot.com") if r.method == "POST"]) == 1
