@@ -58,6 +58,10 @@ class PlatformAnswer:
     retryable: bool = False
 
 
+MAX_BACKOFF_S = 60.0
+"""The longest backoff between two attempts (``request_with_retries``' ``max_delay``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RetryRule:
     max_attempts: int
@@ -107,6 +111,7 @@ class OutboundCaller:
                 auth=auth,
                 json=json,
                 max_retry_after=self.rule.max_retry_after_s,
+                max_delay=MAX_BACKOFF_S,
                 rng=self._rng,
                 where=where,
             )

@@ -9,7 +9,8 @@ States (``review_replies.state``)::
       └──reject (from draft, approved or edited)──▶ rejected
 
 ``publishing`` is held only while the platform call runs: a second publish meanwhile gets
-409 ``publish_in_progress``, and a publish of a published reply answers the recorded result
+409 ``publish_in_progress`` (a claim older than the longest call, left by a process that
+died, is taken over), and a publish of a published reply answers the recorded result
 without calling the platform again, so publishing twice never posts twice. A failed publish
 returns the reply to the state it came from, with the platform's answer recorded.
 
@@ -79,6 +80,9 @@ class ReplyLimits:
     """Stars out of 5 at or below which a review raises an alert."""
     max_review_age: timedelta
     """Older reviews (a first sync's backlog) get neither a draft nor an alert."""
+    publish_stale_after: timedelta
+    """The longest one publish call can take (every attempt, wait and backoff): a
+    ``publishing`` claim older than this was abandoned and may be taken over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,7 +502,12 @@ class ReviewReplyService:
             if reply.state == "published":
                 return reply  # already posted: the recorded answer, no second post
             if reply.state == "publishing":
-                raise Conflict("this reply is being published", code="publish_in_progress")
+                # A claim older than the longest a publish can take was left by a process
+                # that died mid-call: the platform may or may not have the reply, and only
+                # publishing again (Google's PUT replaces it) can tell the agent for sure.
+                if reply.updated_at >= self.clock.now() - self.limits.publish_stale_after:
+                    raise Conflict("this reply is being published", code="publish_in_progress")
+                reply.state = reply.state_before_publish or "approved"
             if reply.state not in PUBLISHABLE:
                 raise Conflict(
                     f"a {reply.state} reply cannot be published; approve or edit it first",
@@ -506,6 +515,7 @@ class ReviewReplyService:
                 )
             reply.state_before_publish, reply.state = reply.state, "publishing"
             reply.publish_attempts += 1
+            reply.updated_by, reply.updated_at = actor, self.clock.now()
             claimed = (reply.connector_id, reply.document_id, reply.external_id, reply.reply_text)
         try:
             call = await self._reply_call(company_id, *claimed)

@@ -10,10 +10,19 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.db.session import Database
 from backend.egress import Egress
+from backend.egress.transport import DEFAULT_TIMEOUT
 from backend.ingest.connectors import ConnectorService
-from backend.replies.outbound import OutboundCaller, RetryRule
+from backend.replies.outbound import MAX_BACKOFF_S, OutboundCaller, RetryRule
 from backend.replies.service import ReplyLimits, ReviewReplyService
 from backend.secretbox import SecretBox
+
+
+def longest_call(settings: Settings) -> timedelta:
+    """The longest one outbound reply call can take: every attempt timing out, with the
+    longest wait between attempts (a Retry-After up to the bound, or the backoff cap)."""
+    per_attempt = (DEFAULT_TIMEOUT.read or 0.0) + (DEFAULT_TIMEOUT.connect or 0.0)
+    between = max(settings.reply_max_retry_after_s, MAX_BACKOFF_S)
+    return timedelta(seconds=settings.reply_max_attempts * (per_attempt + between))
 
 
 def build_reply_service(
@@ -51,5 +60,6 @@ def build_reply_service(
             max_reply_chars=settings.reply_max_chars,
             default_alert_threshold=settings.reply_alert_rating_threshold,
             max_review_age=timedelta(days=settings.reply_max_review_age_days),
+            publish_stale_after=longest_call(settings),
         ),
     )

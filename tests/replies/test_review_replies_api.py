@@ -15,7 +15,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from backend.adapters.base import DocumentKind, DocumentPart, SourceDocument
 from backend.api.state import AppState
@@ -24,6 +24,7 @@ from backend.config import Settings
 from backend.db.models import AuditLogEntry
 from backend.egress import StaticResolver
 from backend.ingest.indexer import KnowledgeIndexer
+from backend.replies.wiring import longest_call
 from tests.conftest import CompanyWithKey
 from tests.replies.platform_fakes import PUBLIC_ADDRESSES, PlatformFakes
 
@@ -447,3 +448,25 @@ async def test_a_trustpilot_sync_drafts_and_publishing_posts_the_documented_repl
     again = await client.post(f"/v1/review-replies/{reply_id}/publish", headers=acme.headers)
     assert again.status_code == 200
     assert len([r for r in fakes.to("api.trustpilot.com") if r.method == "POST"]) == 1
+
+    # A publish claim left by a process that died mid-call: refused while it could still be
+    # running, taken over once it is older than the longest call can take.
+    async with state.database.tenant_session(acme.company_id) as session:
+        await session.execute(
+            text(
+                "UPDATE review_replies SET state = 'publishing', "
+                "state_before_publish = 'approved', updated_at = now() WHERE id = :id"
+            ),
+            {"id": reply_id},
+        )
+    response = await client.post(f"/v1/review-replies/{reply_id}/publish", headers=acme.headers)
+    assert response.status_code == 409 and response.json()["error"] == "publish_in_progress"
+    stale = longest_call(state.settings) + timedelta(minutes=1)
+    async with state.database.tenant_session(acme.company_id) as session:
+        await session.execute(
+            text("UPDATE review_replies SET updated_at = :when WHERE id = :id"),
+            {"id": reply_id, "when": datetime.now(UTC) - stale},
+        )
+    response = await client.post(f"/v1/review-replies/{reply_id}/publish", headers=acme.headers)
+    assert response.status_code == 200 and response.json()["state"] == "published"
+    assert response.json()["publish_attempts"] == 2
