@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from backend.assistant.assistant import sentiment_of
 from backend.assistant.types import ReviewContext
 from backend.clock import Clock
 from backend.db.models import ReviewReply
@@ -41,6 +40,7 @@ from backend.egress import Egress, EgressRefused
 from backend.errors import BadRequest, Conflict, NotFound
 from backend.ingest.connectors import ConnectorService
 from backend.ingest.indexer import IndexedReview
+from backend.language import base_language, rating_sentiment
 from backend.llm.providers.review_reply import read_review
 from backend.replies.outbound import OutboundCaller, PlatformAnswer
 from backend.replies.platforms import (
@@ -107,7 +107,7 @@ def _escape_slack(text: str) -> str:
 def _topics(text: str, language: str | None) -> list[dict[str, str]]:
     """Key topics: the aspects the review names (food, delivery, staff…), each with the
     polarity of the clause that names it — the reading the reply composer does."""
-    base = (language or "en").split("-")[0].split("_")[0].lower()
+    base = base_language(language) or "en"
     found: dict[str, str] = {}
     for clause in read_review(text, base):
         if clause.aspect and clause.aspect.casefold() not in found:
@@ -120,7 +120,7 @@ def _topics(text: str, language: str | None) -> list[dict[str, str]]:
 
 def _sentiment(review: IndexedReview, topics: Sequence[dict[str, str]]) -> str:
     if review.rating is not None:
-        return sentiment_of(review.rating, review.rating_scale)
+        return rating_sentiment(review.rating, review.rating_scale)
     moods = [t["sentiment"] for t in topics]
     if moods.count("negative") > moods.count("positive"):
         return "negative"
