@@ -23,7 +23,7 @@ from backend.app import create_app
 from backend.config import Settings
 from backend.db.models import AuditLogEntry
 from backend.egress import StaticResolver
-from backend.ingest.indexer import KnowledgeIndexer
+from backend.ingest.indexer import IndexedReview, KnowledgeIndexer
 from backend.replies.wiring import longest_call
 from tests.conftest import CompanyWithKey
 from tests.replies.platform_fakes import PUBLIC_ADDRESSES, PlatformFakes
@@ -328,6 +328,32 @@ async def test_review_reply_workflow_publish_alert_and_isolation(
     assert ("review_reply.publish_failed", positive_id) in actions
     assert ("review_reply.rejected", positive_id) in actions
     assert all(e.company_id == acme.who.company_id for e in entries)
+
+    # Two syncs racing over the same new negative review: one draft, one alert.
+    racing = review("AbC-race-4", "Broken on arrival, nobody answers.", 1.0)
+    parts = state.sync.parts
+    plain = KnowledgeIndexer(
+        database=state.database,
+        vectors=parts.vectors,
+        dense=parts.dense,
+        sparse=parts.sparse,
+        blobs=parts.blobs,
+        connector_id=acme.connector_id,
+    )
+    seen: list[IndexedReview] = []
+
+    async def collect(_company_id: str, reviews: list[IndexedReview]) -> None:
+        seen.extend(reviews)
+
+    plain.reviews_indexed = collect
+    await plain.index(acme.who.company_id, [racing])
+    before = len(fakes.to("hooks.slack.com"))
+    await asyncio.gather(
+        *(state.replies.on_reviews_indexed(acme.who.company_id, seen) for _ in range(3))
+    )
+    assert len(fakes.to("hooks.slack.com")) == before + 1
+    raced = [r for r in await replies_of(client, acme) if r["review_id"] == "review:AbC-race-4"]
+    assert len(raced) == 1 and raced[0]["alert_status"] == "sent"
 
 
 async def test_ticket_drafts_as_private_notes_are_off_by_default_and_per_company(
