@@ -24,6 +24,7 @@ from backend.api.v1 import (
     connectors,
     insights,
     interactions,
+    review_replies,
     triage,
     webhooks,
 )
@@ -154,6 +155,8 @@ def create_app(
     app.include_router(triage.router)
     app.include_router(analytics.router)
     app.include_router(insights.router)
+    app.include_router(review_replies.router)
+    app.include_router(review_replies.notes_router)
     app.include_router(webhooks.inbound)
     app.include_router(webhooks.manage)
     if settings.demo_mode:
