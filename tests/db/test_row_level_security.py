@@ -57,6 +57,12 @@ SEED = {
     "VALUES (:c, :document, 'freshdesk', 'review:1', 'negative', 'd', 'd')",
     "reply_settings": "INSERT INTO reply_settings (company_id, ticket_notes_enabled) "
     "VALUES (:c, true)",
+    "webhook_endpoints": "INSERT INTO webhook_endpoints (connector_id, company_id, secret_sealed) "
+    "VALUES (:connector, :c, 'sealed'::bytea)",
+    "webhook_events": "INSERT INTO webhook_events (company_id, connector_id, event_id) "
+    "VALUES (:c, :connector, 'evt-1')",
+    "webhook_pending": "INSERT INTO webhook_pending (company_id, connector_id, external_id) "
+    "VALUES (:c, :connector, 'ticket:1')",
 }
 
 

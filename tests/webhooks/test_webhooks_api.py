@@ -416,3 +416,26 @@ async def test_webhook_to_searchable_under_20_events_per_second(
     latencies = sorted(searchable[key] - sent[key] for key in sent)
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
     assert p95 <= CI_P95_BOUND_S, latencies
+
+
+async def test_the_lookup_session_reveals_one_endpoint_row_and_nothing_else(
+    client: httpx.AsyncClient, app: FastAPI, make_company: MakeCompany
+) -> None:
+    """A webhook names only a connector id: the session that resolves it to its company sees
+    that connector's endpoint row (read-only), no other row of any table."""
+    state: AppState = app.state.helpdesk
+    acme, globex = await make_company("acme"), await make_company("globex")
+    acme_connector, _ = await connector_with_secret(client, acme)
+    await connector_with_secret(client, globex)
+    async with state.database.webhook_lookup_session(acme_connector) as session:
+        rows = (await session.execute(text("SELECT company_id FROM webhook_endpoints"))).all()
+        assert [tuple(row) for row in rows] == [(acme.company_id,)]
+        for table in ("connectors", "companies", "webhook_events", "webhook_pending"):
+            count = (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar()
+            assert count == 0, table
+        changed = await session.execute(
+            text("UPDATE webhook_endpoints SET drain_queued = true RETURNING connector_id")
+        )
+        assert changed.all() == []
+    async with state.database.webhook_lookup_session(str(uuid.uuid4())) as session:
+        assert (await session.execute(text("SELECT count(*) FROM webhook_endpoints"))).scalar() == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Request, Response, status
 from pydantic import BaseModel, Field
 
 from backend.api.dependencies import KeyTenant, SettingsDep, StateDep, require_api_key
@@ -74,7 +74,12 @@ async def _bounded_body(request: Request, limit: int) -> bytes:
     response_model=WebhookAccepted,
 )
 async def receive_webhook(
-    connector_id: str, request: Request, state: StateDep, settings: SettingsDep
+    connector_id: Annotated[
+        str, Path(max_length=64, description="The connector's id (the path you were given).")
+    ],
+    request: Request,
+    state: StateDep,
+    settings: SettingsDep,
 ) -> WebhookAccepted:
     """Receive a platform's "this item changed" notification for one connector.
 
