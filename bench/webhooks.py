@@ -171,7 +171,7 @@ async def _measure(
     )
     broker.state.webhook_service = service
     await broker.startup()
-    secret = await service.set_secret(company_id, connector.id, None)
+    secret = await service.set_secret(company_id, connector.id, None, actor="bench")
     assert secret is not None
     sent: dict[str, float] = {}
     searchable: dict[str, float] = {}

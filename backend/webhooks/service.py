@@ -33,6 +33,7 @@ from backend.clock import Clock
 from backend.db.repositories import companies as company_repo
 from backend.db.repositories import connectors as connector_repo
 from backend.db.repositories import webhooks as webhook_repo
+from backend.db.repositories.audit_log import append_audit_entry
 from backend.db.session import Database
 from backend.egress import Egress, EgressRefused
 from backend.errors import AppError, NotFound
@@ -121,7 +122,7 @@ class WebhookService:
     # -- secrets ----------------------------------------------------------------------------
 
     async def set_secret(
-        self, company_id: str, connector_id: uuid.UUID, given: str | None
+        self, company_id: str, connector_id: uuid.UUID, given: str | None, *, actor: str
     ) -> str | None:
         """Set (or rotate) the connector's webhook secret. Returns a generated secret (to be
         shown once), or ``None`` when the platform's own secret was given. The secret it
@@ -158,12 +159,27 @@ class WebhookService:
                 now=now,
                 previous_valid_until=now + self.settings.rotation_grace,
             )
+            await append_audit_entry(
+                session,
+                company_id=company_id,
+                actor=actor,
+                action="connector.webhook_secret.set",
+                target=str(connector_id),
+                details={"generated": not given},
+            )
         return None if given else secret
 
-    async def remove_secret(self, company_id: str, connector_id: uuid.UUID) -> None:
+    async def remove_secret(self, company_id: str, connector_id: uuid.UUID, *, actor: str) -> None:
         async with self.database.tenant_session(company_id) as session:
             if not await webhook_repo.delete_endpoint(session, connector_id):
                 raise NotFound("this connector has no webhook secret", code="webhook_not_found")
+            await append_audit_entry(
+                session,
+                company_id=company_id,
+                actor=actor,
+                action="connector.webhook_secret.remove",
+                target=str(connector_id),
+            )
 
     def _secrets(self, endpoint: webhook_repo.WebhookEndpoint, now: datetime) -> list[str]:
         data = webhook_secret_associated_data(endpoint.company_id, endpoint.connector_id)

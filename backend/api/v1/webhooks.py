@@ -122,7 +122,10 @@ async def set_webhook_secret(
     `webhooks_unsupported` for connectors that take no webhooks (file imports).
     """
     secret = await _service(state).set_secret(
-        tenant.company_id, connector_id, payload.signing_secret if payload else None
+        tenant.company_id,
+        connector_id,
+        payload.signing_secret if payload else None,
+        actor=tenant.actor,
     )
     return WebhookSecretOut(webhook_path=f"/v1/webhooks/{connector_id}", secret=secret)
 
@@ -136,7 +139,7 @@ async def delete_webhook_secret(
     connector_id: uuid.UUID, tenant: KeyTenant, state: StateDep
 ) -> Response:
     """Stop accepting webhooks for this connector (its scheduled syncs continue)."""
-    await _service(state).remove_secret(tenant.company_id, connector_id)
+    await _service(state).remove_secret(tenant.company_id, connector_id, actor=tenant.actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
