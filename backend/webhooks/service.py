@@ -28,8 +28,10 @@ from typing import Any
 import structlog
 
 from backend.adapters.base import Deletion, FetchedItem, FetchFailure, ItemFetcher, SourceDocument
-from backend.adapters.registry import build_adapter, connector_base_urls
+from backend.adapters.http import RateLimiter
+from backend.adapters.registry import adapter_spec, build_adapter, connector_base_urls
 from backend.clock import Clock
+from backend.db.models import Connector
 from backend.db.repositories import companies as company_repo
 from backend.db.repositories import connectors as connector_repo
 from backend.db.repositories import webhooks as webhook_repo
@@ -118,6 +120,20 @@ class WebhookService:
         self.settings = settings
         self.enqueue = enqueue
         self.limiter_for = limiter_for
+        # One budget per connector for all its drains in this process (a fresh bucket per
+        # drain would let a run of drains exceed the platform's per-minute quota).
+        self._limiters: dict[uuid.UUID, RateLimiter] = {}
+
+    def _limiter(self, connector: Connector) -> RateLimiter:
+        limiter = self._limiters.get(connector.id)
+        if limiter is None:
+            limiter = (
+                self.limiter_for(connector) if self.limiter_for is not None else None
+            ) or RateLimiter.per_minute(
+                adapter_spec(connector.platform).default_requests_per_minute, clock=self.clock
+            )
+            self._limiters[connector.id] = limiter
+        return limiter
 
     # -- secrets ----------------------------------------------------------------------------
 
@@ -305,7 +321,7 @@ class WebhookService:
                 config.settings,
                 config.credentials,
                 client=client,
-                limiter=self.limiter_for(connector) if self.limiter_for else None,
+                limiter=self._limiter(connector),
                 clock=self.clock,
             )
             if not isinstance(adapter, ItemFetcher):
