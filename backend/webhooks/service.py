@@ -18,6 +18,7 @@ sync, which stays as reconciliation for everything a webhook missed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -65,6 +66,17 @@ def webhook_secret_associated_data(company_id: str, connector_id: uuid.UUID) -> 
     return b"\x00".join(
         [b"helpdesk/webhook-secret", company_id.encode(), str(connector_id).encode()]
     )
+
+
+_MAX_EVENT_ID = 128
+
+
+def bounded_id(event_id: str) -> str:
+    """Event ids as stored: a platform's id as sent, or, if longer than any platform's ids
+    are, its SHA-256 (a body could otherwise make us store whatever it carries)."""
+    if len(event_id) <= _MAX_EVENT_ID:
+        return event_id
+    return "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -240,7 +252,7 @@ class WebhookService:
                 # Authentic, but nothing of a suspended company or a paused connector runs:
                 # accept (so the platform does not retry forever) and drop.
                 return Received(items=len(items), duplicates=0, queued=0)
-            with_ids = [item.event_id for item in items if item.event_id is not None]
+            with_ids = [bounded_id(item.event_id) for item in items if item.event_id is not None]
             new_ids = await webhook_repo.record_new_events(
                 session,
                 company_id=company_id,
@@ -252,7 +264,7 @@ class WebhookService:
                 {
                     item.item_ref
                     for item in items
-                    if item.event_id is None or item.event_id in new_ids
+                    if item.event_id is None or bounded_id(item.event_id) in new_ids
                 }
             )
             await webhook_repo.add_pending(
