@@ -104,6 +104,24 @@ class Settings(BaseSettings):
     # --- Qdrant ------------------------------------------------------------------------------
     qdrant_url: str | None = Field(default=None, description="Qdrant server URL. Unset: embedded.")
     qdrant_api_key: SecretStr | None = None
+    qdrant_layout: Literal["shared", "per_company"] = Field(
+        default="shared",
+        description="Server engine: one collection for every company, partitioned by a "
+        "company_id tenant index (shared), or one collection per company (per_company).",
+    )
+    edge_max_open_shards: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="Embedded engine: company shards kept open at once; past it the least "
+        "recently used idle shard is closed (each open shard holds a file descriptor).",
+    )
+    edge_open_shards_memory_mb: int = Field(
+        default=4096,
+        ge=1,
+        description="Embedded engine: memory the open shards may cost together (measured as "
+        "resident-memory growth when each opened); past it the least recently used closes.",
+    )
     search_dense_weight: float = Field(
         default=DEFAULT_DENSE_WEIGHT,
         gt=0,
