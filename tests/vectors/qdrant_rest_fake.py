@@ -46,11 +46,7 @@ class FakeQdrant:
         )
 
     def calls(self, *, skip_reads: bool = True) -> list[tuple[str, str]]:
-        return [
-            (r.method, r.path)
-            for r in self.requests
-            if not (skip_reads and r.method == "GET")
-        ]
+        return [(r.method, r.path) for r in self.requests if not (skip_reads and r.method == "GET")]
 
     @staticmethod
     def _ok(result: Any) -> httpx.Response:
