@@ -15,12 +15,13 @@ from rich.table import Table
 
 from backend.api.state import AppState, company_lifecycle
 from backend.config import Settings
-from backend.errors import AppError
+from backend.errors import AppError, BadRequest
 from backend.evaluation.cli import eval_app
 from backend.stack import open_stack
 from backend.tenancy import service
 from backend.tenancy.company_id import company_id_from_domain
 from backend.vectors.edge import EngineInUse
+from backend.vectors.server import QdrantServerVectorStore
 
 app = typer.Typer(
     help="Helpdesk Assistant: multi-tenant RAG backend for helpdesk teams.", no_args_is_help=True
@@ -469,6 +470,30 @@ def vectors_optimize(
 
     for cid in _run(work):
         console.print(f"optimized {cid}")
+
+
+@vectors.command("promote-tenant")
+def vectors_promote_tenant(
+    company_id: Annotated[str, typer.Argument(help="The company to give a shard of its own.")],
+) -> None:
+    """Move a large company from the shared shard of the Qdrant server's shared collection
+    to a shard of its own, while it keeps being served: Qdrant copies its points, requests
+    switch to the new shard once it is active, then the shared copies are deleted. Needs
+    HELPDESK_QDRANT_URL and HELPDESK_QDRANT_LAYOUT=shared. An interrupted promotion resumes
+    when run again."""
+
+    async def work(state: AppState) -> list[str]:
+        if not isinstance(state.vectors, QdrantServerVectorStore):
+            raise BadRequest(
+                "promote-tenant needs a Qdrant server (HELPDESK_QDRANT_URL)",
+                code="sharding_unavailable",
+            )
+        promotion = await state.vectors.promote_tenant(company_id)
+        return promotion.steps
+
+    for step in _run(work):
+        console.print(step)
+    console.print(f"{company_id} has its own shard")
 
 
 @app.command()
