@@ -472,6 +472,33 @@ def vectors_optimize(
         console.print(f"optimized {cid}")
 
 
+@vectors.command("adopt-per-company")
+def vectors_adopt_per_company(
+    company_id: Annotated[
+        str | None, typer.Option("--company", "-c", help="One company (default: all).")
+    ] = None,
+) -> None:
+    """Move companies' points from the older collection-per-company layout (hd_COMPANY) into
+    the shared collection (HELPDESK_QDRANT_LAYOUT=shared), then drop the old collections.
+    Run it once after switching a server deployment to the shared layout; safe to re-run."""
+
+    async def work(state: AppState) -> list[tuple[str, int]]:
+        if not isinstance(state.vectors, QdrantServerVectorStore):
+            raise BadRequest(
+                "adopt-per-company needs a Qdrant server (HELPDESK_QDRANT_URL)",
+                code="layout_mismatch",
+            )
+        ids = (
+            [company_id]
+            if company_id
+            else [c.company_id for c in await service.list_companies(state.database, limit=10_000)]
+        )
+        return [(cid, await state.vectors.adopt_per_company(cid)) for cid in ids]
+
+    for cid, copied in _run(work):
+        console.print(f"{cid}: {copied} points moved to the shared collection")
+
+
 @vectors.command("promote-tenant")
 def vectors_promote_tenant(
     company_id: Annotated[str, typer.Argument(help="The company to give a shard of its own.")],

@@ -370,6 +370,64 @@ class QdrantServerVectorStore:
         )
         return alias
 
+    async def adopt_per_company(self, company_id: str, *, batch_size: int = 256) -> int:
+        """Move a company's points from its ``per_company`` collection (``hd_acme``, the
+        layout before the shared one) into the shared collection, then drop the old one.
+
+        Points are copied as stored (vectors and payload, same ids), so re-running after an
+        interruption overwrites rather than duplicates; the old collection is dropped only
+        once every point is copied. Searches read the shared collection, so the company's
+        results fill in as the copy runs. Returns how many points were copied (0 when the
+        company has no old collection)."""
+        if self._layout != "shared":
+            raise BadRequest(
+                "adopting a per-company collection needs HELPDESK_QDRANT_LAYOUT=shared",
+                code="layout_mismatch",
+            )
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        legacy_alias = namespace_for(company_id)
+        legacy = await self._aliased_collection_of(legacy_alias)
+        if legacy is None:
+            return 0
+        await self.ensure_company(company_id)
+        copied = 0
+        offset: models.ExtendedPointId | None = None
+        while True:
+            records, offset = await self._client.scroll(
+                legacy,
+                scroll_filter=_server_filter(company_id, None),
+                limit=batch_size,
+                offset=offset,
+                with_payload=True,
+                with_vectors=True,
+            )
+            if records:
+                await self._client.upsert(
+                    self._alias(company_id),
+                    points=[
+                        models.PointStruct(
+                            id=record.id, vector=record.vector or {}, payload=record.payload
+                        )
+                        for record in records
+                    ],
+                    shard_key_selector=self._shard_selector(company_id),
+                )
+                copied += len(records)
+            if offset is None:
+                break
+        await self._client.update_collection_aliases(
+            change_aliases_operations=[
+                models.DeleteAliasOperation(
+                    delete_alias=models.DeleteAlias(alias_name=legacy_alias)
+                )
+            ]
+        )
+        for version in await self._versions_of(legacy_alias):
+            await self._client.delete_collection(versioned_name(legacy_alias, version))
+        _log.info("vectors.per_company_adopted", company_id=company_id, points=copied)
+        return copied
+
     async def promote_tenant(self, company_id: str) -> Promotion:
         """Move a large company from the shared shard to a shard of its own, while it keeps
         being served (Qdrant's tiered multitenancy, server >= 1.16).

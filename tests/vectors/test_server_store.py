@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from qdrant_client import AsyncQdrantClient
-from vector_points import DIM, axis, chunk
+from vector_points import DIM, SPARSE, axis, chunk
 
 from backend.errors import BadRequest
 from backend.vectors import ChunkPoint, QdrantServerVectorStore, SearchMode
@@ -185,3 +185,33 @@ async def test_promotion_needs_a_sharded_server() -> None:
         await store.promote_tenant("acme")
     assert refused.value.code == "sharding_unavailable"
     await store.close()
+
+
+async def test_a_per_company_collection_is_adopted_into_the_shared_one() -> None:
+    client = AsyncQdrantClient(location=":memory:")
+    before = QdrantServerVectorStore(client, dense_dimension=DIM, layout="per_company")
+    await before.upsert(
+        "acme",
+        [chunk("acme", f"d{i}", f"ticket {i}", dense=axis(i), internal=i == 0) for i in range(5)],
+    )
+    await before.upsert("globex", [chunk("globex", "g", "globex", dense=axis(0))])
+    expected = await before.query("acme", dense=axis(1), limit=5, mode=SearchMode.DENSE)
+
+    after = shared_store(client)
+    assert await after.adopt_per_company("acme", batch_size=2) == 5
+    assert await after.adopt_per_company("acme") == 0  # nothing left to adopt
+    hits = await after.query("acme", dense=axis(1), limit=5, mode=SearchMode.DENSE)
+    # Same points, same payloads, same best match (the others tie at score 0).
+    assert sorted((str(h.id), h.payload.model_dump_json()) for h in hits) == sorted(
+        (str(h.id), h.payload.model_dump_json()) for h in expected
+    )
+    assert hits[0].payload.document_id == expected[0].payload.document_id == "d1"
+    sparse = await after.query(
+        "acme", sparse=SPARSE.encode_query("ticket"), limit=5, mode=SearchMode.SPARSE
+    )
+    assert len(sparse) == 5
+    assert "hd_acme" not in await aliases(client)
+    # Another company's old collection is left for its own adoption.
+    assert (await aliases(client))["hd_globex"] == "hd_globex_v1"
+    assert await after.count("globex") == 0
+    await after.close()
