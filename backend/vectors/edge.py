@@ -15,7 +15,7 @@ who holds it.
 
 Many companies. Shards open lazily, on a company's first call, and the store keeps at most
 ``max_open_shards`` of them open (each holds a few file descriptors: its WAL, segment files)
-and at most ``open_shard_memory_bytes`` of them by the memory each cost when it opened
+and at most ``open_shards_memory_bytes`` of them by the memory each cost when it opened
 (measured as the process's resident-memory growth; mostly the shard's mapped files, page
 cache that the kernel charges to this process): past either budget the least recently used
 idle shard is flushed and closed. A closed shard reopens on its next call, and the cost of
@@ -252,14 +252,14 @@ class EdgeVectorStore:
         dense_weight: float = DEFAULT_DENSE_WEIGHT,
         max_search_threads: int | None = 1,
         max_open_shards: int | None = None,
-        open_shard_memory_bytes: int | None = None,
+        open_shards_memory_bytes: int | None = None,
     ) -> None:
-        """``max_open_shards`` / ``open_shard_memory_bytes``: the budgets past which the least
+        """``max_open_shards`` / ``open_shards_memory_bytes``: the budgets past which the least
         recently used idle shards are closed (``None``: unbounded)."""
         if max_open_shards is not None and max_open_shards < 1:
             raise ValueError("max_open_shards must be at least 1")
-        if open_shard_memory_bytes is not None and open_shard_memory_bytes < 1:
-            raise ValueError("open_shard_memory_bytes must be positive")
+        if open_shards_memory_bytes is not None and open_shards_memory_bytes < 1:
+            raise ValueError("open_shards_memory_bytes must be positive")
         self._root = root
         self._dense_dimension = dense_dimension
         self._rrf_k = rrf_k
@@ -268,7 +268,7 @@ class EdgeVectorStore:
         # across requests, and the machines we target have few cores.
         self._max_search_threads = max_search_threads
         self._max_open_shards = max_open_shards
-        self._open_shard_memory_bytes = open_shard_memory_bytes
+        self._open_shards_memory_bytes = open_shards_memory_bytes
         self._shards: dict[str, _Shard] = {}
         self._registry_lock = threading.Lock()
         # A logical clock for least-recently-used order: bumping an int is cheap enough for
@@ -349,8 +349,8 @@ class EdgeVectorStore:
         tenants = [s for name, s in self._shards.items() if name != _PROBE]
         if self._max_open_shards is not None and len(tenants) > self._max_open_shards:
             return True
-        if self._open_shard_memory_bytes is not None:
-            return sum(s.memory_bytes for s in tenants) > self._open_shard_memory_bytes
+        if self._open_shards_memory_bytes is not None:
+            return sum(s.memory_bytes for s in tenants) > self._open_shards_memory_bytes
         return False
 
     def _evict_over_budget(self, *, keep: str) -> None:

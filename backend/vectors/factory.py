@@ -37,7 +37,7 @@ def build_vector_store(
             rrf_k=rrf_k,
             dense_weight=dense_weight,
             max_open_shards=max_open_shards,
-            open_shard_memory_bytes=open_shards_memory_bytes,
+            open_shards_memory_bytes=open_shards_memory_bytes,
         )
     local = qdrant_url == ":memory:"
     if local:

@@ -164,7 +164,7 @@ async def test_the_least_recently_used_shard_is_the_one_closed(tmp_path: Path) -
 
 async def test_the_memory_budget_closes_shards_too(tmp_path: Path) -> None:
     # A budget smaller than any shard keeps only the shard in use open.
-    store = EdgeVectorStore(tmp_path, dense_dimension=DIM, open_shard_memory_bytes=1)
+    store = EdgeVectorStore(tmp_path, dense_dimension=DIM, open_shards_memory_bytes=1)
     for index, company in enumerate(("a1", "b2", "c3")):
         await store.upsert(company, [chunk(company, "d", "hello", dense=axis(index))])
         assert store.open_shard_count() == 1
@@ -192,5 +192,5 @@ async def test_a_cold_first_search_is_measured_and_logged(tmp_path: Path) -> Non
 def test_budgets_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="max_open_shards"):
         EdgeVectorStore(tmp_path / "a", dense_dimension=DIM, max_open_shards=0)
-    with pytest.raises(ValueError, match="open_shard_memory_bytes"):
-        EdgeVectorStore(tmp_path / "b", dense_dimension=DIM, open_shard_memory_bytes=0)
+    with pytest.raises(ValueError, match="open_shards_memory_bytes"):
+        EdgeVectorStore(tmp_path / "b", dense_dimension=DIM, open_shards_memory_bytes=0)
