@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         description="Server engine: one collection for every company, partitioned by a "
         "company_id tenant index (shared), or one collection per company (per_company).",
     )
+    qdrant_custom_sharding: bool = Field(
+        default=False,
+        description="Shared layout on a Qdrant cluster (distributed mode, >= 1.16): create the "
+        "shared collection with custom sharding so large companies can be promoted to their "
+        "own shard. Fixed when the collection is created.",
+    )
     edge_max_open_shards: int = Field(
         default=256,
         ge=1,

@@ -161,6 +161,7 @@ async def open_stack(
             dense_dimension=dense.dimension,
             dense_weight=settings.search_dense_weight,
             layout=settings.qdrant_layout,
+            custom_sharding=settings.qdrant_custom_sharding,
             max_open_shards=settings.edge_max_open_shards,
             open_shards_memory_bytes=settings.edge_open_shards_memory_mb * 1024 * 1024,
         )

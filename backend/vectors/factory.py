@@ -23,6 +23,7 @@ def build_vector_store(
     rrf_k: int = DEFAULT_RRF_K,
     dense_weight: float = DEFAULT_DENSE_WEIGHT,
     layout: VectorLayout = "shared",
+    custom_sharding: bool = False,
     max_open_shards: int | None = None,
     open_shards_memory_bytes: int | None = None,
 ) -> VectorStore:
@@ -50,5 +51,6 @@ def build_vector_store(
         rrf_k=rrf_k,
         dense_weight=dense_weight,
         layout=layout,
-        custom_sharding=not local,
+        # Local mode has no shards.
+        custom_sharding=custom_sharding and not local,
     )

@@ -5,9 +5,10 @@ versioned collection, both filtering every read, count and delete on ``company_i
 
 - ``shared`` (default): every company in one collection per vector layout
   (``hd_shared_384d`` → ``hd_shared_384d_v1``), partitioned by the ``company_id`` keyword
-  index marked ``is_tenant`` (Qdrant keeps each tenant's points together on disk). On a real
-  server the collection uses custom sharding: companies live on the fallback shard key
-  ``_shared`` until an operator promotes a large one to a shard of its own
+  index marked ``is_tenant`` (Qdrant keeps each tenant's points together on disk). On a
+  Qdrant cluster with ``HELPDESK_QDRANT_CUSTOM_SHARDING`` the collection uses custom
+  sharding: companies live on the fallback shard key ``_shared`` until an operator promotes
+  a large one to a shard of its own
   (:meth:`QdrantServerVectorStore.promote_tenant`, ``helpdesk vectors promote-tenant``).
   Every request names the company's shard key with that fallback, so it reaches the
   company's own shard once there is one and the shared shard until then.
@@ -448,7 +449,8 @@ class QdrantServerVectorStore:
         if not self._custom_sharding:
             raise BadRequest(
                 "promoting a company to its own shard needs the shared layout on a Qdrant "
-                "server (HELPDESK_QDRANT_LAYOUT=shared and HELPDESK_QDRANT_URL set)",
+                "cluster with custom sharding (HELPDESK_QDRANT_URL, HELPDESK_QDRANT_LAYOUT="
+                "shared, HELPDESK_QDRANT_CUSTOM_SHARDING=true)",
                 code="sharding_unavailable",
             )
         await self.ensure_company(company_id)
