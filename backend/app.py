@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import start_http_server
 
 from backend import __version__
-from backend.api import admin, demo, ops
+from backend.api import admin, console, demo, ops
 from backend.api.cors import CompanyCorsMiddleware, OriginPolicy
 from backend.api.edge import RequestEdgeMiddleware
 from backend.api.errors import install_error_handlers
@@ -59,6 +59,7 @@ TAGS = [
         "name": "insight",
         "description": "Triage suggestions, usage analytics and knowledge gaps (agents only).",
     },
+    {"name": "console", "description": "The company console: sign-in, users, invitations."},
     {"name": "admin", "description": "Platform administration (admin token)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
 ]
@@ -142,6 +143,8 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     app.include_router(ops.router)
     app.include_router(admin.router)
+    app.include_router(console.operator_router)
+    app.include_router(console.router)
     app.include_router(company.router)
     app.include_router(connectors.router)
     app.include_router(assistant.router)
