@@ -19,8 +19,11 @@ from backend.api.errors import install_error_handlers
 from backend.api.state import AppState
 from backend.api.v1 import (
     analytics,
+    api_keys,
     assistant,
     company,
+    company_settings,
+    connector_kinds,
     connectors,
     insights,
     interactions,
@@ -146,6 +149,10 @@ def create_app(
     app.include_router(console.operator_router)
     app.include_router(console.router)
     app.include_router(company.router)
+    app.include_router(api_keys.router)
+    app.include_router(company_settings.router)
+    # Before the connector routes: /v1/connectors/kinds is not a connector id.
+    app.include_router(connector_kinds.router)
     app.include_router(connectors.router)
     app.include_router(assistant.router)
     app.include_router(interactions.router)

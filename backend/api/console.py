@@ -243,9 +243,7 @@ async def list_users(tenant: ConsoleTenant, auth: ConsoleAuthDep) -> Any:
 async def invite_user(body: InviteIn, tenant: ConsoleTenant, auth: ConsoleAuthDep) -> Any:
     """Invite a person: an owner may invite any role, an admin agents only. The invitation
     token is shown once; the person sets their name and password with it."""
-    invitation = await auth.invite_by(
-        tenant, email=str(body.email), name=body.name, role=body.role
-    )
+    invitation = await auth.invite_by(tenant, email=str(body.email), name=body.name, role=body.role)
     return _invitation_out(invitation.user, invitation.token)
 
 
@@ -259,7 +257,9 @@ async def change_role(
 
 
 @router.delete(
-    "/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses={404: {"model": ErrorBody}}
+    "/users/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"model": ErrorBody}},
 )
 async def remove_user(user_id: uuid.UUID, tenant: ConsoleTenant, auth: ConsoleAuthDep) -> Response:
     """Remove a user and end their sessions."""

@@ -66,12 +66,8 @@ def enforce_route_policy(request: Request, tenant: Tenant) -> None:
     path = getattr(route, "path", None) or request.url.path
     if tenant.via == "console":
         if not role_allows(tenant.role or "", request.method, path):
-            raise Forbidden(
-                f"the {tenant.role} role may not do this", code="role_forbidden"
-            )
+            raise Forbidden(f"the {tenant.role} role may not do this", code="role_forbidden")
         return
     scope = required_scope(path)
     if scope not in tenant.scopes:
-        raise Forbidden(
-            f"this API key lacks the {scope!r} scope", code="insufficient_scope"
-        )
+        raise Forbidden(f"this API key lacks the {scope!r} scope", code="insufficient_scope")

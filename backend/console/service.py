@@ -183,8 +183,7 @@ class ConsoleAuth:
                 company_id=user.company_id,
                 user_id=user.id,
                 token_hash=token_hash(token),
-                expires_at=self.clock.now()
-                + timedelta(hours=self.settings.console_session_hours),
+                expires_at=self.clock.now() + timedelta(hours=self.settings.console_session_hours),
                 client_ip=client_ip,
                 user_agent=(user_agent or "")[:300] or None,
             )
@@ -295,14 +294,10 @@ class ConsoleAuth:
                     details={"role": role},
                 )
         except IntegrityError as exc:
-            raise Conflict(
-                "a console user with this e-mail exists", code="user_exists"
-            ) from exc
+            raise Conflict("a console user with this e-mail exists", code="user_exists") from exc
         return Invitation(user=user, token=token)
 
-    async def invite_by(
-        self, tenant: Tenant, *, email: str, name: str, role: str
-    ) -> Invitation:
+    async def invite_by(self, tenant: Tenant, *, email: str, name: str, role: str) -> Invitation:
         """An owner invites anyone; an admin invites agents only."""
         _require_manager(tenant)
         if tenant.role != "owner" and role != "agent":
@@ -405,9 +400,7 @@ def _require_manager(tenant: Tenant) -> None:
         raise Forbidden("managing users needs the owner or admin role", code="role_forbidden")
 
 
-async def _managed_user(
-    session: AsyncSession, tenant: Tenant, user_id: uuid.UUID
-) -> ConsoleUser:
+async def _managed_user(session: AsyncSession, tenant: Tenant, user_id: uuid.UUID) -> ConsoleUser:
     user = await store.get_user(session, user_id)
     if user is None:
         # Another company's user id reads exactly like an unknown one (RLS hides it).

@@ -19,11 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.db.models import ConsoleSession, ConsoleUser
 from backend.db.session import Database
 
-_LOOKUP_SETTINGS = frozenset({"app.console_email", "app.console_invite_hash", "app.console_session_hash"})
+_LOOKUP_SETTINGS = frozenset(
+    {"app.console_email", "app.console_invite_hash", "app.console_session_hash"}
+)
 
 
 @asynccontextmanager
-async def lookup_session(database: Database, setting: str, value: str) -> AsyncIterator[AsyncSession]:
+async def lookup_session(
+    database: Database, setting: str, value: str
+) -> AsyncIterator[AsyncSession]:
     """A read transaction in which the one row matching ``value`` is visible."""
     if setting not in _LOOKUP_SETTINGS:
         raise ValueError(f"not a console lookup setting: {setting}")
@@ -104,8 +108,6 @@ async def delete_session(session: AsyncSession, token_hash: bytes) -> None:
 
 async def delete_user_sessions(session: AsyncSession, user_id: uuid.UUID) -> int:
     result = await session.execute(
-        delete(ConsoleSession)
-        .where(ConsoleSession.user_id == user_id)
-        .returning(ConsoleSession.id)
+        delete(ConsoleSession).where(ConsoleSession.user_id == user_id).returning(ConsoleSession.id)
     )
     return len(result.all())

@@ -72,9 +72,7 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
-    scopes: Mapped[list[str]] = mapped_column(
-        server_default="{assistant,ingest,admin,widget-mint}"
-    )
+    scopes: Mapped[list[str]] = mapped_column(server_default="{assistant,ingest,admin,widget-mint}")
     """What the key may call (``backend.console.scopes``); keys made before scopes have all."""
 
 
@@ -170,6 +168,8 @@ class SyncRun(Base):
     unchanged: Mapped[int] = mapped_column(Integer, server_default="0")
     deleted: Mapped[int] = mapped_column(Integer, server_default="0")
     failed: Mapped[int] = mapped_column(Integer, server_default="0")
+    chunks: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    """Passages written to the index (the console's chunks per second)."""
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     counts: Mapped[dict[str, int]] = mapped_column(JSONB, server_default="{}")
     """Counters by reason: ``skipped.<reason>``, ``attachments_indexed``,

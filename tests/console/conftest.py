@@ -40,7 +40,9 @@ async def console_clients(app: FastAPI) -> AsyncIterator[Callable[[], httpx.Asyn
     def new() -> httpx.AsyncClient:
         # Each client comes from an address of its own, as separate browsers would: the
         # per-address sign-in limit then counts one test's attempts only.
-        address = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+        address = (
+            f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+        )
         c = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=(address, 50000)),
             base_url="http://testserver",

@@ -151,7 +151,9 @@ async def test_sign_out_and_sign_out_everywhere(
 
 
 async def test_revoked_cookie_value_is_refused_when_replayed(
-    make_company: MakeCompany, console_user: SignIn, console_clients: Callable[[], httpx.AsyncClient]
+    make_company: MakeCompany,
+    console_user: SignIn,
+    console_clients: Callable[[], httpx.AsyncClient],
 ) -> None:
     owner = await console_user(await make_company(), "owner")
     cookie = owner.client.cookies["hd_console"]
@@ -162,9 +164,7 @@ async def test_revoked_cookie_value_is_refused_when_replayed(
     assert r.status_code == 401 and r.json()["error"] == "not_signed_in"
 
 
-async def test_audit_entries_name_the_user(
-    make_company: MakeCompany, console_user: SignIn
-) -> None:
+async def test_audit_entries_name_the_user(make_company: MakeCompany, console_user: SignIn) -> None:
     company = await make_company()
     owner = await console_user(company, "owner")
     made = await owner.client.post(

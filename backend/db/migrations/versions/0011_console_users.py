@@ -16,7 +16,8 @@ cookie hash is presented (``app.console_session_hash``). Nothing else of any com
 E-mails are unique across companies: signing in names no company, so one address must
 lead to one account.
 
-API keys gain ``scopes``; keys that exist keep every scope.
+API keys gain ``scopes``; keys that exist keep every scope. Sync runs gain ``chunks`` (the
+passages written, for the console's progress).
 
 Revision ID: 0011
 Revises: 0008
@@ -133,13 +134,16 @@ def upgrade() -> None:
     )
     op.add_column(
         "api_keys",
-        sa.Column(
-            "scopes", pg.ARRAY(sa.Text), nullable=False, server_default=sa.text(ALL_SCOPES)
-        ),
+        sa.Column("scopes", pg.ARRAY(sa.Text), nullable=False, server_default=sa.text(ALL_SCOPES)),
+    )
+
+    op.add_column(
+        "sync_runs", sa.Column("chunks", sa.BigInteger, nullable=False, server_default="0")
     )
 
 
 def downgrade() -> None:
+    op.drop_column("sync_runs", "chunks")
     op.drop_column("api_keys", "scopes")
     op.drop_table("console_sessions")
     op.drop_table("console_users")
