@@ -46,7 +46,15 @@ replies grounded in **your company's own** tickets, articles and reviews, with c
 same company. Errors: missing/unknown/revoked key → 401, key of another company → 403,
 malformed company id → 400. The sidebar widget uses a short-lived **widget token** instead
 (`POST /v1/widget-tokens`, minted server-side with an API key); it works for the assistant
-endpoints only.
+endpoints only. The company console signs people in with a cookie instead (`hd_console`,
+from `POST /console/api/session`); with it `X-Company-ID` may be omitted, and POST, PUT,
+PATCH and DELETE need the `X-CSRF-Token` header the session returned.
+
+**Scopes and roles.** API keys carry scopes: `assistant`, `ingest` (connectors, syncs,
+documents), `admin` (keys, settings, audit log, usage, analytics) and `widget-mint`; keys
+made before scopes have all four. A key without the endpoint's scope → 403
+`insufficient_scope`. Console users have a role (owner, admin, agent); an agent may use the
+assistant and read documents only (403 `role_forbidden` otherwise).
 
 **Streams.** The `/stream` endpoints send Server-Sent Events: `token` events with text, then
 one `done` event (the full response with citations) or an `error` event.

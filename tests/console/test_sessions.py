@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -177,3 +178,32 @@ async def test_audit_entries_name_the_user(make_company: MakeCompany, console_us
     actor = f"user:{owner.user['id']}"
     assert ("api_key.create", actor) in actions
     assert ("console.sign_in", actor) in actions
+
+
+def test_cookie_is_secure_except_on_loopback_outside_production() -> None:
+    from types import SimpleNamespace
+
+    from starlette.requests import Request
+
+    from backend.api.console import _cookie_secure
+
+    def request(host: str) -> Request:
+        return Request(
+            {
+                "type": "http",
+                "method": "POST",
+                "scheme": "http",
+                "path": "/console/api/session",
+                "headers": [(b"host", host.encode())],
+                "server": (host, 80),
+                "query_string": b"",
+            }
+        )
+
+    def state(environment: str) -> Any:
+        return SimpleNamespace(settings=SimpleNamespace(environment=environment))
+
+    assert _cookie_secure(request("127.0.0.1:8000"), state("production")) is True
+    assert _cookie_secure(request("console.acme.example"), state("development")) is True
+    assert _cookie_secure(request("127.0.0.1:8000"), state("development")) is False
+    assert _cookie_secure(request("localhost:8000"), state("development")) is False
