@@ -54,7 +54,8 @@ SEED = {
     "VALUES (:c, current_date, :connector, 'succeeded', now())",
     "console_users": "INSERT INTO console_users (id, company_id, email, role) "
     "VALUES (:user, :c, 'u-' || gen_random_uuid() || '@seed.example', 'agent')",
-    "console_sessions": "INSERT INTO console_sessions (company_id, user_id, token_hash, expires_at) "
+    "console_sessions": "INSERT INTO console_sessions "
+    "(company_id, user_id, token_hash, expires_at) "
     "VALUES (:c, :user, gen_random_uuid()::text::bytea, now())",
 }
 
