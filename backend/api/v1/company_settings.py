@@ -76,7 +76,7 @@ class CompanySettingsBody(BaseModel):
     ) = Field(
         default=None, description="Web origins the widget may run on (https://support.acme.com)."
     )
-    audiences: list[Literal["agent", "customer"]] | None = Field(
+    audiences: Annotated[list[Literal["agent", "customer"]], Field(max_length=2)] | None = Field(
         default=None, description="Who the widget serves."
     )
     llm: LlmSettingsBody | None = None
