@@ -115,3 +115,13 @@ async def delete_user_sessions(session: AsyncSession, user_id: uuid.UUID) -> int
         delete(ConsoleSession).where(ConsoleSession.user_id == user_id).returning(ConsoleSession.id)
     )
     return len(result.all())
+
+
+async def delete_expired_sessions(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
+    """Expired sessions of one user go at their next sign-in: the table keeps no dead rows
+    beyond each user's last visit, without a sweeper job."""
+    await session.execute(
+        delete(ConsoleSession).where(
+            ConsoleSession.user_id == user_id, ConsoleSession.expires_at <= now
+        )
+    )
