@@ -27,6 +27,7 @@ from backend.api.v1 import (
     connectors,
     insights,
     interactions,
+    review_replies,
     triage,
 )
 from backend.clock import Clock
@@ -167,6 +168,8 @@ def create_app(
     app.include_router(triage.router)
     app.include_router(analytics.router)
     app.include_router(insights.router)
+    app.include_router(review_replies.router)
+    app.include_router(review_replies.notes_router)
     if settings.demo_mode:
         app.include_router(demo.router)
     if settings.widget_dir.is_dir():

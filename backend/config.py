@@ -265,6 +265,45 @@ class Settings(BaseSettings):
         "Refused when environment is production.",
     )
 
+    # --- Replies out: review replies, alerts, ticket notes (backend/replies) --------------
+    reply_alert_rating_threshold: float = Field(
+        default=2.0,
+        ge=0,
+        le=5,
+        description="Stars out of 5 at or below which a new review alerts the company's "
+        "webhook (a company may set its own).",
+    )
+    reply_max_review_age_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Reviews written longer ago than this get no draft and no alert when "
+        "ingested (a first sync's backlog).",
+    )
+    reply_max_chars: int = Field(
+        default=4000,
+        ge=100,
+        le=20_000,
+        description="Longest review reply (Google Business Profile accepts 4096 bytes).",
+    )
+    reply_max_attempts: int = Field(
+        default=4,
+        ge=1,
+        le=10,
+        description="Tries per publish, note or alert call (429 and 5xx are retried).",
+    )
+    reply_max_retry_after_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Longest Retry-After a publish, note or alert call waits out; a longer "
+        "one fails the call (retryable).",
+    )
+    reply_answer_excerpt_chars: int = Field(
+        default=1000,
+        ge=0,
+        le=10_000,
+        description="How much of a platform's answer to a publish is recorded.",
+    )
+
     # --- Secrets ---------------------------------------------------------------------------
     encryption_key: SecretStr | None = Field(
         default=None,

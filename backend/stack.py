@@ -40,6 +40,7 @@ from backend.llm.builder import build_router_from_settings
 from backend.llm.cache import ResponseInvalidator
 from backend.llm.ledger import PostgresBudgetLedger
 from backend.outbox import FileOutbox
+from backend.replies.wiring import build_reply_service
 from backend.retrieval import HybridRetriever
 from backend.secretbox import SecretBox, load_or_create_key
 from backend.tenancy.credential_cache import CredentialCache
@@ -221,6 +222,18 @@ async def open_stack(
             fusion=settings.search_fusion,
         )
         triage = TriageService(database, retriever)
+        assistant = Assistant(
+            retriever, router, company_settings=company_settings_from_database(database)
+        )
+        replies = build_reply_service(
+            settings,
+            database=database,
+            connectors=connectors,
+            egress=egress,
+            secrets=secret_box,
+            clock=clock,
+            assistant=assistant,
+        )
         sync = SyncService(
             database=database,
             connectors=connectors,
@@ -233,6 +246,7 @@ async def open_stack(
                 phone_region=settings.privacy_phone_region,
                 document_room=plans.documents_room,
                 open_tickets_indexed=triage.on_tickets_changed,
+                reviews_indexed=replies.on_reviews_indexed,
             ),
             egress=egress,
             files=files,
@@ -262,11 +276,7 @@ async def open_stack(
             jobs=jobs,
             router=router,
             assistant=AssistantService(
-                assistant=Assistant(
-                    retriever,
-                    router,
-                    company_settings=company_settings_from_database(database),
-                ),
+                assistant=assistant,
                 router=router,
                 database=database,
                 cache=cache,
@@ -274,6 +284,7 @@ async def open_stack(
                 recorder=recorder,
             ),
             triage=triage,
+            replies=replies,
             credentials=CredentialCache(settings.auth_cache_seconds),
             plans=plans,
             widget_signer=WidgetTokenSigner(

@@ -214,6 +214,7 @@ async def get_indexer(state: StateDep) -> KnowledgeIndexer:
         phone_region=parts.phone_region,
         document_room=parts.document_room,
         open_tickets_indexed=parts.open_tickets_indexed,
+        reviews_indexed=parts.reviews_indexed,
     )
 
 

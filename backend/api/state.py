@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from backend.ingest.sync import SyncService
     from backend.insight.triage import TriageService
     from backend.llm.router import LLMRouter
+    from backend.replies.service import ReviewReplyService
     from backend.tenancy.credential_cache import CredentialCache
     from backend.tenancy.lifecycle import CompanyLifecycle
     from backend.tenancy.plans import PlanService
@@ -45,6 +46,7 @@ class AppState:
     assistant: AssistantService
     widget_signer: WidgetTokenSigner
     triage: TriageService
+    replies: ReviewReplyService
     credentials: CredentialCache
     plans: PlanService
     # name → check; /readyz runs each configured store's check.

@@ -45,12 +45,18 @@ class TrustpilotSettings(BaseModel):
     lookback_days: int = Field(default=30, ge=0)
     """How far below the last watermark a sync re-reads to catch new replies and edits."""
     max_attempts: int = Field(default=5, ge=1, le=10)
+    business_user_id: str | None = Field(default=None, max_length=100)
+    """The business user replies are posted as (``authorBusinessUserId``); needed only to
+    publish review replies (backend/replies)."""
 
 
 class TrustpilotCredentials(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     api_key: SecretStr
+    access_token: SecretStr | None = None
+    """A business user's OAuth access token: the private reply endpoint needs it, reading
+    reviews does not."""
 
 
 class TrustpilotCheckpoint(Checkpoint):
