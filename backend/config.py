@@ -67,6 +67,33 @@ class Settings(BaseSettings):
         "revoked in another process keeps working here at most this long); 0 disables.",
     )
 
+    # --- company console ------------------------------------------------------------------
+    console_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="A console sign-in lasts this long; then the user signs in again.",
+    )
+    console_login_attempts: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Console sign-in attempts allowed per e-mail and per client IP within "
+        "console_login_window_seconds (429 `rate_limited` beyond).",
+    )
+    console_login_window_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=86_400,
+        description="The window of console_login_attempts, in seconds.",
+    )
+    console_invite_hours: float = Field(
+        default=72.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a console invitation token can be accepted.",
+    )
+
     # --- Postgres --------------------------------------------------------------------------
     database_url: str | None = Field(
         default=None,
@@ -103,6 +130,30 @@ class Settings(BaseSettings):
     # --- Qdrant ------------------------------------------------------------------------------
     qdrant_url: str | None = Field(default=None, description="Qdrant server URL. Unset: embedded.")
     qdrant_api_key: SecretStr | None = None
+    qdrant_layout: Literal["shared", "per_company"] = Field(
+        default="shared",
+        description="Server engine: one collection for every company, partitioned by a "
+        "company_id tenant index (shared), or one collection per company (per_company).",
+    )
+    qdrant_custom_sharding: bool = Field(
+        default=False,
+        description="Shared layout on a Qdrant cluster (distributed mode, >= 1.16): create the "
+        "shared collection with custom sharding so large companies can be promoted to their "
+        "own shard. Fixed when the collection is created.",
+    )
+    edge_max_open_shards: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="Embedded engine: company shards kept open at once; past it the least "
+        "recently used idle shard is closed (each open shard holds a file descriptor).",
+    )
+    edge_open_shards_memory_mb: int = Field(
+        default=4096,
+        ge=1,
+        description="Embedded engine: memory the open shards may cost together (measured as "
+        "resident-memory growth when each opened); past it the least recently used closes.",
+    )
     search_dense_weight: float = Field(
         default=DEFAULT_DENSE_WEIGHT,
         gt=0,

@@ -196,6 +196,10 @@ async def open_stack(
             data_dir,
             dense_dimension=dense.dimension,
             dense_weight=settings.search_dense_weight,
+            layout=settings.qdrant_layout,
+            custom_sharding=settings.qdrant_custom_sharding,
+            max_open_shards=settings.edge_max_open_shards,
+            open_shards_memory_bytes=settings.edge_open_shards_memory_mb * 1024 * 1024,
         )
         exit_stack.push_async_callback(vectors.close)
         sparse = SparseEncoder()

@@ -57,6 +57,11 @@ SEED = {
     "VALUES (:c, :document, 'freshdesk', 'review:1', 'negative', 'd', 'd')",
     "reply_settings": "INSERT INTO reply_settings (company_id, ticket_notes_enabled) "
     "VALUES (:c, true)",
+    "console_users": "INSERT INTO console_users (id, company_id, email, role) "
+    "VALUES (:user, :c, 'u-' || gen_random_uuid() || '@seed.example', 'agent')",
+    "console_sessions": "INSERT INTO console_sessions "
+    "(company_id, user_id, token_hash, expires_at) "
+    "VALUES (:c, :user, gen_random_uuid()::text::bytea, now())",
     "webhook_endpoints": "INSERT INTO webhook_endpoints (connector_id, company_id, secret_sealed) "
     "VALUES (:connector, :c, 'sealed'::bytea)",
     "webhook_events": "INSERT INTO webhook_events (company_id, connector_id, event_id) "
@@ -83,6 +88,7 @@ async def seed_company(db: Database, company_id: str) -> dict[str, str]:
         "connector": str(uuid.uuid4()),
         "interaction": str(uuid.uuid4()),
         "document": str(uuid.uuid4()),
+        "user": str(uuid.uuid4()),
     }
     async with db.tenant_session(company_id) as session:
         for statement in SEED.values():

@@ -8,7 +8,7 @@ request names only a connector id, so ``webhook_endpoints`` has one more policy,
 everything after runs in that company's ``tenant_session``.
 
 Revision ID: 0009
-Revises: 0010 (was 0008; re-chained after main gained 0010_review_replies)
+Revises: 0011 (was 0008; re-chained after main gained 0010 and 0011)
 Create Date: 2026-12-05
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
 revision: str = "0009"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
