@@ -72,14 +72,11 @@ TAGS = [
         "name": "insight",
         "description": "Triage suggestions, usage analytics and knowledge gaps (agents only).",
     },
-<<<<<<< HEAD
     {
         "name": "webhooks",
         "description": "Platforms push changes in; items are re-fetched and indexed in seconds.",
     },
-=======
     {"name": "console", "description": "The company console: sign-in, users, invitations."},
->>>>>>> main
     {"name": "admin", "description": "Platform administration (admin token)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
 ]
