@@ -13,13 +13,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from backend.api.state import AppState, company_lifecycle
 from backend.config import Settings
 from backend.errors import AppError
 from backend.evaluation.cli import eval_app
-from backend.stack import open_stack
+from backend.stack import Stack, open_stack
 from backend.tenancy import service
-from backend.tenancy.company_id import company_id_from_domain
+from backend.tenancy.company_id import company_id_from_domain, validate_company_id
 from backend.vectors.edge import EngineInUse
 
 app = typer.Typer(
@@ -53,7 +52,7 @@ T = TypeVar("T")
 CLI_ACTOR = "cli"
 
 
-def _run(work: Callable[[AppState], Awaitable[T]]) -> T:
+def _run(work: Callable[[Stack], Awaitable[T]]) -> T:
     """Open the stack (embedded or configured), run ``work``, map errors to exit codes."""
 
     async def main() -> T:
@@ -208,8 +207,8 @@ def tenants_suspend(
 ) -> None:
     """Suspend a company: its keys and tokens get 403 company_suspended, its syncs stop."""
     company = _run(
-        lambda s: company_lifecycle(s).set_status(
-            company_id, "suspended", actor=CLI_ACTOR, reason=reason
+        lambda s: s.lifecycle().set_status(
+            validate_company_id(company_id), "suspended", actor=CLI_ACTOR, reason=reason
         )
     )
     console.print(f"suspended [bold]{company.company_id}[/bold]")
@@ -218,7 +217,11 @@ def tenants_suspend(
 @tenants.command("reactivate")
 def tenants_reactivate(company_id: Annotated[str, typer.Argument(help="Company id.")]) -> None:
     """Lift a suspension."""
-    company = _run(lambda s: company_lifecycle(s).set_status(company_id, "active", actor=CLI_ACTOR))
+    company = _run(
+        lambda s: s.lifecycle().set_status(
+            validate_company_id(company_id), "active", actor=CLI_ACTOR
+        )
+    )
     console.print(f"reactivated [bold]{company.company_id}[/bold]")
 
 
@@ -237,7 +240,7 @@ def tenants_delete(
             "repeat with --yes"
         )
         raise typer.Exit(code=2)
-    report = _run(lambda s: company_lifecycle(s).delete(company_id, actor=CLI_ACTOR))
+    report = _run(lambda s: s.lifecycle().delete(validate_company_id(company_id), actor=CLI_ACTOR))
     console.print(f"deleted [bold]{company_id}[/bold]")
     for table, rows in report.postgres_rows.items():
         console.print(f"  postgres {table}: {rows}")
@@ -334,7 +337,7 @@ def _ingest(
     from backend.ingest.file_imports import PATH_SETTING
     from backend.ingest.operator import ensure_connector, run_sync_with_progress
 
-    async def work(state: AppState) -> list[str]:
+    async def work(state: Stack) -> list[str]:
         files = state.connectors.files
         checked = files.resolve_settings(platform, dict(settings))
         name = f"{label}:{files.display_path(Path(checked[PATH_SETTING[platform]]))}"
@@ -436,7 +439,7 @@ def ingest_backfill(
     """Run a connector's sync in the foreground (e.g. the first full platform backfill)."""
     from backend.ingest.operator import run_sync_with_progress
 
-    async def work(state: AppState) -> list[str]:
+    async def work(state: Stack) -> list[str]:
         if from_scratch:
             await state.connectors.reset_checkpoint(company_id, connector_id, actor=CLI_ACTOR)
         summary = await run_sync_with_progress(state, company_id, connector_id)
@@ -455,7 +458,7 @@ def vectors_optimize(
     """Build the search indexes of the embedded engine after bulk loads (the API should not
     be serving from the same data directory meanwhile: the build blocks its process)."""
 
-    async def work(state: AppState) -> list[str]:
+    async def work(state: Stack) -> list[str]:
         ids = (
             [company_id]
             if company_id
@@ -523,7 +526,7 @@ def _print_plan(company_id: str, stored: dict[str, object], effective: dict[str,
 def plans_show(company_id: str) -> None:
     """A company's plan: the limits set for it and the effective ones."""
 
-    async def work(state: AppState) -> tuple[dict[str, object], dict[str, object]]:
+    async def work(state: Stack) -> tuple[dict[str, object], dict[str, object]]:
         stored = await state.plans.stored_plan(company_id)
         return stored, state.plans.effective(stored).model_dump()
 
@@ -556,7 +559,7 @@ def plans_set(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
-    async def work(state: AppState) -> dict[str, object]:
+    async def work(state: Stack) -> dict[str, object]:
         effective = await state.plans.set_plan(company_id, stored, actor=CLI_ACTOR)
         return effective.model_dump()
 

@@ -12,11 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api.dependencies import ClockDep, DatabaseDep, PlatformAdmin, StateDep
 from backend.api.schemas import MAX_OFFSET, ApiKeyOut, CompanyOut, ErrorBody, IssuedApiKeyOut
-from backend.api.state import company_lifecycle
 from backend.api.v1.company import AuditEntryOut
 from backend.errors import BadRequest
 from backend.tenancy import service
-from backend.tenancy.company_id import COMPANY_ID_PATTERN, CompanyId, company_id_from_domain
+from backend.tenancy.company_id import (
+    COMPANY_ID_PATTERN,
+    CompanyId,
+    CompanyIdField,
+    company_id_from_domain,
+)
 from backend.tenancy.plans import PlanLimits
 
 router = APIRouter(
@@ -29,7 +33,7 @@ router = APIRouter(
 )
 
 CompanyIdPath = Annotated[
-    str,
+    CompanyId,
     Path(
         pattern=COMPANY_ID_PATTERN,
         max_length=63,
@@ -39,7 +43,7 @@ CompanyIdPath = Annotated[
 
 
 class CompanyCreate(BaseModel):
-    company_id: CompanyId | None = Field(
+    company_id: CompanyIdField | None = Field(
         default=None,
         max_length=63,
         description="Lower-case slug. Omit it to derive it from `helpdesk_domain` "
@@ -211,7 +215,7 @@ async def suspend_company(
     """Suspend a company: its API keys and widget tokens get 403 `company_suspended` on
     every endpoint (minting tokens included), its queued and running syncs are cancelled and
     scheduled ones no longer start. Its data is kept. Audited."""
-    return await company_lifecycle(state).set_status(
+    return await state.lifecycle().set_status(
         company_id, "suspended", actor=actor, reason=body.reason if body else None
     )
 
@@ -225,7 +229,7 @@ async def reactivate_company(
     company_id: CompanyIdPath, state: StateDep, actor: PlatformAdmin
 ) -> Any:
     """Lift a suspension: the company's credentials and schedules work again. Audited."""
-    return await company_lifecycle(state).set_status(company_id, "active", actor=actor)
+    return await state.lifecycle().set_status(company_id, "active", actor=actor)
 
 
 @router.delete(
@@ -255,7 +259,7 @@ async def delete_company(
         raise BadRequest(
             "repeat the company id in ?confirm= to delete it", code="confirmation_required"
         )
-    report = await company_lifecycle(state).delete(company_id, actor=actor)
+    report = await state.lifecycle().delete(company_id, actor=actor)
     return CompanyDeletionOut(company_id=company_id, **report.as_details())
 
 
@@ -267,7 +271,7 @@ async def read_company_audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Any:
     """A company's audit trail, newest first; still readable after the company is deleted."""
-    return await company_lifecycle(state).audit_log(company_id, limit=limit)
+    return await state.lifecycle().audit_log(company_id, limit=limit)
 
 
 class PlanIn(PlanLimits):

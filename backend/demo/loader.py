@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import contextlib
 
-from backend.api.state import AppState
 from backend.demo import demo_sources
 from backend.errors import AppError, Conflict
 from backend.ingest.operator import ensure_connector, run_sync_with_progress
+from backend.stack import Stack
 from backend.tenancy import service
 
 ACTOR = "demo"
@@ -17,7 +17,7 @@ ACTOR = "demo"
 DEMO_HELPDESK_ORIGIN = "https://lumen-home.freshdesk.com"
 
 
-async def prepare_demo(state: AppState) -> str:
+async def prepare_demo(state: Stack) -> str:
     """Create the demo company, its API key (kept in ``data_dir/demo-api-key``) and its
     sample knowledge; return the key. Idempotent: later runs reuse the stored key and skip
     unchanged documents."""

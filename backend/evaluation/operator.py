@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from backend.api.state import AppState
 from backend.db.repositories import companies as company_repo
 from backend.errors import BadRequest
 from backend.evaluation.runner import Comparison, EvalRun, best_weight, compare_runs, run_set
 from backend.evaluation.sets import EvalSet, build_set
 from backend.evaluation.store import EvalStore
+from backend.stack import Stack
 from backend.tenancy.company_id import validate_company_id
 
 
-async def build(state: AppState, company_id: str, *, name: str, max_cases: int) -> EvalSet:
+async def build(state: Stack, company_id: str, *, name: str, max_cases: int) -> EvalSet:
     """Build the company's set from its solved tickets and feedback, and store it."""
     company_id = validate_company_id(company_id)
     eval_set = await build_set(
@@ -29,7 +29,7 @@ async def build(state: AppState, company_id: str, *, name: str, max_cases: int) 
 
 
 async def run(
-    state: AppState,
+    state: Stack,
     company_id: str,
     *,
     name: str,
@@ -48,7 +48,7 @@ async def run(
 
 
 async def compare(
-    state: AppState,
+    state: Stack,
     company_id: str,
     *,
     baseline: str | None,
@@ -69,7 +69,7 @@ async def compare(
 
 
 async def tune(
-    state: AppState, company_id: str, *, name: str, weights: Sequence[float]
+    state: Stack, company_id: str, *, name: str, weights: Sequence[float]
 ) -> tuple[float, EvalRun]:
     """Run the set once per dense weight, keep the best in the company's settings together
     with the id of the run that chose it; return (weight, that run)."""

@@ -32,7 +32,8 @@ from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.chunking import Chunk, chunk_document
 from backend.ingest.normalize import NormalizedDocument, normalize_document, without_people
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION, normalize_requester
-from backend.tenancy.company_id import validate_company_id
+from backend.tenancy.company_id import CompanyId, validate_company_id
+from backend.tenancy.scope import open_scope
 from backend.vectors import ChunkPayload, ChunkPoint, VectorStore, point_id
 
 KnowledgeChanged = Callable[[str], Awaitable[None]]
@@ -345,7 +346,7 @@ class KnowledgeIndexer:
 
     async def purge(
         self,
-        company_id: str,
+        company_id: CompanyId,
         *,
         connector_id: uuid.UUID | None = None,
         document_id: uuid.UUID | None = None,
@@ -365,10 +366,14 @@ class KnowledgeIndexer:
         )
         # Cached answers may quote what was just removed (an erased requester's ticket):
         # they must not outlive it.
-        async with self.database.tenant_session(company_id) as session:
-            await company_repo.bump_knowledge_generation(session, company_id)
-        if self.knowledge_changed is not None:
-            await self.knowledge_changed(company_id)
+        async with open_scope(
+            self.database,
+            company_id,
+            vectors=self.vectors,
+            blobs=self.blobs,
+            void_answers=self.knowledge_changed,
+        ) as scope:
+            await scope.knowledge_changed()
         return removed
 
     def _document_row(self, company_id: str, item: _ChangedDocument) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from backend.db.session import Database
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from backend.tenancy.api_keys import generate_api_key, hash_api_key, looks_like_api_key
 from backend.tenancy.audience import DEFAULT_AUDIENCE, Audience
-from backend.tenancy.company_id import validate_company_id
+from backend.tenancy.company_id import CompanyId, validate_company_id
 from backend.tenancy.widget_tokens import MAX_TTL, WidgetClaims, WidgetTokenSigner
 
 # Recording last use on every request would turn each read into a write; once a minute is
@@ -34,7 +34,7 @@ _LAST_USED_RESOLUTION = timedelta(seconds=60)
 class Tenant:
     """The company a request acts for, and the credential that proved it."""
 
-    company_id: str
+    company_id: CompanyId
     api_key_id: uuid.UUID | None
     key_prefix: str | None
     via: str = "api_key"
@@ -237,7 +237,7 @@ async def authenticate_widget_token(
     if company is not None and company.status != "active":
         raise company_suspended(claims.company_id)
     return Tenant(
-        company_id=claims.company_id,
+        company_id=validate_company_id(claims.company_id),
         api_key_id=key.id,
         key_prefix=key.prefix,
         via="widget",
@@ -295,4 +295,6 @@ async def authenticate_api_key(db: Database, plaintext: str, *, clock: Clock) ->
             raise company_suspended(key.company_id)
         if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_RESOLUTION:
             await key_repo.touch_api_key(session, key.id, now)
-    return Tenant(company_id=key.company_id, api_key_id=key.id, key_prefix=key.prefix)
+    # Where a request enters: the one check that turns the stored id into a CompanyId.
+    company_id = validate_company_id(key.company_id)
+    return Tenant(company_id=company_id, api_key_id=key.id, key_prefix=key.prefix)

@@ -23,13 +23,13 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.blobs import LocalBlobStore, TenantBlobs
 from backend.config import Settings
 from backend.db.provisioning import DatabaseUrls
 from backend.db.session import Database
 from backend.ingest.jobs import SyncScheduler, run_sync_job
+from backend.stack import Stack
 from backend.vectors import namespace_for
 from tests.api.test_assistant_api import sync_file, write_jsonl
 from tests.conftest import CompanyWithKey
@@ -62,7 +62,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 class Setup:
     acme: CompanyWithKey
     globex: CompanyWithKey
-    state: AppState
+    state: Stack
     widget: dict[str, str]
     connector_id: uuid.UUID
 
@@ -71,7 +71,7 @@ class Setup:
 async def setup(
     app: FastAPI, client: httpx.AsyncClient, make_company: MakeCompany, tmp_path: Path
 ) -> Setup:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme, globex = await make_company("acme"), await make_company("globex")
     for company in (acme, globex):
         await sync_file(

@@ -15,6 +15,7 @@ from backend.api.dependencies import (
     IndexerDep,
     JobsDep,
     PrivacyDep,
+    Scope,
     TenantSession,
     require_api_key,
 )
@@ -451,14 +452,16 @@ async def delete_document(
 
 
 @router.post("/privacy/erase-requester", response_model=ErasureResult)
-async def erase_requester(body: EraseRequester, tenant: CurrentTenant, privacy: PrivacyDep) -> Any:
+async def erase_requester(
+    body: EraseRequester, tenant: CurrentTenant, scope: Scope, privacy: PrivacyDep
+) -> Any:
     """GDPR erasure: remove every ticket, conversation and review raised by one requester
     from Postgres, the vector index and the object store, with the recorded assistant calls
     that cite them, were about their tickets or quote the identifier (and their feedback);
     cached answers are voided. The database deletions and the audit entry (which keeps a
     hash of the identifier, not the identifier) commit together. Repeating a request is
     safe."""
-    report = await privacy.erase(tenant.company_id, body.requester, actor=tenant.actor)
+    report = await privacy.erase(scope, body.requester, actor=tenant.actor)
     return ErasureResult(
         deleted_documents=report.deleted_documents,
         deleted_interactions=report.deleted_interactions,
@@ -468,8 +471,10 @@ async def erase_requester(body: EraseRequester, tenant: CurrentTenant, privacy: 
 
 
 @router.post("/privacy/access-requester", response_model=RequesterExport)
-async def access_requester(body: EraseRequester, tenant: CurrentTenant, privacy: PrivacyDep) -> Any:
+async def access_requester(
+    body: EraseRequester, tenant: CurrentTenant, scope: Scope, privacy: PrivacyDep
+) -> Any:
     """GDPR right of access: everything held about one requester — the documents they
     raised (text, metadata, raw payload), the assistant calls that cite them or quote the
     identifier, and the feedback on those calls. Recorded in the audit log."""
-    return await privacy.export(tenant.company_id, body.requester, actor=tenant.actor)
+    return await privacy.export(scope, body.requester, actor=tenant.actor)
