@@ -42,6 +42,7 @@ from backend.ingest.file_imports import FileImportPolicy
 from backend.ingest.indexer import KnowledgeIndexer
 from backend.ingest.jobs import JobQueue, SyncScheduler, build_broker
 from backend.ingest.sync import IndexingParts, SyncService
+from backend.insight.gaps import GapFinder
 from backend.insight.triage import TriageService
 from backend.llm.builder import build_router_from_settings
 from backend.llm.cache import ResponseInvalidator
@@ -98,6 +99,16 @@ class Stack:
     def indexer(self) -> KnowledgeIndexer:
         """Uploads, deletions and the CLI index through the same parts a sync uses."""
         return self.sync.parts.indexer(self.database)
+
+    def gap_finder(self) -> GapFinder:
+        """Knowledge gaps, searched with the default fusion settings."""
+        parts = self.sync.parts
+        return GapFinder(
+            self.database,
+            HybridRetriever(parts.vectors, parts.dense, parts.sparse),
+            parts.dense,
+            router=self.router,
+        )
 
     def privacy(self) -> RequesterPrivacy:
         """Erasure and export of one requester, run inside a tenant scope."""

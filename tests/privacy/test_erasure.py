@@ -389,6 +389,7 @@ async def test_erasure_reaches_chunks_whose_row_was_never_written(setup: Setup) 
     only_orphan = VectorFilter(requester_ids=("orphan@example.com",))
     assert await setup.state.vectors.count(company, only_orphan) == 1
     privacy = await get_privacy(setup.state)
-    report = await privacy.erase(company, "Orphan@Example.com", actor="test")
+    async with setup.state.for_tenant(company) as scope:
+        report = await privacy.erase(scope, "Orphan@Example.com", actor="test")
     assert report.deleted_documents == 0
     assert await setup.state.vectors.count(company, only_orphan) == 0
