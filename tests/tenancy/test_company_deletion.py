@@ -323,6 +323,7 @@ async def test_deletion_purges_the_in_process_cache_of_the_embedded_default(
     from backend.cache import MemoryCacheBackend, TenantCache
     from backend.llm.cache import ResponseCache
     from backend.tenancy.lifecycle import CompanyLifecycle
+    from backend.tenancy.scope import TenantStores
 
     memory = MemoryCacheBackend()
     doomed, kept = await make_company("mem"), await make_company("mem")
@@ -334,10 +335,7 @@ async def test_deletion_purges_the_in_process_cache_of_the_embedded_default(
         await TenantCache(memory, company.company_id).set("search", "q", b"hit")
     state = setup.state
     lifecycle = CompanyLifecycle(
-        database=state.database,
-        vectors=state.vectors,
-        blobs=state.blobs,
-        cache=memory,
+        stores=TenantStores(state.database, state.vectors, state.blobs, memory),
         clock=state.clock,
     )
     report = await lifecycle.delete(doomed.company_id, actor="test")
