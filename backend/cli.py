@@ -19,6 +19,7 @@ from backend.evaluation.cli import eval_app
 from backend.stack import Stack, open_stack
 from backend.tenancy import service
 from backend.tenancy.company_id import company_id_from_domain, validate_company_id
+from backend.tenancy.scope import TenantRows, open_rows
 from backend.vectors.edge import EngineInUse
 
 app = typer.Typer(
@@ -68,6 +69,19 @@ def _run(work: Callable[[Stack], Awaitable[T]]) -> T:
     except EngineInUse as exc:  # the API (or another command) owns the embedded engine
         err_console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(code=2) from exc
+
+
+def _with_rows(
+    company_id: str, work: Callable[[TenantRows, Stack], Awaitable[T]]
+) -> Callable[[Stack], Awaitable[T]]:
+    """``work`` in one transaction on the company's rows; the id is checked here, where the
+    command enters."""
+
+    async def run(state: Stack) -> T:
+        async with open_rows(state.database, validate_company_id(company_id)) as rows:
+            return await work(rows, state)
+
+    return run
 
 
 @app.command()
@@ -257,7 +271,9 @@ def keys_create(
 ) -> None:
     """Issue an API key. The secret is printed once; only its hash is stored."""
     issued = _run(
-        lambda s: service.issue_api_key(s.database, company_id, name=name, actor=CLI_ACTOR)
+        _with_rows(
+            company_id, lambda rows, _s: service.issue_api_key(rows, name=name, actor=CLI_ACTOR)
+        )
     )
     console.print(f"key id:  {issued.key.id}\nprefix:  {issued.key.prefix}")
     console.print("API key (shown once, store it now):")
@@ -270,7 +286,11 @@ def keys_list(
     all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
 ) -> None:
     """List a company's keys (prefix, name, created, last used); never the secrets."""
-    found = _run(lambda s: service.list_api_keys(s.database, company_id, include_revoked=all_keys))
+    found = _run(
+        _with_rows(
+            company_id, lambda rows, _s: service.list_api_keys(rows, include_revoked=all_keys)
+        )
+    )
     table = Table("id", "prefix", "name", "created", "last used", "revoked")
     for k in found:
         table.add_row(
@@ -288,8 +308,9 @@ def keys_list(
 def keys_revoke(company_id: str, key_id: uuid.UUID) -> None:
     """Revoke a key at once."""
     key = _run(
-        lambda s: service.revoke_api_key(
-            s.database, company_id, key_id, actor=CLI_ACTOR, clock=s.clock
+        _with_rows(
+            company_id,
+            lambda rows, s: service.revoke_api_key(rows, key_id, actor=CLI_ACTOR, clock=s.clock),
         )
     )
     console.print(f"revoked {key.prefix}… ({key.id})")
@@ -303,13 +324,15 @@ def keys_rotate(
 ) -> None:
     """Issue a replacement key; the old one stops working after the grace period."""
     issued = _run(
-        lambda s: service.rotate_api_key(
-            s.database,
+        _with_rows(
             company_id,
-            key_id,
-            actor=CLI_ACTOR,
-            clock=s.clock,
-            grace=timedelta(seconds=grace_seconds),
+            lambda rows, s: service.rotate_api_key(
+                rows,
+                key_id,
+                actor=CLI_ACTOR,
+                clock=s.clock,
+                grace=timedelta(seconds=grace_seconds),
+            ),
         )
     )
     console.print(f"new key id: {issued.key.id}\nAPI key (shown once, store it now):")

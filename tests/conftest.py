@@ -29,6 +29,7 @@ from backend.db.provisioning import (
 )
 from backend.db.session import Database
 from backend.tenancy import service
+from backend.tenancy.scope import open_rows
 from tests.cluster_fixtures import redis_cluster
 
 __all__ = ["redis_cluster"]  # a shared fixture: a real 6-node Redis Cluster on loopback
@@ -123,7 +124,8 @@ def make_company(database: Database) -> Callable[..., Awaitable[CompanyWithKey]]
     async def make(prefix: str = "co", name: str = "Test Co") -> CompanyWithKey:
         company_id = new_company_id(prefix)
         await service.create_company(database, company_id=company_id, name=name, actor="test")
-        issued = await service.issue_api_key(database, company_id, name="test", actor="test")
+        async with open_rows(database, company_id) as rows:
+            issued = await service.issue_api_key(rows, name="test", actor="test")
         return CompanyWithKey(company_id, issued.plaintext, str(issued.key.id))
 
     return make

@@ -22,6 +22,7 @@ from backend.tenancy.company_id import (
     company_id_from_domain,
 )
 from backend.tenancy.plans import PlanLimits
+from backend.tenancy.scope import open_rows
 
 router = APIRouter(
     prefix="/admin",
@@ -111,7 +112,8 @@ async def list_companies(
 )
 async def get_company(company_id: CompanyIdPath, db: DatabaseDep, _actor: PlatformAdmin) -> Any:
     """One company's profile and knowledge generation."""
-    return await service.get_company(db, company_id)
+    async with open_rows(db, company_id) as rows:
+        return await service.get_company(rows)
 
 
 @router.post(
@@ -124,9 +126,10 @@ async def issue_api_key(
     company_id: CompanyIdPath, body: ApiKeyCreate, db: DatabaseDep, actor: PlatformAdmin
 ) -> Any:
     """Issue an API key for a company. The secret is in this response only; we keep a hash."""
-    issued = await service.issue_api_key(
-        db, company_id, name=body.name, actor=actor, expires_at=body.expires_at
-    )
+    async with open_rows(db, company_id) as rows:
+        issued = await service.issue_api_key(
+            rows, name=body.name, actor=actor, expires_at=body.expires_at
+        )
     return IssuedApiKeyOut(api_key=issued.plaintext, key=ApiKeyOut.model_validate(issued.key))
 
 
@@ -138,7 +141,8 @@ async def list_api_keys(
     include_revoked: bool = False,
 ) -> Any:
     """A company's API keys (prefix, name, created, last used, expiry); never the secrets."""
-    return await service.list_api_keys(db, company_id, include_revoked=include_revoked)
+    async with open_rows(db, company_id) as rows:
+        return await service.list_api_keys(rows, include_revoked=include_revoked)
 
 
 @router.post(
@@ -155,7 +159,8 @@ async def revoke_api_key(
     state: StateDep,
 ) -> Any:
     """Revoke a key at once. Revoking twice is harmless."""
-    key = await service.revoke_api_key(db, company_id, key_id, actor=actor, clock=clock)
+    async with open_rows(db, company_id) as rows:
+        key = await service.revoke_api_key(rows, key_id, actor=actor, clock=clock)
     state.credentials.clear()  # this process stops accepting it now, not after the TTL
     return key
 
@@ -176,14 +181,10 @@ async def rotate_api_key(
     state: StateDep,
 ) -> Any:
     """Replace a key: returns the new secret; the old key stops working after the grace."""
-    issued = await service.rotate_api_key(
-        db,
-        company_id,
-        key_id,
-        actor=actor,
-        clock=clock,
-        grace=timedelta(seconds=body.grace_seconds),
-    )
+    async with open_rows(db, company_id) as rows:
+        issued = await service.rotate_api_key(
+            rows, key_id, actor=actor, clock=clock, grace=timedelta(seconds=body.grace_seconds)
+        )
     state.credentials.clear()  # the old key's cached resolution must not outlive the grace
     return IssuedApiKeyOut(api_key=issued.plaintext, key=ApiKeyOut.model_validate(issued.key))
 

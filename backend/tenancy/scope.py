@@ -40,7 +40,23 @@ VoidAnswers = Callable[[CompanyId], Awaitable[None]]
 """Voids one company's cached answers (``backend.llm.cache.ResponseInvalidator``)."""
 
 
-class TenantScope:
+class TenantRows:
+    """One company's Postgres transaction (row-level security set to it): what services
+    that only read or write rows (companies, API keys) take. A :class:`TenantScope` is one."""
+
+    def __init__(self, company_id: CompanyId, session: AsyncSession) -> None:
+        self.company_id = company_id
+        self.session = session
+
+
+@asynccontextmanager
+async def open_rows(database: Database, company_id: CompanyId) -> AsyncIterator[TenantRows]:
+    """Rows only (no store views): committed when the block exits, rolled back if it raises."""
+    async with database.tenant_session(company_id) as session:
+        yield TenantRows(company_id, session)
+
+
+class TenantScope(TenantRows):
     """One company's Postgres transaction and store views (see the module docstring)."""
 
     def __init__(
@@ -53,8 +69,7 @@ class TenantScope:
         cache: CacheBackend | None = None,
         void_answers: VoidAnswers | None = None,
     ) -> None:
-        self.company_id = company_id
-        self.session = session
+        super().__init__(company_id, session)
         self.vectors = TenantVectors(vectors, company_id)
         self.blobs = TenantBlobs(blobs, company_id)
         self.cache = TenantCache(cache, company_id) if cache is not None else None
