@@ -37,11 +37,12 @@ async def run(
     label: str | None = None,
 ) -> EvalRun:
     """Run the stored set through the assistant as configured now, and store the run."""
-    store = EvalStore(state.blobs, validate_company_id(company_id))
+    checked = validate_company_id(company_id)
+    store = EvalStore(state.blobs, checked)
     eval_set = await store.load_set(name)
     assistant = state.assistant.assistant
     if dense_weight is None:
-        dense_weight = (await assistant.settings_for(company_id)).retrieval.dense_weight
+        dense_weight = (await assistant.settings_for(checked)).retrieval.dense_weight
     result = await run_set(assistant, eval_set, dense_weight=dense_weight, label=label)
     await store.save_run(result)
     return result

@@ -32,7 +32,7 @@ from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.chunking import Chunk, chunk_document
 from backend.ingest.normalize import NormalizedDocument, normalize_document, without_people
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION, normalize_requester
-from backend.tenancy.company_id import CompanyId, validate_company_id
+from backend.tenancy.company_id import CompanyId
 from backend.tenancy.scope import open_scope
 from backend.vectors import ChunkPayload, ChunkPoint, VectorStore, point_id
 
@@ -54,7 +54,7 @@ class IndexedOpenTicket:
     text: str
 
 
-OpenTicketsIndexed = Callable[[str, list[IndexedOpenTicket]], Awaitable[None]]
+OpenTicketsIndexed = Callable[[CompanyId, list[IndexedOpenTicket]], Awaitable[None]]
 """Called with a company id and the open tickets a write created or changed, after the
 write committed (triage suggests their fields from it)."""
 
@@ -106,7 +106,7 @@ class _ChangedDocument:
 class PreparedBatch:
     """A page after the CPU work: what must be written, with its vectors."""
 
-    company_id: str
+    company_id: CompanyId
     changed: list[_ChangedDocument]
     points: list[ChunkPoint]
     counts: IndexCounts
@@ -142,7 +142,7 @@ class KnowledgeIndexer:
 
     async def index(
         self,
-        company_id: str,
+        company_id: CompanyId,
         documents: Sequence[SourceDocument],
         deletions: Sequence[Deletion] = (),
     ) -> IndexCounts:
@@ -150,8 +150,9 @@ class KnowledgeIndexer:
         prepared = await self.prepare(company_id, documents)
         return await self.write(prepared, deletions)
 
-    async def prepare(self, company_id: str, documents: Sequence[SourceDocument]) -> PreparedBatch:
-        validate_company_id(company_id)
+    async def prepare(
+        self, company_id: CompanyId, documents: Sequence[SourceDocument]
+    ) -> PreparedBatch:
         counts = IndexCounts(fetched=len(documents))
         # The same document twice in one page (a platform re-emitting a boundary record):
         # the last version wins.

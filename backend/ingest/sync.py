@@ -451,7 +451,7 @@ class SyncService:
 
     async def _pipeline(
         self,
-        company_id: str,
+        company_id: CompanyId,
         run_id: uuid.UUID,
         connector_id: uuid.UUID,
         adapter: Any,
