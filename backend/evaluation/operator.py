@@ -82,13 +82,13 @@ async def tune(
         for w in dict.fromkeys(weights)
     }
     chosen = best_weight(runs)
-    async with state.database.tenant_session(company_id) as session:
+    async with state.for_tenant(company_id) as scope:
         await company_repo.merge_company_settings(
-            session,
+            scope.session,
             company_id,
             "retrieval",
             {"dense_weight": chosen, "tuned_by_run": runs[chosen].id},
         )
-        # Answers cached under the old weight are stale now.
-        await company_repo.bump_knowledge_generation(session, company_id)
+        # Answers cached under the old weight are stale now (in a shared cache too).
+        await scope.knowledge_changed()
     return chosen, runs[chosen]
