@@ -13,6 +13,13 @@ too; their ids are stored with the entry (and in the interaction). Keying on the
 rather than on the passages lets a cached answer skip retrieval (a query embedding and a
 vector search) entirely: with Redis, a hit costs one round trip to it and no database
 read. Interactions are written in batches by :class:`InteractionRecorder`.
+
+Handlers describe a call as data — a :class:`TaskCall` whose ``work`` is an
+:class:`AnswerWork`, :class:`DraftReplyWork`, :class:`ReviewReplyWork` or
+:class:`SummarizeWork` — and this service decides how to prepare it; it never calls back into
+the API layer. What handlers need beyond that (search, similar tickets, flushing queued
+records before reading interactions back) are methods here, so no handler reaches through
+the service to the assistant, its retriever or its recorder.
 """
 
 from __future__ import annotations
