@@ -16,6 +16,7 @@ from rich.table import Table
 from backend.config import Settings
 from backend.errors import AppError
 from backend.evaluation.cli import eval_app
+from backend.ingest.reindex import MAX_PAGE_DOCUMENTS, ReindexPage, build_reindexer
 from backend.stack import Stack, open_stack
 from backend.tenancy import service
 from backend.tenancy.company_id import company_id_from_domain, validate_company_id
@@ -32,6 +33,9 @@ keys = typer.Typer(
     help="Issue, list, revoke and rotate a company's API keys.", no_args_is_help=True
 )
 vectors = typer.Typer(help="Maintain the vector index.", no_args_is_help=True)
+knowledge = typer.Typer(
+    help="Rebuild a company's knowledge from what is already stored.", no_args_is_help=True
+)
 plans = typer.Typer(
     help="Show and set a company's plan (rate, monthly calls, documents, connectors).",
     no_args_is_help=True,
@@ -44,6 +48,7 @@ app.add_typer(tenants, name="tenants")
 app.add_typer(keys, name="keys")
 app.add_typer(ingest, name="ingest")
 app.add_typer(vectors, name="vectors")
+app.add_typer(knowledge, name="knowledge")
 app.add_typer(plans, name="plans")
 app.add_typer(eval_app, name="eval")
 
@@ -495,6 +500,53 @@ def vectors_optimize(
 
     for cid in _run(work):
         console.print(f"optimized {cid}")
+
+
+@knowledge.command("reindex")
+def knowledge_reindex(
+    company_id: Annotated[str, typer.Argument(help="Company id.")],
+    source: Annotated[
+        str | None, typer.Option("--source", "-s", help="Only this source (default: all).")
+    ] = None,
+    after: Annotated[
+        str | None, typer.Option("--after", help="Resume after this cursor (printed as it goes).")
+    ] = None,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=MAX_PAGE_DOCUMENTS)] = 200,
+) -> None:
+    """Chunk and embed a company's documents again from the object store (after a model or
+    chunking change), without fetching from the platforms. Prints a cursor after every page:
+    pass it to --after to resume a stopped run."""
+
+    async def work(state: Stack) -> ReindexPage:
+        checked = validate_company_id(company_id)  # where the command enters
+        async with open_rows(state.database, checked) as rows:
+            await service.get_company(rows)
+        reindexer = build_reindexer(state.database, state.sync.parts)
+        total, cursor = ReindexPage(), after
+        while True:
+            page = await reindexer.reindex_page(
+                checked, after=cursor, source=source, limit=page_size, actor=CLI_ACTOR
+            )
+            total.documents += page.documents
+            total.reindexed += page.reindexed
+            total.chunks += page.chunks
+            total.needs_refetch += page.needs_refetch
+            cursor = page.next_cursor
+            console.print(
+                f"{total.documents} documents, {total.reindexed} re-indexed, "
+                f"{total.chunks} chunks; cursor {cursor or '-'}",
+                soft_wrap=True,  # the cursor must stay on one line to be copied
+            )
+            if cursor is None:
+                return total
+
+    total = _run(work)
+    if total.needs_refetch:
+        console.print(
+            f"{len(total.needs_refetch)} documents were stored before re-indexing was "
+            "possible; sync their connectors again to restore them, e.g. "
+            + ", ".join(total.needs_refetch[:5])
+        )
 
 
 @app.command()

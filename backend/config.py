@@ -7,7 +7,6 @@ object store and the offline embedding model. Each ``*_url`` switches one part t
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -328,10 +327,6 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("", "unlimited", "none"):
             return None
         return value
-
-    @cached_property
-    def embedded_database(self) -> bool:
-        return self.database_url is None
 
     @property
     def in_process_jobs(self) -> bool:

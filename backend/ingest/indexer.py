@@ -31,6 +31,7 @@ from backend.embeddings.dense import DenseEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.chunking import Chunk, chunk_document
 from backend.ingest.normalize import NormalizedDocument, normalize_document, without_people
+from backend.ingest.stored_documents import stored_payload
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION, normalize_requester
 from backend.tenancy.company_id import CompanyId
 from backend.tenancy.scope import open_scope
@@ -145,14 +146,18 @@ class KnowledgeIndexer:
         company_id: CompanyId,
         documents: Sequence[SourceDocument],
         deletions: Sequence[Deletion] = (),
+        *,
+        force: bool = False,
     ) -> IndexCounts:
         """Prepare and write one batch (callers that don't overlap the two halves)."""
-        prepared = await self.prepare(company_id, documents)
+        prepared = await self.prepare(company_id, documents, force=force)
         return await self.write(prepared, deletions)
 
     async def prepare(
-        self, company_id: CompanyId, documents: Sequence[SourceDocument]
+        self, company_id: CompanyId, documents: Sequence[SourceDocument], *, force: bool = False
     ) -> PreparedBatch:
+        """Normalize, chunk and embed what changed. ``force`` re-embeds unchanged documents
+        too (a re-index after a model or chunking change)."""
         counts = IndexCounts(fetched=len(documents))
         # The same document twice in one page (a platform re-emitting a boundary record):
         # the last version wins.
@@ -174,7 +179,7 @@ class KnowledgeIndexer:
         candidates = []
         for key, doc in latest.items():
             previous = known.get(key)
-            if previous is not None and previous[0] == normalized[key].content_hash:
+            if not force and previous is not None and previous[0] == normalized[key].content_hash:
                 counts.unchanged += 1
                 continue
             # previous chunk count; None marks a document new to the index
@@ -293,9 +298,7 @@ class KnowledgeIndexer:
             await asyncio.gather(
                 *(
                     blobs.put_document(
-                        item.source.source,
-                        item.source.external_id,
-                        item.source.raw or item.source.model_dump(mode="json"),
+                        item.source.source, item.source.external_id, stored_payload(item.source)
                     )
                     for item in prepared.changed
                 )

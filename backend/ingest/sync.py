@@ -84,9 +84,11 @@ class IndexingParts:
     """Triage of new and updated open tickets (see backend.insight.triage)."""
 
     def indexer(
-        self, database: Database, *, connector_id: uuid.UUID | None = None
+        self, database: Database, *, connector_id: uuid.UUID | None = None, reindex: bool = False
     ) -> KnowledgeIndexer:
-        """The one place a :class:`KnowledgeIndexer` is wired (syncs, uploads, the CLI)."""
+        """The one place a :class:`KnowledgeIndexer` is wired (syncs, uploads, the CLI, a
+        re-index). A ``reindex`` one skips plan limits and open-ticket triage: a re-index
+        adds no documents and changes no ticket."""
         return KnowledgeIndexer(
             database=database,
             vectors=self.vectors,
@@ -96,8 +98,8 @@ class IndexingParts:
             connector_id=connector_id,
             knowledge_changed=self.knowledge_changed,
             phone_region=self.phone_region,
-            document_room=self.document_room,
-            open_tickets_indexed=self.open_tickets_indexed,
+            document_room=None if reindex else self.document_room,
+            open_tickets_indexed=None if reindex else self.open_tickets_indexed,
         )
 
     def scope(

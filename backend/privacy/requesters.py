@@ -33,6 +33,7 @@ from backend.db.repositories import documents as document_repo
 from backend.db.repositories import interactions as interaction_repo
 from backend.db.repositories.audit_log import append_audit_entry
 from backend.errors import BadRequest
+from backend.ingest.stored_documents import raw_payload
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION, lookup_forms, normalize_requester
 from backend.tenancy.scope import TenantScope
 
@@ -150,7 +151,10 @@ class RequesterPrivacy:
             mentions=self._mentions(forms),
         )
         feedback = await interaction_repo.list_feedback_for(session, [i.id for i in interactions])
-        raw = {d.id: await scope.blobs.get_document(d.source, d.external_id) for d in documents}
+        raw = {
+            d.id: raw_payload(await scope.blobs.get_document(d.source, d.external_id))
+            for d in documents
+        }
         await append_audit_entry(
             session,
             company_id=scope.company_id,
