@@ -20,6 +20,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from backend.adapters.base import Deletion, SourceDocument
@@ -58,6 +59,29 @@ class IndexedOpenTicket:
 OpenTicketsIndexed = Callable[[CompanyId, list[IndexedOpenTicket]], Awaitable[None]]
 """Called with a company id and the open tickets a write created or changed, after the
 write committed (triage suggests their fields from it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedReview:
+    """A review a write just created or changed that has no owner reply yet."""
+
+    document_id: uuid.UUID
+    connector_id: uuid.UUID | None
+    source: str
+    external_id: str
+    title: str
+    text: str
+    rating: float | None
+    rating_scale: float
+    language: str | None
+    author: str | None
+    url: str | None
+    created_at: datetime | None
+
+
+ReviewsIndexed = Callable[[str, list[IndexedReview]], Awaitable[None]]
+"""Called with a company id and the unreplied reviews a write created or changed, after the
+write committed (backend.replies drafts a reply for the new ones)."""
 
 _DOCUMENT_NAMESPACE = uuid.UUID("6f1c7a52-2b8e-4f43-9d55-0b7c0e3f4a11")
 
@@ -127,6 +151,7 @@ class KnowledgeIndexer:
         phone_region: str | None = DEFAULT_PHONE_REGION,
         document_room: DocumentRoom | None = None,
         open_tickets_indexed: OpenTicketsIndexed | None = None,
+        reviews_indexed: ReviewsIndexed | None = None,
     ) -> None:
         self.database = database
         self.vectors = vectors
@@ -140,6 +165,7 @@ class KnowledgeIndexer:
         self.phone_region = phone_region
         self.document_room = document_room
         self.open_tickets_indexed = open_tickets_indexed
+        self.reviews_indexed = reviews_indexed
 
     async def index(
         self,
@@ -324,9 +350,17 @@ class KnowledgeIndexer:
                 tickets = [ticket for ticket in opened if ticket is not None]
                 if tickets:
                     await self.open_tickets_indexed(company_id, tickets)
+            if self.reviews_indexed is not None:
+                found = [self._review(company_id, item) for item in prepared.changed]
+                reviews = [review for review in found if review is not None]
+                if reviews:
+                    await self.reviews_indexed(company_id, reviews)
         if deletions:
             counts.deleted += await self.delete(company_id, deletions)
         return counts
+
+    def _review(self, company_id: str, item: _ChangedDocument) -> IndexedReview | None:
+        return _unreplied_review(company_id, self.connector_id, item)
 
     async def delete(self, company_id: str, deletions: Sequence[Deletion]) -> int:
         """Remove documents from every store; returns how many rows existed."""
@@ -437,6 +471,30 @@ def _open_ticket(company_id: str, item: _ChangedDocument) -> IndexedOpenTicket |
         source=doc.source,
         external_id=doc.external_id,
         text=f"{norm.title}\n\n{body}".strip()[:4000],
+    )
+
+
+def _unreplied_review(
+    company_id: str, connector_id: uuid.UUID | None, item: _ChangedDocument
+) -> IndexedReview | None:
+    doc, norm = item.source, item.normalized
+    if doc.kind.value != "review" or doc.metadata.get("has_reply"):
+        return None
+    said = [p.text for p in doc.parts if p.label == "review"]
+    scale = doc.metadata.get("rating_scale")
+    return IndexedReview(
+        document_id=document_uuid(company_id, doc.source, doc.external_id),
+        connector_id=connector_id,
+        source=doc.source,
+        external_id=doc.external_id,
+        title=norm.title,
+        text="\n".join(said).strip()[:4000],
+        rating=doc.rating,
+        rating_scale=float(scale) if isinstance(scale, int | float) and scale > 0 else 5.0,
+        language=norm.language,
+        author=doc.requester,
+        url=doc.url,
+        created_at=doc.created_at,
     )
 
 

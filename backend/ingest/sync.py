@@ -52,6 +52,7 @@ from backend.ingest.indexer import (
     KnowledgeIndexer,
     OpenTicketsIndexed,
     PreparedBatch,
+    ReviewsIndexed,
 )
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION
 from backend.tenancy.company_id import CompanyId
@@ -82,13 +83,15 @@ class IndexingParts:
     """The plan's document limit (backend.tenancy.plans); ``None``: unlimited."""
     open_tickets_indexed: OpenTicketsIndexed | None = None
     """Triage of new and updated open tickets (see backend.insight.triage)."""
+    reviews_indexed: ReviewsIndexed | None = None
+    """Drafts and alerts for new reviews (see backend.replies)."""
 
     def indexer(
         self, database: Database, *, connector_id: uuid.UUID | None = None, reindex: bool = False
     ) -> KnowledgeIndexer:
         """The one place a :class:`KnowledgeIndexer` is wired (syncs, uploads, the CLI, a
         re-index). A ``reindex`` one skips plan limits and open-ticket triage: a re-index
-        adds no documents and changes no ticket."""
+        adds no documents and changes no ticket or review."""
         return KnowledgeIndexer(
             database=database,
             vectors=self.vectors,
@@ -100,6 +103,7 @@ class IndexingParts:
             phone_region=self.phone_region,
             document_room=None if reindex else self.document_room,
             open_tickets_indexed=None if reindex else self.open_tickets_indexed,
+            reviews_indexed=None if reindex else self.reviews_indexed,
         )
 
     def scope(
@@ -532,6 +536,7 @@ class SyncService:
                 failed=counts.failed,
                 errors=counts.errors,
                 counts=counts.by_reason,
+                chunks=counts.chunks,
             )
             await run_repo.update_sync_run(session, run_id, heartbeat_at=self.clock.now())
             if checkpoint is not None:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from backend.clock import Clock
+from backend.console.scopes import ALL_SCOPES, normalize_scopes
 from backend.db.models import ApiKey, Company
 from backend.db.repositories import api_keys as key_repo
 from backend.db.repositories import companies as company_repo
@@ -46,9 +47,17 @@ class Tenant:
     """Set for widget tokens scoped to one ticket."""
     audience: Audience = DEFAULT_AUDIENCE
     """``agent`` (API keys, agent widget tokens) or ``customer`` (public knowledge only)."""
+    scopes: frozenset[str] = ALL_SCOPES
+    """An API key's scopes (``backend.console.scopes``); widget tokens are bound otherwise."""
+    user_id: uuid.UUID | None = None
+    """Set when ``via`` is ``console``: the signed-in company user."""
+    role: str | None = None
+    """The console user's role (owner, admin, agent)."""
 
     @property
     def actor(self) -> str:
+        if self.via == "console":
+            return f"user:{self.user_id}"
         return f"{self.via}:{self.key_prefix}"
 
     @property
@@ -122,6 +131,7 @@ async def issue_api_key(
     name: str,
     actor: str,
     expires_at: datetime | None = None,
+    scopes: frozenset[str] = ALL_SCOPES,
 ) -> IssuedApiKey:
     new_key = generate_api_key()
     session, company_id = rows.session, rows.company_id
@@ -135,6 +145,7 @@ async def issue_api_key(
         key_hash=new_key.key_hash,
         created_by=actor,
         expires_at=expires_at,
+        scopes=sorted(scopes),
     )
     await append_audit_entry(
         session,
@@ -142,7 +153,7 @@ async def issue_api_key(
         actor=actor,
         action="api_key.create",
         target=str(key.id),
-        details={"name": name, "prefix": new_key.prefix},
+        details={"name": name, "prefix": new_key.prefix, "scopes": sorted(scopes)},
     )
     return IssuedApiKey(key=key, plaintext=new_key.plaintext)
 
@@ -194,6 +205,7 @@ async def rotate_api_key(
         key_hash=new_key.key_hash,
         created_by=actor,
         expires_at=old.expires_at,
+        scopes=list(old.scopes),
     )
     if grace > timedelta(0):
         old.expires_at = clock.now() + grace
@@ -293,5 +305,9 @@ async def authenticate_api_key(db: Database, plaintext: str, *, clock: Clock) ->
         if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_RESOLUTION:
             await key_repo.touch_api_key(session, key.id, now)
     # Where a request enters: the one check that turns the stored id into a CompanyId.
-    company_id = validate_company_id(key.company_id)
-    return Tenant(company_id=company_id, api_key_id=key.id, key_prefix=key.prefix)
+    return Tenant(
+        company_id=validate_company_id(key.company_id),
+        api_key_id=key.id,
+        key_prefix=key.prefix,
+        scopes=normalize_scopes(key.scopes),
+    )
