@@ -16,7 +16,6 @@ from backend.api import admin, console, demo, ops
 from backend.api.cors import CompanyCorsMiddleware, OriginPolicy
 from backend.api.edge import RequestEdgeMiddleware
 from backend.api.errors import install_error_handlers
-from backend.api.state import AppState
 from backend.api.v1 import (
     analytics,
     api_keys,
@@ -39,7 +38,7 @@ from backend.egress import Resolver
 from backend.embeddings.dense import SentenceTransformerEncoder
 from backend.observability.logging import configure_logging
 from backend.observability.middleware import RequestContextMiddleware
-from backend.stack import open_stack
+from backend.stack import Stack, open_stack
 
 DESCRIPTION = """
 Helpdesk Assistant answers agents' questions, finds similar solved tickets and drafts
@@ -84,7 +83,7 @@ TAGS = [
 ]
 
 
-async def _settle(state: AppState) -> None:
+async def _settle(state: Stack) -> None:
     """Get the process ready for traffic: load the local embedding models now rather than
     on the first sync or search (seconds; the first start also exports the query model),
     then move everything that lives as long as the process (libraries, the models, the

@@ -13,14 +13,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from backend.api.state import AppState, company_lifecycle
 from backend.config import Settings
 from backend.errors import AppError, BadRequest
 from backend.evaluation.cli import eval_app
 from backend.ingest.reindex import MAX_PAGE_DOCUMENTS, ReindexPage, build_reindexer
-from backend.stack import open_stack
+from backend.stack import Stack, open_stack
 from backend.tenancy import service
-from backend.tenancy.company_id import company_id_from_domain
+from backend.tenancy.company_id import company_id_from_domain, validate_company_id
+from backend.tenancy.scope import TenantRows, open_rows
 from backend.vectors.edge import EngineInUse
 from backend.vectors.server import QdrantServerVectorStore
 
@@ -61,7 +61,7 @@ T = TypeVar("T")
 CLI_ACTOR = "cli"
 
 
-def _run(work: Callable[[AppState], Awaitable[T]]) -> T:
+def _run(work: Callable[[Stack], Awaitable[T]]) -> T:
     """Open the stack (embedded or configured), run ``work``, map errors to exit codes."""
 
     async def main() -> T:
@@ -77,6 +77,19 @@ def _run(work: Callable[[AppState], Awaitable[T]]) -> T:
     except EngineInUse as exc:  # the API (or another command) owns the embedded engine
         err_console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(code=2) from exc
+
+
+def _with_rows(
+    company_id: str, work: Callable[[TenantRows, Stack], Awaitable[T]]
+) -> Callable[[Stack], Awaitable[T]]:
+    """``work`` in one transaction on the company's rows; the id is checked here, where the
+    command enters."""
+
+    async def run(state: Stack) -> T:
+        async with open_rows(state.database, validate_company_id(company_id)) as rows:
+            return await work(rows, state)
+
+    return run
 
 
 @app.command()
@@ -216,8 +229,8 @@ def tenants_suspend(
 ) -> None:
     """Suspend a company: its keys and tokens get 403 company_suspended, its syncs stop."""
     company = _run(
-        lambda s: company_lifecycle(s).set_status(
-            company_id, "suspended", actor=CLI_ACTOR, reason=reason
+        lambda s: s.lifecycle().set_status(
+            validate_company_id(company_id), "suspended", actor=CLI_ACTOR, reason=reason
         )
     )
     console.print(f"suspended [bold]{company.company_id}[/bold]")
@@ -226,7 +239,11 @@ def tenants_suspend(
 @tenants.command("reactivate")
 def tenants_reactivate(company_id: Annotated[str, typer.Argument(help="Company id.")]) -> None:
     """Lift a suspension."""
-    company = _run(lambda s: company_lifecycle(s).set_status(company_id, "active", actor=CLI_ACTOR))
+    company = _run(
+        lambda s: s.lifecycle().set_status(
+            validate_company_id(company_id), "active", actor=CLI_ACTOR
+        )
+    )
     console.print(f"reactivated [bold]{company.company_id}[/bold]")
 
 
@@ -245,7 +262,7 @@ def tenants_delete(
             "repeat with --yes"
         )
         raise typer.Exit(code=2)
-    report = _run(lambda s: company_lifecycle(s).delete(company_id, actor=CLI_ACTOR))
+    report = _run(lambda s: s.lifecycle().delete(validate_company_id(company_id), actor=CLI_ACTOR))
     console.print(f"deleted [bold]{company_id}[/bold]")
     for table, rows in report.postgres_rows.items():
         console.print(f"  postgres {table}: {rows}")
@@ -262,7 +279,9 @@ def keys_create(
 ) -> None:
     """Issue an API key. The secret is printed once; only its hash is stored."""
     issued = _run(
-        lambda s: service.issue_api_key(s.database, company_id, name=name, actor=CLI_ACTOR)
+        _with_rows(
+            company_id, lambda rows, _s: service.issue_api_key(rows, name=name, actor=CLI_ACTOR)
+        )
     )
     console.print(f"key id:  {issued.key.id}\nprefix:  {issued.key.prefix}")
     console.print("API key (shown once, store it now):")
@@ -296,7 +315,11 @@ def keys_list(
     all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
 ) -> None:
     """List a company's keys (prefix, name, created, last used); never the secrets."""
-    found = _run(lambda s: service.list_api_keys(s.database, company_id, include_revoked=all_keys))
+    found = _run(
+        _with_rows(
+            company_id, lambda rows, _s: service.list_api_keys(rows, include_revoked=all_keys)
+        )
+    )
     table = Table("id", "prefix", "name", "created", "last used", "revoked")
     for k in found:
         table.add_row(
@@ -314,8 +337,9 @@ def keys_list(
 def keys_revoke(company_id: str, key_id: uuid.UUID) -> None:
     """Revoke a key at once."""
     key = _run(
-        lambda s: service.revoke_api_key(
-            s.database, company_id, key_id, actor=CLI_ACTOR, clock=s.clock
+        _with_rows(
+            company_id,
+            lambda rows, s: service.revoke_api_key(rows, key_id, actor=CLI_ACTOR, clock=s.clock),
         )
     )
     console.print(f"revoked {key.prefix}… ({key.id})")
@@ -329,13 +353,15 @@ def keys_rotate(
 ) -> None:
     """Issue a replacement key; the old one stops working after the grace period."""
     issued = _run(
-        lambda s: service.rotate_api_key(
-            s.database,
+        _with_rows(
             company_id,
-            key_id,
-            actor=CLI_ACTOR,
-            clock=s.clock,
-            grace=timedelta(seconds=grace_seconds),
+            lambda rows, s: service.rotate_api_key(
+                rows,
+                key_id,
+                actor=CLI_ACTOR,
+                clock=s.clock,
+                grace=timedelta(seconds=grace_seconds),
+            ),
         )
     )
     console.print(f"new key id: {issued.key.id}\nAPI key (shown once, store it now):")
@@ -363,7 +389,7 @@ def _ingest(
     from backend.ingest.file_imports import PATH_SETTING
     from backend.ingest.operator import ensure_connector, run_sync_with_progress
 
-    async def work(state: AppState) -> list[str]:
+    async def work(state: Stack) -> list[str]:
         files = state.connectors.files
         checked = files.resolve_settings(platform, dict(settings))
         name = f"{label}:{files.display_path(Path(checked[PATH_SETTING[platform]]))}"
@@ -465,7 +491,7 @@ def ingest_backfill(
     """Run a connector's sync in the foreground (e.g. the first full platform backfill)."""
     from backend.ingest.operator import run_sync_with_progress
 
-    async def work(state: AppState) -> list[str]:
+    async def work(state: Stack) -> list[str]:
         if from_scratch:
             await state.connectors.reset_checkpoint(company_id, connector_id, actor=CLI_ACTOR)
         summary = await run_sync_with_progress(state, company_id, connector_id)
@@ -484,7 +510,7 @@ def vectors_optimize(
     """Build the search indexes of the embedded engine after bulk loads (the API should not
     be serving from the same data directory meanwhile: the build blocks its process)."""
 
-    async def work(state: AppState) -> list[str]:
+    async def work(state: Stack) -> list[str]:
         ids = (
             [company_id]
             if company_id
@@ -510,7 +536,7 @@ def vectors_adopt_per_company(
     the shared collection (HELPDESK_QDRANT_LAYOUT=shared), then drop the old collections.
     Run it once after switching a server deployment to the shared layout; safe to re-run."""
 
-    async def work(state: AppState) -> list[tuple[str, int]]:
+    async def work(state: Stack) -> list[tuple[str, int]]:
         if not isinstance(state.vectors, QdrantServerVectorStore):
             raise BadRequest(
                 "adopt-per-company needs a Qdrant server (HELPDESK_QDRANT_URL)",
@@ -537,7 +563,7 @@ def vectors_promote_tenant(
     HELPDESK_QDRANT_URL and HELPDESK_QDRANT_LAYOUT=shared. An interrupted promotion resumes
     when run again."""
 
-    async def work(state: AppState) -> list[str]:
+    async def work(state: Stack) -> list[str]:
         if not isinstance(state.vectors, QdrantServerVectorStore):
             raise BadRequest(
                 "promote-tenant needs a Qdrant server (HELPDESK_QDRANT_URL)",
@@ -566,13 +592,15 @@ def knowledge_reindex(
     chunking change), without fetching from the platforms. Prints a cursor after every page:
     pass it to --after to resume a stopped run."""
 
-    async def work(state: AppState) -> ReindexPage:
-        await service.get_company(state.database, company_id)
+    async def work(state: Stack) -> ReindexPage:
+        checked = validate_company_id(company_id)  # where the command enters
+        async with open_rows(state.database, checked) as rows:
+            await service.get_company(rows)
         reindexer = build_reindexer(state.database, state.sync.parts)
         total, cursor = ReindexPage(), after
         while True:
             page = await reindexer.reindex_page(
-                company_id, after=cursor, source=source, limit=page_size, actor=CLI_ACTOR
+                checked, after=cursor, source=source, limit=page_size, actor=CLI_ACTOR
             )
             total.documents += page.documents
             total.reindexed += page.reindexed
@@ -648,7 +676,7 @@ def _print_plan(company_id: str, stored: dict[str, object], effective: dict[str,
 def plans_show(company_id: str) -> None:
     """A company's plan: the limits set for it and the effective ones."""
 
-    async def work(state: AppState) -> tuple[dict[str, object], dict[str, object]]:
+    async def work(state: Stack) -> tuple[dict[str, object], dict[str, object]]:
         stored = await state.plans.stored_plan(company_id)
         return stored, state.plans.effective(stored).model_dump()
 
@@ -681,7 +709,7 @@ def plans_set(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
-    async def work(state: AppState) -> dict[str, object]:
+    async def work(state: Stack) -> dict[str, object]:
         effective = await state.plans.set_plan(company_id, stored, actor=CLI_ACTOR)
         return effective.model_dump()
 

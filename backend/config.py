@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.retrieval.fusion import DEFAULT_FUSION_DENSE_WEIGHT
+from backend.tenancy.company_id import CompanyId, CompanyIdField
 from backend.vectors.store import DEFAULT_DENSE_WEIGHT
 
 
@@ -49,7 +50,7 @@ class Settings(BaseSettings):
     demo_mode: bool = Field(
         default=False, description="Serve /demo: the widget on a sample ticket (`helpdesk demo`)."
     )
-    demo_company_id: str = "demo"
+    demo_company_id: CompanyIdField = CompanyId("demo")
     public_base_url: str | None = Field(
         default=None, description="Externally visible base URL (used in links the API prints)."
     )

@@ -1,5 +1,11 @@
 """Wires the running stack once per process — for the API, the worker, the CLI and scripts.
 
+:class:`Stack` is what :func:`open_stack` yields: every store and service, built once. Work
+for one company goes through :meth:`Stack.for_tenant`, which opens that company's
+:class:`~backend.tenancy.scope.TenantScope` (its Postgres transaction and store views); the
+API's request dependency, the worker, the CLI and the demo loader all enter that way. The
+API (``backend.api``) sits on top of this module; nothing here or below imports from it.
+
 With no ``HELPDESK_DATABASE_URL`` it starts the embedded PostgreSQL in ``data_dir`` and
 stops it again on exit; with one it connects to that server. Migrations run when an owner
 connection is known (always in the embedded default). Every other store follows the same
@@ -10,19 +16,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
 import structlog
 from taskiq import AsyncBroker
 
-from backend.api.state import AppState, ReadinessCheck
 from backend.assistant import Assistant, company_settings_from_database
 from backend.assistant.recorder import USAGE, InteractionRecorder
 from backend.assistant.service import AssistantService
 from backend.blobs import BlobStore, LocalBlobStore, S3BlobStore
-from backend.cache import build_cache_backend
+from backend.cache import CacheBackend, build_cache_backend
 from backend.clock import Clock, SystemClock
 from backend.config import Settings
 from backend.db.embedded import EmbeddedPostgres
@@ -30,28 +36,103 @@ from backend.db.provisioning import assert_runtime_role_is_safe, run_migrations
 from backend.db.session import Database
 from backend.demo import DATA_DIR as DEMO_DATA_DIR
 from backend.egress import Egress, EgressPolicy, Resolver, parse_allowed_hosts
-from backend.embeddings.dense import build_dense_encoder
+from backend.embeddings.dense import DenseEncoder, build_dense_encoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.connectors import ConnectorService
 from backend.ingest.file_imports import FileImportPolicy
+from backend.ingest.indexer import KnowledgeIndexer
 from backend.ingest.jobs import JobQueue, SyncScheduler, build_broker
 from backend.ingest.sync import IndexingParts, SyncService
+from backend.insight.gaps import GapFinder
 from backend.insight.triage import TriageService
 from backend.llm.builder import build_router_from_settings
 from backend.llm.cache import ResponseInvalidator
 from backend.llm.ledger import PostgresBudgetLedger
+from backend.llm.router import LLMRouter
 from backend.outbox import FileOutbox
+from backend.privacy.requesters import RequesterPrivacy
+from backend.replies.service import ReviewReplyService
 from backend.replies.wiring import build_reply_service
 from backend.retrieval import HybridRetriever
 from backend.secretbox import SecretBox, load_or_create_key
+from backend.tenancy.company_id import CompanyId
 from backend.tenancy.credential_cache import CredentialCache
+from backend.tenancy.lifecycle import CompanyLifecycle
 from backend.tenancy.plans import PlanLimits, PlanService, build_limiter_storage
+from backend.tenancy.scope import TenantScope, TenantStores
 from backend.tenancy.widget_tokens import SIGNING_KEY_PURPOSE, WidgetTokenSigner
-from backend.vectors import build_vector_store
+from backend.vectors import VectorStore, build_vector_store
 from backend.webhooks.jobs import register_drain_task
 from backend.webhooks.service import WebhookService, WebhookSettings
 
 _log = structlog.get_logger("helpdesk.stack")
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Stack:
+    """Every store and service of one process, wired once by :func:`open_stack`."""
+
+    settings: Settings
+    database: Database
+    clock: Clock
+    vectors: VectorStore
+    dense: DenseEncoder
+    blobs: BlobStore
+    cache: CacheBackend
+    connectors: ConnectorService
+    sync: SyncService
+    jobs: JobQueue
+    router: LLMRouter
+    assistant: AssistantService
+    widget_signer: WidgetTokenSigner
+    triage: TriageService
+    replies: ReviewReplyService
+    credentials: CredentialCache
+    plans: PlanService
+    # name → check; /readyz runs each configured store's check.
+    readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    webhooks: WebhookService | None = None
+    """Webhooks in (backend.webhooks); set by open_stack."""
+
+    @property
+    def stores(self) -> TenantStores:
+        return TenantStores(self.database, self.vectors, self.blobs, self.cache)
+
+    def for_tenant(self, company_id: CompanyId) -> AbstractAsyncContextManager[TenantScope]:
+        """One company's scope: committed when the block exits, rolled back if it raises."""
+        return self.stores.scope(company_id)
+
+    def indexer(self) -> KnowledgeIndexer:
+        """Uploads, deletions and the CLI index through the same parts a sync uses."""
+        return self.sync.parts.indexer(self.database)
+
+    def gap_finder(self) -> GapFinder:
+        """Knowledge gaps, searched with the default fusion settings."""
+        parts = self.sync.parts
+        return GapFinder(
+            self.database,
+            HybridRetriever(parts.vectors, parts.dense, parts.sparse),
+            parts.dense,
+            router=self.router,
+        )
+
+    def privacy(self) -> RequesterPrivacy:
+        """Erasure and export of one requester, run inside a tenant scope."""
+        return RequesterPrivacy(
+            flush_records=self.assistant.recorder.flush,
+            phone_region=self.settings.privacy_phone_region,
+        )
+
+    def lifecycle(self) -> CompanyLifecycle:
+        """Suspension and deletion, wired to this process's stores and caches."""
+        return CompanyLifecycle(
+            stores=self.stores,
+            clock=self.clock,
+            credentials=self.credentials,
+            pending_records=self.assistant.recorder,
+        )
 
 
 def _secret(value: object) -> str | None:
@@ -143,7 +224,7 @@ async def open_stack(
     run_scheduler: bool = False,
     http_transport: httpx.AsyncBaseTransport | None = None,
     egress_resolver: Resolver | None = None,
-) -> AsyncIterator[AppState]:
+) -> AsyncIterator[Stack]:
     """Open every store. ``http_transport`` replaces the network for platform calls and
     ``egress_resolver`` the DNS (tests replay platform APIs through them at the protocol
     level); the egress policy runs in front of both either way."""
@@ -305,7 +386,7 @@ async def open_stack(
         await jobs.start()
         exit_stack.push_async_callback(jobs.stop)
 
-        state = AppState(
+        state = Stack(
             settings=settings,
             database=database,
             clock=clock,

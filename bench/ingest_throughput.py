@@ -39,14 +39,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from backend.adapters.http import RateLimiter
-from backend.api.state import AppState
 from backend.config import Settings
 from backend.db.models import Document
 from backend.egress import Egress
 from backend.embeddings.dense import SentenceTransformerEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.sync import IndexingParts, SyncService
-from backend.stack import open_stack
+from backend.stack import Stack, open_stack
 from backend.tenancy import service as tenancy
 
 # Runs as `python bench/ingest_throughput.py` too, where only bench/ is on the path.
@@ -170,7 +169,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def _measure(args: argparse.Namespace, state: AppState, egress: Egress) -> dict[str, Any]:
+async def _measure(args: argparse.Namespace, state: Stack, egress: Egress) -> dict[str, Any]:
     dense = state.dense
     if not isinstance(dense, SentenceTransformerEncoder):
         raise SystemExit("the benchmark needs the local sentence-transformers encoder")

@@ -91,6 +91,8 @@ from backend.embeddings.dense import SentenceTransformerEncoder, default_model_p
 from backend.embeddings.query_model import QUERY_RUNTIMES, cpu_summary, read_cpu_flags
 from backend.embeddings.sparse import SparseEncoder
 from backend.tenancy import service as tenancy
+from backend.tenancy.company_id import validate_company_id
+from backend.tenancy.scope import open_rows
 from backend.vectors.edge import EdgeVectorStore
 from backend.vectors.factory import EDGE_SUBDIR
 from backend.vectors.namespace import point_id
@@ -271,9 +273,8 @@ async def prepare_database(company_ids: Sequence[str]) -> tuple[DatabaseUrls, di
             await tenancy.create_company(
                 database, company_id=company_id, name=company_id, actor="bench"
             )
-            issued = await tenancy.issue_api_key(
-                database, company_id, name="latency-bench", actor="bench"
-            )
+            async with open_rows(database, validate_company_id(company_id)) as rows:
+                issued = await tenancy.issue_api_key(rows, name="latency-bench", actor="bench")
             keys[company_id] = issued.plaintext
     finally:
         await database.dispose()

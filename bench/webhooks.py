@@ -46,12 +46,11 @@ from sqlalchemy import text
 from taskiq import InMemoryBroker
 
 from backend.adapters.http import RateLimiter
-from backend.api.state import AppState
 from backend.config import Settings
 from backend.db.provisioning import drop_database, provision_database, run_migrations
 from backend.egress import StaticResolver
 from backend.embeddings.dense import SentenceTransformerEncoder
-from backend.stack import open_stack
+from backend.stack import Stack, open_stack
 from backend.tenancy import service as tenancy
 from backend.webhooks.jobs import register_drain_task
 from backend.webhooks.platforms import InboundWebhook
@@ -142,7 +141,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _measure(
-    args: argparse.Namespace, state: AppState, dataset: FreshdeskDataset, events: int
+    args: argparse.Namespace, state: Stack, dataset: FreshdeskDataset, events: int
 ) -> dict[str, Any]:
     assert state.webhooks is not None
     live = state.webhooks

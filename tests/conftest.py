@@ -31,6 +31,7 @@ from backend.db.session import Database
 from backend.embeddings import SentenceTransformerEncoder, SparseEncoder
 from backend.retrieval import HybridRetriever
 from backend.tenancy import service
+from backend.tenancy.scope import open_rows
 from tests.cluster_fixtures import redis_cluster
 from tests.knowledge_corpus import Corpus
 from tests.openapi_contract import ContractTransport
@@ -141,7 +142,8 @@ def make_company(database: Database) -> Callable[..., Awaitable[CompanyWithKey]]
     async def make(prefix: str = "co", name: str = "Test Co") -> CompanyWithKey:
         company_id = new_company_id(prefix)
         await service.create_company(database, company_id=company_id, name=name, actor="test")
-        issued = await service.issue_api_key(database, company_id, name="test", actor="test")
+        async with open_rows(database, company_id) as rows:
+            issued = await service.issue_api_key(rows, name="test", actor="test")
         return CompanyWithKey(company_id, issued.plaintext, str(issued.key.id))
 
     return make

@@ -20,6 +20,7 @@ from backend.db.embedded import EmbeddedPostgres
 from backend.db.provisioning import assert_runtime_role_is_safe, run_migrations
 from backend.db.session import Database
 from backend.tenancy import service
+from backend.tenancy.scope import open_rows
 
 
 def _postgres_running_in(pgdata: Path) -> bool:
@@ -72,7 +73,8 @@ async def test_rls_on_the_embedded_server_over_its_socket(tmp_path: Path) -> Non
                 await service.create_company(
                     database, company_id=company_id, name=company_id, actor="test"
                 )
-                await service.issue_api_key(database, company_id, name="k", actor="test")
+                async with open_rows(database, company_id) as rows:
+                    await service.issue_api_key(rows, name="k", actor="test")
             async with database.engine.connect() as conn:
                 for table in ("companies", "api_keys", "audit_log"):
                     count = await conn.execute(text(f"SELECT count(*) FROM {table}"))
@@ -84,7 +86,8 @@ async def test_rls_on_the_embedded_server_over_its_socket(tmp_path: Path) -> Non
                     text("DELETE FROM api_keys WHERE company_id = 'globex'")
                 )
                 assert deleted.rowcount == 0
-            assert len(await service.list_api_keys(database, "globex")) == 1
+            async with open_rows(database, "globex") as rows:
+                assert len(await service.list_api_keys(rows)) == 1
         finally:
             await database.dispose()
     finally:

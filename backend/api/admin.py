@@ -13,13 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api.dependencies import ClockDep, DatabaseDep, PlatformAdmin, StateDep
 from backend.api.schemas import MAX_OFFSET, ApiKeyOut, CompanyOut, ErrorBody, IssuedApiKeyOut
-from backend.api.state import company_lifecycle
 from backend.api.v1.company import AuditEntryOut
 from backend.errors import BadRequest
 from backend.ingest.reindex import MAX_PAGE_DOCUMENTS, build_reindexer
 from backend.tenancy import service
-from backend.tenancy.company_id import COMPANY_ID_PATTERN, CompanyId, company_id_from_domain
+from backend.tenancy.company_id import (
+    COMPANY_ID_PATTERN,
+    CompanyId,
+    CompanyIdField,
+    company_id_from_domain,
+)
 from backend.tenancy.plans import PlanLimits
+from backend.tenancy.scope import open_rows
 
 router = APIRouter(
     prefix="/admin",
@@ -31,7 +36,7 @@ router = APIRouter(
 )
 
 CompanyIdPath = Annotated[
-    str,
+    CompanyId,
     Path(
         pattern=COMPANY_ID_PATTERN,
         max_length=63,
@@ -41,7 +46,7 @@ CompanyIdPath = Annotated[
 
 
 class CompanyCreate(BaseModel):
-    company_id: CompanyId | None = Field(
+    company_id: CompanyIdField | None = Field(
         default=None,
         max_length=63,
         description="Lower-case slug. Omit it to derive it from `helpdesk_domain` "
@@ -109,7 +114,8 @@ async def list_companies(
 )
 async def get_company(company_id: CompanyIdPath, db: DatabaseDep, _actor: PlatformAdmin) -> Any:
     """One company's profile and knowledge generation."""
-    return await service.get_company(db, company_id)
+    async with open_rows(db, company_id) as rows:
+        return await service.get_company(rows)
 
 
 @router.post(
@@ -122,9 +128,10 @@ async def issue_api_key(
     company_id: CompanyIdPath, body: ApiKeyCreate, db: DatabaseDep, actor: PlatformAdmin
 ) -> Any:
     """Issue an API key for a company. The secret is in this response only; we keep a hash."""
-    issued = await service.issue_api_key(
-        db, company_id, name=body.name, actor=actor, expires_at=body.expires_at
-    )
+    async with open_rows(db, company_id) as rows:
+        issued = await service.issue_api_key(
+            rows, name=body.name, actor=actor, expires_at=body.expires_at
+        )
     return IssuedApiKeyOut(api_key=issued.plaintext, key=ApiKeyOut.model_validate(issued.key))
 
 
@@ -136,7 +143,8 @@ async def list_api_keys(
     include_revoked: bool = False,
 ) -> Any:
     """A company's API keys (prefix, name, created, last used, expiry); never the secrets."""
-    return await service.list_api_keys(db, company_id, include_revoked=include_revoked)
+    async with open_rows(db, company_id) as rows:
+        return await service.list_api_keys(rows, include_revoked=include_revoked)
 
 
 @router.post(
@@ -153,7 +161,8 @@ async def revoke_api_key(
     state: StateDep,
 ) -> Any:
     """Revoke a key at once. Revoking twice is harmless."""
-    key = await service.revoke_api_key(db, company_id, key_id, actor=actor, clock=clock)
+    async with open_rows(db, company_id) as rows:
+        key = await service.revoke_api_key(rows, key_id, actor=actor, clock=clock)
     state.credentials.clear()  # this process stops accepting it now, not after the TTL
     return key
 
@@ -174,14 +183,10 @@ async def rotate_api_key(
     state: StateDep,
 ) -> Any:
     """Replace a key: returns the new secret; the old key stops working after the grace."""
-    issued = await service.rotate_api_key(
-        db,
-        company_id,
-        key_id,
-        actor=actor,
-        clock=clock,
-        grace=timedelta(seconds=body.grace_seconds),
-    )
+    async with open_rows(db, company_id) as rows:
+        issued = await service.rotate_api_key(
+            rows, key_id, actor=actor, clock=clock, grace=timedelta(seconds=body.grace_seconds)
+        )
     state.credentials.clear()  # the old key's cached resolution must not outlive the grace
     return IssuedApiKeyOut(api_key=issued.plaintext, key=ApiKeyOut.model_validate(issued.key))
 
@@ -213,7 +218,7 @@ async def suspend_company(
     """Suspend a company: its API keys and widget tokens get 403 `company_suspended` on
     every endpoint (minting tokens included), its queued and running syncs are cancelled and
     scheduled ones no longer start. Its data is kept. Audited."""
-    return await company_lifecycle(state).set_status(
+    return await state.lifecycle().set_status(
         company_id, "suspended", actor=actor, reason=body.reason if body else None
     )
 
@@ -227,7 +232,7 @@ async def reactivate_company(
     company_id: CompanyIdPath, state: StateDep, actor: PlatformAdmin
 ) -> Any:
     """Lift a suspension: the company's credentials and schedules work again. Audited."""
-    return await company_lifecycle(state).set_status(company_id, "active", actor=actor)
+    return await state.lifecycle().set_status(company_id, "active", actor=actor)
 
 
 @router.delete(
@@ -257,7 +262,7 @@ async def delete_company(
         raise BadRequest(
             "repeat the company id in ?confirm= to delete it", code="confirmation_required"
         )
-    report = await company_lifecycle(state).delete(company_id, actor=actor)
+    report = await state.lifecycle().delete(company_id, actor=actor)
     return CompanyDeletionOut(company_id=company_id, **report.as_details())
 
 
@@ -269,7 +274,7 @@ async def read_company_audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Any:
     """A company's audit trail, newest first; still readable after the company is deleted."""
-    return await company_lifecycle(state).audit_log(company_id, limit=limit)
+    return await state.lifecycle().audit_log(company_id, limit=limit)
 
 
 class PlanIn(PlanLimits):
@@ -349,7 +354,8 @@ async def reindex_company(
     keeps answering meanwhile and the company's cached answers are voided. Audited
     (`knowledge.reindex`). `helpdesk knowledge reindex` does the same from the command line."""
     request = body or ReindexIn()
-    await service.get_company(state.database, company_id)  # 404 for an unknown company
+    async with open_rows(state.database, company_id) as rows:
+        await service.get_company(rows)  # 404 for an unknown company
     page = await build_reindexer(state.database, state.sync.parts).reindex_page(
         company_id, after=request.after, source=request.source, limit=request.limit, actor=actor
     )

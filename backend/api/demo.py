@@ -18,6 +18,7 @@ from backend.api.dependencies import ClockDep, StateDep
 from backend.demo import SAMPLE_OPEN_TICKET_ID, SAMPLE_OPEN_TICKET_ID_KO, TICKET_SOURCE
 from backend.errors import NotFound
 from backend.tenancy import service
+from backend.tenancy.scope import open_rows
 
 router = APIRouter(tags=["operations"], include_in_schema=False)
 
@@ -30,7 +31,8 @@ async def demo_page(
     lang: Annotated[Literal["en", "ko"], Query()] = "en",
 ) -> RedirectResponse:
     company_id = state.settings.demo_company_id
-    keys = [k for k in await service.list_api_keys(state.database, company_id) if k.name == "demo"]
+    async with open_rows(state.database, company_id) as rows:
+        keys = [k for k in await service.list_api_keys(rows) if k.name == "demo"]
     if not keys:
         raise NotFound(
             "the demo company has no demo key; run `helpdesk demo`", code="demo_not_prepared"

@@ -1,7 +1,13 @@
-"""Request dependencies: state, the authenticated tenant, and the tenant-scoped transaction.
+"""Request dependencies: the stack, the authenticated tenant, and the tenant scope.
 
 The tenant dependency applies DESIGN.md §2: the API key decides the company, and the
 ``X-Company-ID`` header must name the same company. The header alone never grants anything.
+It is where a request's company id is validated, once; below it code takes ``CompanyId``.
+
+:data:`Scope` is the request's :class:`~backend.tenancy.scope.TenantScope`: the request owns
+its transaction, committed when the handler returns (before the response is sent, so a
+failed commit is an error response, never a silent loss) and rolled back when it raises.
+:data:`TenantSession` is that scope's session.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.api.state import AppState
 from backend.clock import Clock
 from backend.config import Settings
 from backend.console.http import authenticate_console_cookie, enforce_route_policy
@@ -27,20 +32,22 @@ from backend.ingest.jobs import JobQueue
 from backend.observability.metrics import count_company_request
 from backend.privacy.requesters import RequesterPrivacy
 from backend.retrieval.access import AccessScope
+from backend.stack import Stack
 from backend.tenancy.company_id import is_valid_company_id
 from backend.tenancy.plans import PlanService
+from backend.tenancy.scope import TenantScope
 from backend.tenancy.service import Tenant, authenticate_api_key, authenticate_widget_token
 from backend.tenancy.widget_tokens import TOKEN_SCHEME
 
 
 # Dependencies are ``async def`` even when they do not await: FastAPI runs a plain ``def``
 # dependency in a worker thread, a thread hop per dependency per request.
-async def get_state(request: Request) -> AppState:
-    state: AppState = request.app.state.helpdesk
+async def get_state(request: Request) -> Stack:
+    state: Stack = request.app.state.helpdesk
     return state
 
 
-StateDep = Annotated[AppState, Depends(get_state)]
+StateDep = Annotated[Stack, Depends(get_state)]
 
 
 async def get_settings(state: StateDep) -> Settings:
@@ -88,7 +95,7 @@ async def get_current_tenant(
     # --- console cookie (issue 16): the alternative credential when no Bearer is given ---
     console_cookie = request.cookies.get(CONSOLE_COOKIE) if token is None else None
     if console_cookie:
-        state_: AppState = request.app.state.helpdesk
+        state_: Stack = request.app.state.helpdesk
         tenant = await authenticate_console_cookie(request, state_, console_cookie, x_company_id)
         enforce_route_policy(request, tenant)
         request.scope.setdefault("state", {})["company_id"] = tenant.company_id
@@ -98,7 +105,7 @@ async def get_current_tenant(
     # --- end console cookie ---
     if token is None:
         raise Unauthorized("missing `Authorization: Bearer <API key>`", code="missing_api_key")
-    state: AppState = request.app.state.helpdesk
+    state: Stack = request.app.state.helpdesk
     digest = hashlib.sha256(token.encode()).hexdigest()
     cached = state.credentials.get(digest)
     if cached is not None:
@@ -163,15 +170,23 @@ def access_scope(tenant: Tenant) -> AccessScope:
     return AccessScope(audience=tenant.audience, ticket_id=tenant.ticket_id)
 
 
-async def get_tenant_session(
-    tenant: CurrentTenant, database: DatabaseDep
-) -> AsyncIterator[AsyncSession]:
-    """The request's transaction: committed when the handler returns, rolled back on error."""
-    async with database.tenant_session(tenant.company_id) as session:
-        yield session
+async def get_tenant_scope(tenant: CurrentTenant, state: StateDep) -> AsyncIterator[TenantScope]:
+    """The request's tenant scope: committed when the handler returns, rolled back on error."""
+    async with state.for_tenant(tenant.company_id) as scope:
+        yield scope
 
 
-TenantSession = Annotated[AsyncSession, Depends(get_tenant_session)]
+# ``scope="function"``: the transaction ends when the handler returns, before the response
+# goes out, so the client never sees a success whose commit then failed.
+Scope = Annotated[TenantScope, Depends(get_tenant_scope, scope="function")]
+
+
+async def get_tenant_session(scope: Scope) -> AsyncSession:
+    """The scope's session (for handlers that only read or write rows)."""
+    return scope.session
+
+
+TenantSession = Annotated[AsyncSession, Depends(get_tenant_session, scope="function")]
 
 
 async def require_platform_admin(
@@ -203,31 +218,11 @@ async def get_job_queue(state: StateDep) -> JobQueue:
 
 
 async def get_indexer(state: StateDep) -> KnowledgeIndexer:
-    parts = state.sync.parts
-    return KnowledgeIndexer(
-        database=state.database,
-        vectors=parts.vectors,
-        dense=parts.dense,
-        sparse=parts.sparse,
-        blobs=parts.blobs,
-        knowledge_changed=parts.knowledge_changed,
-        phone_region=parts.phone_region,
-        document_room=parts.document_room,
-        open_tickets_indexed=parts.open_tickets_indexed,
-        reviews_indexed=parts.reviews_indexed,
-    )
+    return state.indexer()
 
 
 async def get_privacy(state: StateDep) -> RequesterPrivacy:
-    parts = state.sync.parts
-    return RequesterPrivacy(
-        database=state.database,
-        vectors=parts.vectors,
-        blobs=parts.blobs,
-        knowledge_changed=parts.knowledge_changed,
-        flush_records=state.assistant.recorder.flush,
-        phone_region=parts.phone_region,
-    )
+    return state.privacy()
 
 
 PrivacyDep = Annotated[RequesterPrivacy, Depends(get_privacy)]

@@ -57,7 +57,7 @@ from backend.retrieval import (
     SearchFilters,
     make_snippet,
 )
-from backend.tenancy.company_id import validate_company_id
+from backend.tenancy.company_id import CompanyId
 
 DEFAULT_LANGUAGE: Final = "en"
 MAX_TOKENS: Final[Mapping[Task, int]] = {
@@ -121,14 +121,14 @@ class Assistant:
     def retriever(self) -> HybridRetriever:
         return self._retriever
 
-    async def settings_for(self, company_id: str) -> AssistantSettings:
-        return await resolve_settings(self._company_settings, validate_company_id(company_id))
+    async def settings_for(self, company_id: CompanyId) -> AssistantSettings:
+        return await resolve_settings(self._company_settings, company_id)
 
     # ------------------------------------------------------------------ one-call tasks
 
     async def answer(
         self,
-        company_id: str,
+        company_id: CompanyId,
         question: str,
         ticket: TicketContext | None = None,
         *,
@@ -139,20 +139,20 @@ class Assistant:
             await self.prepare_answer(company_id, question, ticket, filters=filters, scope=scope)
         )
 
-    async def draft_reply(self, company_id: str, ticket: TicketContext) -> AssistantResult:
+    async def draft_reply(self, company_id: CompanyId, ticket: TicketContext) -> AssistantResult:
         return await self.run(await self.prepare_draft_reply(company_id, ticket))
 
-    async def review_reply(self, company_id: str, review: ReviewContext) -> AssistantResult:
+    async def review_reply(self, company_id: CompanyId, review: ReviewContext) -> AssistantResult:
         return await self.run(await self.prepare_review_reply(company_id, review))
 
     async def summarize(
-        self, company_id: str, ticket: TicketContext, *, language: str | None = None
+        self, company_id: CompanyId, ticket: TicketContext, *, language: str | None = None
     ) -> AssistantResult:
         return await self.run(await self.prepare_summarize(company_id, ticket, language=language))
 
     async def similar_tickets(
         self,
-        company_id: str,
+        company_id: CompanyId,
         ticket: TicketContext | str,
         *,
         limit: int = 5,
@@ -177,7 +177,7 @@ class Assistant:
 
     async def prepare_answer(
         self,
-        company_id: str,
+        company_id: CompanyId,
         question: str,
         ticket: TicketContext | None = None,
         *,
@@ -188,7 +188,6 @@ class Assistant:
     ) -> PreparedRequest:
         """``exclude_document_ids`` and ``dense_weight`` are for evaluation runs: leave a
         case's own ticket out, try a fusion weight other than the company's."""
-        validate_company_id(company_id)
         question = question.strip()
         if not question:
             raise BadRequest("the question is empty", code="empty_question")
@@ -230,7 +229,7 @@ class Assistant:
 
     async def prepare_draft_reply(
         self,
-        company_id: str,
+        company_id: CompanyId,
         ticket: TicketContext,
         *,
         scope: AccessScope = AGENT_SCOPE,
@@ -238,7 +237,6 @@ class Assistant:
     ) -> PreparedRequest:
         """``settings``: unsaved settings to draft with (the console's preview); default:
         the company's stored ones."""
-        validate_company_id(company_id)
         settings = settings if settings is not None else await self.settings_for(company_id)
         customer_text = ticket.customer_text().strip() or ticket.subject.strip()
         if not customer_text:
@@ -294,9 +292,8 @@ class Assistant:
         return await self._finish("draft_reply", company_id, settings, request, passages, flagged)
 
     async def prepare_review_reply(
-        self, company_id: str, review: ReviewContext, *, scope: AccessScope = AGENT_SCOPE
+        self, company_id: CompanyId, review: ReviewContext, *, scope: AccessScope = AGENT_SCOPE
     ) -> PreparedRequest:
-        validate_company_id(company_id)
         settings = await self.settings_for(company_id)
         language = (
             base_language(await _detect(review.text))
@@ -339,9 +336,8 @@ class Assistant:
         return await self._finish("review_reply", company_id, settings, request, passages, flagged)
 
     async def prepare_summarize(
-        self, company_id: str, ticket: TicketContext, *, language: str | None = None
+        self, company_id: CompanyId, ticket: TicketContext, *, language: str | None = None
     ) -> PreparedRequest:
-        validate_company_id(company_id)
         settings = await self.settings_for(company_id)
         thread = _recent(ticket.thread(include_internal=True))
         if not thread:
@@ -446,7 +442,7 @@ class Assistant:
 
     async def _search_preferring_language(
         self,
-        company_id: str,
+        company_id: CompanyId,
         query: str,
         language: str,
         filters: SearchFilters,
@@ -484,7 +480,7 @@ class Assistant:
 
     async def _continued(
         self,
-        company_id: str,
+        company_id: CompanyId,
         passages: list[RetrievedPassage],
         scope: AccessScope,
     ) -> list[RetrievedPassage]:
@@ -523,7 +519,7 @@ class Assistant:
     async def _finish(
         self,
         task: Task,
-        company_id: str,
+        company_id: CompanyId,
         settings: AssistantSettings,
         request: LLMRequest,
         passages: Sequence[RetrievedPassage],

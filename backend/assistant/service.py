@@ -13,13 +13,20 @@ too; their ids are stored with the entry (and in the interaction). Keying on the
 rather than on the passages lets a cached answer skip retrieval (a query embedding and a
 vector search) entirely: with Redis, a hit costs one round trip to it and no database
 read. Interactions are written in batches by :class:`InteractionRecorder`.
+
+Handlers describe a call as data — a :class:`TaskCall` whose ``work`` is an
+:class:`AnswerWork`, :class:`DraftReplyWork`, :class:`ReviewReplyWork` or
+:class:`SummarizeWork` — and this service decides how to prepare it; it never calls back into
+the API layer. What handlers need beyond that (search, similar tickets, flushing queued
+records before reading interactions back) are methods here, so no handler reaches through
+the service to the assistant, its retriever or its recorder.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +40,10 @@ from backend.assistant.types import (
     AssistantCompleted,
     AssistantReply,
     PreparedRequest,
+    ReviewContext,
     StreamError,
     StreamText,
+    TicketContext,
 )
 from backend.cache import CacheBackend
 from backend.db.repositories import companies as company_repo
@@ -43,7 +52,10 @@ from backend.errors import AppError
 from backend.llm.cache import CacheLookup, ResponseCache, response_key
 from backend.llm.router import LLMRouter
 from backend.llm.types import LLMRequest, StreamFailed, Task, TextDelta
+from backend.retrieval import RetrievedPassage, SearchFilters
+from backend.retrieval.access import AccessScope
 from backend.tenancy.service import Tenant
+from backend.vectors import SearchMode
 
 _log = structlog.get_logger("helpdesk.assistant")
 
@@ -52,14 +64,45 @@ _CACHED_CHUNK = 24
 
 
 @dataclass(frozen=True)
+class AnswerWork:
+    """Answer a question (optionally about a ticket) from the company's knowledge."""
+
+    question: str
+    ticket: TicketContext | None
+    filters: SearchFilters
+    scope: AccessScope
+
+
+@dataclass(frozen=True)
+class DraftReplyWork:
+    ticket: TicketContext
+    scope: AccessScope
+
+
+@dataclass(frozen=True)
+class ReviewReplyWork:
+    review: ReviewContext
+    scope: AccessScope
+
+
+@dataclass(frozen=True)
+class SummarizeWork:
+    ticket: TicketContext
+
+
+TaskWork = AnswerWork | DraftReplyWork | ReviewReplyWork | SummarizeWork
+"""What to prepare: plain data; the service, not the caller, decides how."""
+
+
+@dataclass(frozen=True)
 class TaskCall:
-    """One assistant call: what to key and record it by, and how to prepare it."""
+    """One assistant call: what to key and record it by, and the work it asks for."""
 
     task: Task
     inputs: dict[str, Any]
     question: str
     ticket_ref: str | None
-    prepare: Callable[[], Awaitable[PreparedRequest]]
+    work: TaskWork
     use_cache: bool = True
 
 
@@ -84,6 +127,75 @@ class AssistantService:
         self.cache_backend = cache
         self.cache_ttl_seconds = cache_ttl_seconds
         self.recorder = recorder
+
+    async def flush_records(self) -> None:
+        """Write queued interaction records now (before reading interactions back)."""
+        await self.recorder.flush()
+
+    async def search(
+        self,
+        tenant: Tenant,
+        query: str,
+        *,
+        filters: SearchFilters,
+        limit: int,
+        mode: SearchMode | str,
+        include_internal: bool,
+        material: dict[str, Any],
+    ) -> dict[str, Any]:
+        """A search's JSON body (``{"results": [...]}``), from the company's cache when an
+        equal request (``material``) was answered since its knowledge last changed."""
+        material = {**material, **(await self._private_cache_material(tenant))}
+        key = response_key(material, route=())
+        cache = self._cache(tenant)
+        found = await cache.lookup("search", key)
+        if found.value is not None:
+            return found.value
+        passages = await self.assistant.retriever.search(
+            tenant.company_id,
+            query,
+            filters=filters,
+            limit=limit,
+            mode=mode,
+            include_internal=include_internal,
+            scope=AccessScope(audience=tenant.audience, ticket_id=tenant.ticket_id),
+        )
+        value = {"results": [passage_body(p) for p in passages]}
+        if found.epoch is not None:
+            await cache.put("search", key, value, epoch=found.epoch)
+        return value
+
+    async def similar_tickets(
+        self, tenant: Tenant, subject: TicketContext | str, *, limit: int
+    ) -> list[RetrievedPassage]:
+        return await self.assistant.similar_tickets(
+            tenant.company_id,
+            subject,
+            limit=limit,
+            scope=AccessScope(audience=tenant.audience, ticket_id=tenant.ticket_id),
+        )
+
+    async def _prepare(self, tenant: Tenant, work: TaskWork) -> PreparedRequest:
+        assistant, company_id = self.assistant, tenant.company_id
+        match work:
+            case AnswerWork():
+                return await assistant.prepare_answer(
+                    company_id,
+                    work.question,
+                    work.ticket,
+                    filters=work.filters,
+                    scope=work.scope,
+                )
+            case DraftReplyWork():
+                return await assistant.prepare_draft_reply(
+                    company_id, work.ticket, scope=work.scope
+                )
+            case ReviewReplyWork():
+                return await assistant.prepare_review_reply(
+                    company_id, work.review, scope=work.scope
+                )
+            case SummarizeWork():
+                return await assistant.prepare_summarize(company_id, work.ticket)
 
     def _cache(self, tenant: Tenant) -> ResponseCache:
         return ResponseCache(
@@ -120,26 +232,6 @@ class AssistantService:
             **(await self._private_cache_material(tenant)),
         }
         return response_key(material, route=route)
-
-    async def cached(
-        self,
-        tenant: Tenant,
-        namespace: str,
-        material: dict[str, Any],
-        compute: Callable[[], Awaitable[dict[str, Any]]],
-    ) -> dict[str, Any]:
-        """``compute()``'s JSON value, from the company's cache when an equal request was
-        answered since its knowledge last changed (searches use this)."""
-        material = {**material, **(await self._private_cache_material(tenant))}
-        key = response_key(material, route=())
-        cache = self._cache(tenant)
-        found = await cache.lookup(namespace, key)
-        if found.value is not None:
-            return found.value
-        value = await compute()
-        if found.epoch is not None:
-            await cache.put(namespace, key, value, epoch=found.epoch)
-        return value
 
     def _record(
         self,
@@ -209,7 +301,7 @@ class AssistantService:
                 tenant, call, found.value, started=started, cache_hit=True
             )
             return self.body(found.value, interaction_id, cached=True)
-        prepared = await call.prepare()
+        prepared = await self._prepare(tenant, call.work)
         result = (await self.assistant.run(prepared)).model_dump(mode="json")
         await self._store(tenant, call, key, found.epoch, result)
         interaction_id = self._record(tenant, call, result, started=started, cache_hit=False)
@@ -230,7 +322,7 @@ class AssistantService:
                 interaction_id = self._record(tenant, call, cached, started=started, cache_hit=True)
                 yield _sse("done", self.body(cached, interaction_id, cached=True))
                 return
-            prepared = await call.prepare()
+            prepared = await self._prepare(tenant, call.work)
             async for event in self.assistant.stream(prepared):
                 if isinstance(event, TextDelta):
                     yield _sse("token", StreamText(text=event.text))
@@ -259,3 +351,22 @@ class AssistantService:
                 "error",
                 StreamError(error="internal_error", detail="an unexpected error occurred"),
             )
+
+
+def passage_body(p: RetrievedPassage) -> dict[str, Any]:
+    """A passage as the search response's ``PassageOut`` (also the cached form of a search)."""
+    return {
+        "document_id": p.document_id,
+        "passage_id": p.id,
+        "external_id": p.external_id,
+        "title": p.title,
+        "url": p.url,
+        "kind": p.kind,
+        "source": p.source,
+        "language": p.language,
+        "status": p.status,
+        "internal": p.internal,
+        "snippet": p.snippet,
+        "score": p.score,
+        "updated_at": p.updated_at,
+    }

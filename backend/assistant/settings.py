@@ -17,9 +17,9 @@ from typing import Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from backend.db.repositories import companies as company_repo
 from backend.db.session import Database
-from backend.errors import BadRequest
-from backend.tenancy import service
+from backend.errors import BadRequest, NotFound
 
 
 class ToneSettings(BaseModel):
@@ -86,7 +86,12 @@ def company_settings_from_database(database: Database) -> CompanySettingsLoader:
     """A loader reading ``companies.settings`` through the tenant session (RLS applies)."""
 
     async def load(company_id: str) -> Mapping[str, Any]:
-        company = await service.get_company(database, company_id)
+        # Assistant calls carry the request's company id as a plain ``str`` (the prompt
+        # builders predate CompanyId); the tenant session checks it again.
+        async with database.tenant_session(company_id) as session:
+            company = await company_repo.get_company(session, company_id)
+        if company is None:
+            raise NotFound(f"company {company_id!r} does not exist", code="company_not_found")
         return company.settings or {}
 
     return load

@@ -17,12 +17,12 @@ from backend.errors import Forbidden
 from backend.tenancy.service import Tenant
 
 if TYPE_CHECKING:
-    from backend.api.state import AppState
+    from backend.stack import Stack
 
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def console_auth(state: AppState) -> ConsoleAuth:
+def console_auth(state: Stack) -> ConsoleAuth:
     return ConsoleAuth(
         database=state.database,
         clock=state.clock,
@@ -33,7 +33,7 @@ def console_auth(state: AppState) -> ConsoleAuth:
 
 
 async def authenticate_console_cookie(
-    request: Request, state: AppState, cookie: str, x_company_id: str | None
+    request: Request, state: Stack, cookie: str, x_company_id: str | None
 ) -> Tenant:
     """The signed-in user behind ``cookie``. ``X-Company-ID`` may be omitted; if given it
     must name the user's company. Unsafe methods need the session's CSRF token."""

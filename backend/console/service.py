@@ -38,6 +38,7 @@ from backend.db.repositories import companies as company_repo
 from backend.db.repositories.audit_log import append_audit_entry
 from backend.db.session import Database
 from backend.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from backend.tenancy.company_id import validate_company_id
 from backend.tenancy.credential_cache import CredentialCache
 from backend.tenancy.service import Tenant, company_suspended
 
@@ -213,7 +214,7 @@ class ConsoleAuth:
         if company is not None and company.status != "active":
             raise company_suspended(row.company_id)
         return Tenant(
-            company_id=row.company_id,
+            company_id=validate_company_id(row.company_id),  # where a console request enters
             api_key_id=None,
             key_prefix=None,
             via="console",

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 
-from backend.api.state import AppState
 from backend.demo import demo_sources
 from backend.errors import AppError, Conflict
 from backend.ingest.operator import ensure_connector, run_sync_with_progress
+from backend.stack import Stack
 from backend.tenancy import service
+from backend.tenancy.scope import open_rows
 
 ACTOR = "demo"
 
@@ -17,7 +18,7 @@ ACTOR = "demo"
 DEMO_HELPDESK_ORIGIN = "https://lumen-home.freshdesk.com"
 
 
-async def prepare_demo(state: AppState) -> str:
+async def prepare_demo(state: Stack) -> str:
     """Create the demo company, its API key (kept in ``data_dir/demo-api-key``) and its
     sample knowledge; return the key. Idempotent: later runs reuse the stored key and skip
     unchanged documents."""
@@ -35,11 +36,12 @@ async def prepare_demo(state: AppState) -> str:
                 "widget_origins": [DEMO_HELPDESK_ORIGIN],
             },
         )
-    active = {k.prefix for k in await service.list_api_keys(state.database, company_id)}
-    if not key_file.exists() or key_file.read_text().strip()[:12] not in active:
-        issued = await service.issue_api_key(state.database, company_id, name="demo", actor=ACTOR)
-        key_file.write_text(issued.plaintext + "\n")
-        key_file.chmod(0o600)
+    async with open_rows(state.database, company_id) as rows:
+        active = {k.prefix for k in await service.list_api_keys(rows)}
+        if not key_file.exists() or key_file.read_text().strip()[:12] not in active:
+            issued = await service.issue_api_key(rows, name="demo", actor=ACTOR)
+            key_file.write_text(issued.plaintext + "\n")
+            key_file.chmod(0o600)
     for index, (platform, settings) in enumerate(demo_sources()):
         connector_id = await ensure_connector(
             state,

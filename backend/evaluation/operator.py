@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from backend.api.state import AppState
 from backend.db.repositories import companies as company_repo
 from backend.errors import BadRequest
 from backend.evaluation.runner import Comparison, EvalRun, best_weight, compare_runs, run_set
 from backend.evaluation.sets import EvalSet, build_set
 from backend.evaluation.store import EvalStore
+from backend.stack import Stack
 from backend.tenancy.company_id import validate_company_id
 
 
-async def build(state: AppState, company_id: str, *, name: str, max_cases: int) -> EvalSet:
+async def build(state: Stack, company_id: str, *, name: str, max_cases: int) -> EvalSet:
     """Build the company's set from its solved tickets and feedback, and store it."""
     company_id = validate_company_id(company_id)
     eval_set = await build_set(
@@ -29,7 +29,7 @@ async def build(state: AppState, company_id: str, *, name: str, max_cases: int) 
 
 
 async def run(
-    state: AppState,
+    state: Stack,
     company_id: str,
     *,
     name: str,
@@ -37,18 +37,19 @@ async def run(
     label: str | None = None,
 ) -> EvalRun:
     """Run the stored set through the assistant as configured now, and store the run."""
-    store = EvalStore(state.blobs, validate_company_id(company_id))
+    checked = validate_company_id(company_id)
+    store = EvalStore(state.blobs, checked)
     eval_set = await store.load_set(name)
     assistant = state.assistant.assistant
     if dense_weight is None:
-        dense_weight = (await assistant.settings_for(company_id)).retrieval.dense_weight
+        dense_weight = (await assistant.settings_for(checked)).retrieval.dense_weight
     result = await run_set(assistant, eval_set, dense_weight=dense_weight, label=label)
     await store.save_run(result)
     return result
 
 
 async def compare(
-    state: AppState,
+    state: Stack,
     company_id: str,
     *,
     baseline: str | None,
@@ -69,7 +70,7 @@ async def compare(
 
 
 async def tune(
-    state: AppState, company_id: str, *, name: str, weights: Sequence[float]
+    state: Stack, company_id: str, *, name: str, weights: Sequence[float]
 ) -> tuple[float, EvalRun]:
     """Run the set once per dense weight, keep the best in the company's settings together
     with the id of the run that chose it; return (weight, that run)."""
@@ -81,13 +82,13 @@ async def tune(
         for w in dict.fromkeys(weights)
     }
     chosen = best_weight(runs)
-    async with state.database.tenant_session(company_id) as session:
+    async with state.for_tenant(company_id) as scope:
         await company_repo.merge_company_settings(
-            session,
+            scope.session,
             company_id,
             "retrieval",
             {"dense_weight": chosen, "tuned_by_run": runs[chosen].id},
         )
-        # Answers cached under the old weight are stale now.
-        await company_repo.bump_knowledge_generation(session, company_id)
+        # Answers cached under the old weight are stale now (in a shared cache too).
+        await scope.knowledge_changed()
     return chosen, runs[chosen]

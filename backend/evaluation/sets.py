@@ -27,7 +27,7 @@ from backend.db.repositories import documents as document_repo
 from backend.db.repositories import interactions as interaction_repo
 from backend.db.session import Database
 from backend.retrieval.filters import SOLVED_STATUSES
-from backend.tenancy.company_id import validate_company_id
+from backend.tenancy.company_id import CompanyIdField, validate_company_id
 from backend.vectors import VectorStore
 from backend.vectors.namespace import point_id
 
@@ -53,7 +53,7 @@ class EvalCase(BaseModel):
 
 
 class EvalSet(BaseModel):
-    company_id: str
+    company_id: CompanyIdField
     name: str
     created_at: datetime
     cases: list[EvalCase]

@@ -34,7 +34,8 @@ from backend.ingest.chunking import Chunk, chunk_document
 from backend.ingest.normalize import NormalizedDocument, normalize_document, without_people
 from backend.ingest.stored_documents import stored_payload
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION, normalize_requester
-from backend.tenancy.company_id import validate_company_id
+from backend.tenancy.company_id import CompanyId
+from backend.tenancy.scope import open_scope
 from backend.vectors import ChunkPayload, ChunkPoint, VectorStore, point_id
 
 KnowledgeChanged = Callable[[str], Awaitable[None]]
@@ -55,7 +56,7 @@ class IndexedOpenTicket:
     text: str
 
 
-OpenTicketsIndexed = Callable[[str, list[IndexedOpenTicket]], Awaitable[None]]
+OpenTicketsIndexed = Callable[[CompanyId, list[IndexedOpenTicket]], Awaitable[None]]
 """Called with a company id and the open tickets a write created or changed, after the
 write committed (triage suggests their fields from it)."""
 
@@ -130,7 +131,7 @@ class _ChangedDocument:
 class PreparedBatch:
     """A page after the CPU work: what must be written, with its vectors."""
 
-    company_id: str
+    company_id: CompanyId
     changed: list[_ChangedDocument]
     points: list[ChunkPoint]
     counts: IndexCounts
@@ -168,7 +169,7 @@ class KnowledgeIndexer:
 
     async def index(
         self,
-        company_id: str,
+        company_id: CompanyId,
         documents: Sequence[SourceDocument],
         deletions: Sequence[Deletion] = (),
         *,
@@ -179,11 +180,10 @@ class KnowledgeIndexer:
         return await self.write(prepared, deletions)
 
     async def prepare(
-        self, company_id: str, documents: Sequence[SourceDocument], *, force: bool = False
+        self, company_id: CompanyId, documents: Sequence[SourceDocument], *, force: bool = False
     ) -> PreparedBatch:
         """Normalize, chunk and embed what changed. ``force`` re-embeds unchanged documents
         too (a re-index after a model or chunking change)."""
-        validate_company_id(company_id)
         counts = IndexCounts(fetched=len(documents))
         # The same document twice in one page (a platform re-emitting a boundary record):
         # the last version wins.
@@ -384,7 +384,7 @@ class KnowledgeIndexer:
 
     async def purge(
         self,
-        company_id: str,
+        company_id: CompanyId,
         *,
         connector_id: uuid.UUID | None = None,
         document_id: uuid.UUID | None = None,
@@ -404,10 +404,14 @@ class KnowledgeIndexer:
         )
         # Cached answers may quote what was just removed (an erased requester's ticket):
         # they must not outlive it.
-        async with self.database.tenant_session(company_id) as session:
-            await company_repo.bump_knowledge_generation(session, company_id)
-        if self.knowledge_changed is not None:
-            await self.knowledge_changed(company_id)
+        async with open_scope(
+            self.database,
+            company_id,
+            vectors=self.vectors,
+            blobs=self.blobs,
+            void_answers=self.knowledge_changed,
+        ) as scope:
+            await scope.knowledge_changed()
         return removed
 
     def _document_row(self, company_id: str, item: _ChangedDocument) -> dict[str, Any]:

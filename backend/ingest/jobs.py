@@ -29,6 +29,7 @@ from backend.db.repositories import connectors as connector_repo
 from backend.db.session import Database
 from backend.errors import Conflict, Forbidden, NotFound, StoreUnavailable
 from backend.ingest.sync import SyncService
+from backend.tenancy.company_id import validate_company_id
 from backend.tenancy.service import COMPANY_SUSPENDED, list_companies
 
 _log = structlog.get_logger("helpdesk.jobs")
@@ -58,7 +59,8 @@ async def run_sync_job(company_id: str, run_id: str, context: Context = TaskiqDe
     they are refused here instead."""
     service: SyncService = context.state.sync_service
     try:
-        run = await service.run(company_id, uuid.UUID(run_id))
+        # Where a job enters: its company id is checked once, here.
+        run = await service.run(validate_company_id(company_id), uuid.UUID(run_id))
     except (NotFound, Conflict) as exc:
         _log.info("sync job dropped", company_id=company_id, run_id=run_id, reason=exc.code)
         return "dropped"

@@ -28,10 +28,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from backend.api.state import AppState
 from backend.db.models import SyncRun
 from backend.ingest.file_imports import FILE_PLATFORMS
 from backend.ingest.indexer import IndexCounts
+from backend.stack import Stack
+from backend.tenancy.company_id import validate_company_id
 
 OPERATOR = "cli"
 
@@ -88,7 +89,7 @@ def count_records(path: Path) -> int | None:
 
 
 async def ensure_connector(
-    state: AppState,
+    state: Stack,
     company_id: str,
     *,
     platform: str,
@@ -126,7 +127,7 @@ async def ensure_connector(
 
 
 async def run_sync_with_progress(
-    state: AppState,
+    state: Stack,
     company_id: str,
     connector_id: uuid.UUID,
     *,
@@ -157,7 +158,7 @@ async def run_sync_with_progress(
             chunks += counts.chunks
             progress.update(task, advance=counts.fetched + counts.deleted, chunks=chunks)
 
-        finished = await state.sync.run(company_id, run.id, progress=on_page)
+        finished = await state.sync.run(validate_company_id(company_id), run.id, progress=on_page)
         if total is None:
             progress.update(task, total=progress.tasks[0].completed)
     if chunks:

@@ -20,6 +20,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from backend.adapters.base import SourceDocument
@@ -28,9 +29,11 @@ from backend.db.repositories import documents as document_repo
 from backend.db.repositories.audit_log import append_audit_entry
 from backend.db.session import Database
 from backend.errors import BadRequest
-from backend.ingest.indexer import KnowledgeChanged, KnowledgeIndexer
+from backend.ingest.indexer import KnowledgeIndexer
 from backend.ingest.stored_documents import read_stored_document
 from backend.ingest.sync import IndexingParts
+from backend.tenancy.company_id import CompanyId
+from backend.tenancy.scope import TenantScope
 
 MAX_PAGE_DOCUMENTS = 500
 IndexerFor = Callable[[uuid.UUID | None], KnowledgeIndexer]
@@ -70,6 +73,10 @@ class ReindexPage:
     """Pass it back as ``after`` for the next page; ``None`` when the company is done."""
 
 
+ScopeFor = Callable[[CompanyId], AbstractAsyncContextManager[TenantScope]]
+"""A company id → its tenant scope (see :mod:`backend.tenancy.scope`)."""
+
+
 class KnowledgeReindexer:
     def __init__(
         self,
@@ -77,16 +84,16 @@ class KnowledgeReindexer:
         database: Database,
         blobs: BlobStore,
         indexer_for: IndexerFor,
-        knowledge_changed: KnowledgeChanged | None = None,
+        scope_for: ScopeFor,
     ) -> None:
         self._database = database
         self._blobs = blobs
         self._indexer_for = indexer_for
-        self._knowledge_changed = knowledge_changed
+        self._scope_for = scope_for
 
     async def reindex_page(
         self,
-        company_id: str,
+        company_id: CompanyId,
         *,
         after: str | None = None,
         source: str | None = None,
@@ -114,13 +121,14 @@ class KnowledgeReindexer:
             counts = await self._indexer_for(connector_id).index(company_id, documents, force=True)
             page.reindexed += counts.upserted
             page.chunks += counts.chunks
-        if page.reindexed and self._knowledge_changed is not None:
-            await self._knowledge_changed(company_id)
         if len(keys) == limit:
             page.next_cursor = encode_cursor(keys[-1][0], keys[-1][1])
-        async with self._database.tenant_session(company_id) as session:
+        async with self._scope_for(company_id) as scope:
+            if page.reindexed:
+                # New vectors: cached answers are voided once the audit entry commits.
+                await scope.knowledge_changed()
             await append_audit_entry(
-                session,
+                scope.session,
                 company_id=company_id,
                 actor=actor,
                 action="knowledge.reindex",
@@ -139,21 +147,11 @@ class KnowledgeReindexer:
 def build_reindexer(database: Database, parts: IndexingParts) -> KnowledgeReindexer:
     """A re-indexer writing to the same stores as a sync. Plan limits and open-ticket triage
     are left out: a re-index adds no documents and changes no ticket."""
-
-    def indexer_for(connector_id: uuid.UUID | None) -> KnowledgeIndexer:
-        return KnowledgeIndexer(
-            database=database,
-            vectors=parts.vectors,
-            dense=parts.dense,
-            sparse=parts.sparse,
-            blobs=parts.blobs,
-            connector_id=connector_id,
-            phone_region=parts.phone_region,
-        )
-
     return KnowledgeReindexer(
         database=database,
         blobs=parts.blobs,
-        indexer_for=indexer_for,
-        knowledge_changed=parts.knowledge_changed,
+        indexer_for=lambda connector_id: parts.indexer(
+            database, connector_id=connector_id, reindex=True
+        ),
+        scope_for=lambda company_id: parts.scope(database, company_id),
     )

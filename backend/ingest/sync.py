@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -54,6 +55,8 @@ from backend.ingest.indexer import (
     ReviewsIndexed,
 )
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION
+from backend.tenancy.company_id import CompanyId
+from backend.tenancy.scope import TenantScope, open_scope
 from backend.tenancy.service import company_suspended
 from backend.vectors import VectorStore
 
@@ -82,6 +85,38 @@ class IndexingParts:
     """Triage of new and updated open tickets (see backend.insight.triage)."""
     reviews_indexed: ReviewsIndexed | None = None
     """Drafts and alerts for new reviews (see backend.replies)."""
+
+    def indexer(
+        self, database: Database, *, connector_id: uuid.UUID | None = None, reindex: bool = False
+    ) -> KnowledgeIndexer:
+        """The one place a :class:`KnowledgeIndexer` is wired (syncs, uploads, the CLI, a
+        re-index). A ``reindex`` one skips plan limits and open-ticket triage: a re-index
+        adds no documents and changes no ticket or review."""
+        return KnowledgeIndexer(
+            database=database,
+            vectors=self.vectors,
+            dense=self.dense,
+            sparse=self.sparse,
+            blobs=self.blobs,
+            connector_id=connector_id,
+            knowledge_changed=self.knowledge_changed,
+            phone_region=self.phone_region,
+            document_room=None if reindex else self.document_room,
+            open_tickets_indexed=None if reindex else self.open_tickets_indexed,
+            reviews_indexed=None if reindex else self.reviews_indexed,
+        )
+
+    def scope(
+        self, database: Database, company_id: CompanyId
+    ) -> AbstractAsyncContextManager[TenantScope]:
+        """A job's tenant scope over these stores (see :mod:`backend.tenancy.scope`)."""
+        return open_scope(
+            database,
+            company_id,
+            vectors=self.vectors,
+            blobs=self.blobs,
+            void_answers=self.knowledge_changed,
+        )
 
 
 class SyncService:
@@ -225,7 +260,11 @@ class SyncService:
         return runs
 
     async def run(
-        self, company_id: str, run_id: uuid.UUID, *, progress: ProgressCallback | None = None
+        self,
+        company_id: CompanyId,
+        run_id: uuid.UUID,
+        *,
+        progress: ProgressCallback | None = None,
     ) -> SyncRun:
         """Execute a queued run to the end (or until the platform blocks it)."""
         async with self.database.tenant_session(company_id) as session:
@@ -277,18 +316,7 @@ class SyncService:
                         if connector.checkpoint
                         else adapter.initial_checkpoint()
                     )
-                    indexer = KnowledgeIndexer(
-                        database=self.database,
-                        vectors=self.parts.vectors,
-                        dense=self.parts.dense,
-                        sparse=self.parts.sparse,
-                        blobs=self.parts.blobs,
-                        connector_id=connector.id,
-                        phone_region=self.parts.phone_region,
-                        document_room=self.parts.document_room,
-                        open_tickets_indexed=self.parts.open_tickets_indexed,
-                        reviews_indexed=self.parts.reviews_indexed,
-                    )
+                    indexer = self.parts.indexer(self.database, connector_id=connector.id)
                     blocked = await self._with_heartbeat(
                         company_id,
                         run_id,
@@ -315,7 +343,8 @@ class SyncService:
             )
             raise
         finally:
-            async with self.database.tenant_session(company_id) as session:
+            async with self.parts.scope(self.database, company_id) as tenant:
+                session = tenant.session
                 # Only a run still ours is finished: one taken over stays 'abandoned'.
                 await run_repo.finish_sync_run(
                     session, run_id, status=status, finished_at=self.clock.now()
@@ -323,11 +352,9 @@ class SyncService:
                 if status == "succeeded":
                     await connector_repo.mark_synced(session, connector.id, at=started)
                 if totals.changed:
-                    await company_repo.bump_knowledge_generation(session, company_id)
+                    # New knowledge: answers cached before it die once this commits.
+                    await tenant.knowledge_changed()
                 finished = await run_repo.get_sync_run(session, run_id)
-            if totals.changed and self.parts.knowledge_changed is not None:
-                # New knowledge, committed: answers cached before it die at once.
-                await self.parts.knowledge_changed(company_id)
         _log.info(
             "sync finished",
             company_id=company_id,
@@ -366,7 +393,7 @@ class SyncService:
         return settings, scope
 
     async def _redelivered(
-        self, company_id: str, run: SyncRun, progress: ProgressCallback | None
+        self, company_id: CompanyId, run: SyncRun, progress: ProgressCallback | None
     ) -> SyncRun:
         """A job for a run that is not queued: a redelivery (its worker died, or the queue
         delivered twice) or a late job. A silent run is adopted — taken over and resumed
@@ -430,7 +457,7 @@ class SyncService:
 
     async def _pipeline(
         self,
-        company_id: str,
+        company_id: CompanyId,
         run_id: uuid.UUID,
         connector_id: uuid.UUID,
         adapter: Any,

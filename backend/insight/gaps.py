@@ -36,6 +36,7 @@ from backend.llm.router import LLMRouter
 from backend.llm.types import ChatMessage, LLMRequest, Passage
 from backend.retrieval import HybridRetriever
 from backend.retrieval.filters import SearchFilters
+from backend.tenancy.company_id import CompanyId
 from backend.vectors import SearchMode
 
 _log = structlog.get_logger("helpdesk.gaps")
@@ -181,7 +182,7 @@ def describe(cluster: GapCluster, trend_value: float) -> dict[str, Any]:
     }
 
 
-async def article_support(retriever: HybridRetriever, company_id: str, text: str) -> float:
+async def article_support(retriever: HybridRetriever, company_id: CompanyId, text: str) -> float:
     """The cosine similarity of the company's closest article (0 when it has none)."""
     passages = await retriever.search(
         company_id,
@@ -216,10 +217,10 @@ class GapFinder:
         self._router = router
         self.settings = settings or GapSettings()
 
-    async def article_support(self, company_id: str, text: str) -> float:
+    async def article_support(self, company_id: CompanyId, text: str) -> float:
         return await article_support(self._retriever, company_id, text)
 
-    async def signals(self, company_id: str, *, since: datetime) -> list[GapSignal]:
+    async def signals(self, company_id: CompanyId, *, since: datetime) -> list[GapSignal]:
         limit = self.settings.max_items
         async with self._database.tenant_session(company_id) as session:
             questions = await gaps_repo.recent_questions(session, since=since, limit=limit)
@@ -280,7 +281,7 @@ class GapFinder:
         return found
 
     async def gaps(
-        self, company_id: str, *, since: datetime, until: datetime, limit: int
+        self, company_id: CompanyId, *, since: datetime, until: datetime, limit: int
     ) -> list[dict[str, Any]]:
         signals = await self.signals(company_id, since=since)
         if not signals:
@@ -302,7 +303,9 @@ class GapFinder:
             found.append(gap)
         return found
 
-    async def model_draft(self, company_id: str, cluster: GapCluster) -> dict[str, Any] | None:
+    async def model_draft(
+        self, company_id: CompanyId, cluster: GapCluster
+    ) -> dict[str, Any] | None:
         """A draft written by the company's configured model for the ``answer`` task, from the
         cluster's questions and resolutions as delimited data; None when the route is the
         extractive composer (the extractive draft stands) or the model call fails."""

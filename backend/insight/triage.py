@@ -43,6 +43,7 @@ from backend.ingest.indexer import IndexedOpenTicket
 from backend.ingest.normalize import detect_language
 from backend.retrieval import HybridRetriever
 from backend.retrieval.filters import SOLVED_STATUSES, SearchFilters
+from backend.tenancy.company_id import CompanyId
 from backend.vectors import SearchMode
 
 _log = structlog.get_logger("helpdesk.triage")
@@ -325,7 +326,7 @@ class TriageService:
         self.rule = rule or VoteRule()
 
     async def neighbors(
-        self, company_id: str, text: str, *, exclude_external_id: str | None = None
+        self, company_id: CompanyId, text: str, *, exclude_external_id: str | None = None
     ) -> list[Neighbor]:
         """The company's most similar solved tickets, with their field values."""
         passages = await self._retriever.search(
@@ -361,7 +362,7 @@ class TriageService:
         ]
 
     async def suggest(
-        self, company_id: str, text: str, *, exclude_external_id: str | None = None
+        self, company_id: CompanyId, text: str, *, exclude_external_id: str | None = None
     ) -> TriageResult:
         neighbors = await self.neighbors(company_id, text, exclude_external_id=exclude_external_id)
         suggestions = vote(neighbors, self.rule)
@@ -373,7 +374,13 @@ class TriageService:
         return TriageResult(suggestions, tuple(neighbors))
 
     async def triage_ticket(
-        self, company_id: str, *, document_id: uuid.UUID, source: str, external_id: str, text: str
+        self,
+        company_id: CompanyId,
+        *,
+        document_id: uuid.UUID,
+        source: str,
+        external_id: str,
+        text: str,
     ) -> TriageResult:
         """Suggest for an indexed ticket and store the result with it."""
         result = await self.suggest(company_id, text, exclude_external_id=external_id)
@@ -390,7 +397,7 @@ class TriageService:
         return result
 
     async def on_tickets_changed(
-        self, company_id: str, tickets: Iterable[IndexedOpenTicket]
+        self, company_id: CompanyId, tickets: Iterable[IndexedOpenTicket]
     ) -> None:
         """Ingest hook: triage new and updated open tickets. A failure is logged, never
         allowed to fail the sync that indexed them (suggestions are a convenience)."""

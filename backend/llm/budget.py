@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.llm.clock import Clock, month_of
 from backend.llm.types import Usage
-from backend.tenancy.company_id import CompanyId
+from backend.tenancy.company_id import CompanyId, CompanyIdField
 
 BudgetState = Literal["ok", "economy", "exhausted"]
 
@@ -83,10 +83,10 @@ class BudgetPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     default: CompanyBudget = CompanyBudget()
-    companies: dict[CompanyId, CompanyBudget] = Field(default_factory=dict)
+    companies: dict[CompanyIdField, CompanyBudget] = Field(default_factory=dict)
 
     def limits_for(self, company_id: str) -> CompanyBudget:
-        return self.companies.get(company_id, self.default)
+        return self.companies.get(CompanyId(company_id), self.default)
 
 
 @dataclass(frozen=True, slots=True)

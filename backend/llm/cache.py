@@ -107,7 +107,12 @@ class ResponseCache:
 
     async def invalidate(self) -> None:
         """Void every cached response of this company (new knowledge, deletions)."""
-        await self._cache.set(_EPOCH_NAMESPACE, _EPOCH_KEY, _new_epoch())
+        await void_cached_answers(self._cache)
+
+
+async def void_cached_answers(cache: TenantCache) -> None:
+    """Draw a new epoch for the company of ``cache``: every older entry is dead at once."""
+    await cache.set(_EPOCH_NAMESPACE, _EPOCH_KEY, _new_epoch())
 
 
 class ResponseInvalidator:

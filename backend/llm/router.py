@@ -49,7 +49,7 @@ from backend.llm.types import (
     TextDelta,
     Usage,
 )
-from backend.tenancy.company_id import CompanyId
+from backend.tenancy.company_id import CompanyId, CompanyIdField
 
 logger = structlog.get_logger("backend.llm.router")
 
@@ -89,7 +89,7 @@ class RouteConfig(BaseModel):
 
     default: TaskRoute = TaskRoute()
     tasks: dict[Task, TaskRoute] = Field(default_factory=dict)
-    companies: dict[CompanyId, CompanyRoutes] = Field(default_factory=dict)
+    companies: dict[CompanyIdField, CompanyRoutes] = Field(default_factory=dict)
 
     @classmethod
     def from_json(cls, raw: str) -> RouteConfig:
@@ -99,7 +99,7 @@ class RouteConfig(BaseModel):
             raise LLMConfigError(f"invalid LLM routes: {exc}") from exc
 
     def route_for(self, company_id: str, task: Task) -> TaskRoute:
-        company = self.companies.get(company_id)
+        company = self.companies.get(CompanyId(company_id))
         if company is not None:
             if task in company.tasks:
                 return company.tasks[task]

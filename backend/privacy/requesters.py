@@ -6,13 +6,14 @@ chunks in the vector index, raw payloads in the object store) and the recorded a
 interactions that cite those documents, were about those tickets, or quote the identifier
 (with their feedback).
 
-Erasure order, so a failure part-way leaves nothing half-recorded and a retry finishes the
-job: queued interaction records are flushed first; then the vector index and the object
-store are purged (idempotent deletes); then ONE Postgres transaction deletes the documents,
-the interactions and their feedback, bumps the knowledge generation and writes the
-``privacy.erase_requester`` audit entry — the rows and the record of their erasure commit
-together or not at all. Last, the company's response-cache epoch is voided (cached answers
-may quote the erased text), in every process sharing the cache.
+Erasure runs inside one :class:`~backend.tenancy.scope.TenantScope` (the request's), so a
+failure part-way leaves nothing half-recorded and a retry finishes the job: queued
+interaction records are flushed first; then the vector index and the object store are purged
+(idempotent deletes); then, in the scope's ONE Postgres transaction, the documents, the
+interactions and their feedback are deleted, the knowledge generation bumped and the
+``privacy.erase_requester`` audit entry written — the rows and the record of their erasure
+commit together or not at all. Last, once the scope committed, the company's response-cache
+epoch is voided (cached answers may quote the erased text), in every process sharing it.
 
 The audit log keeps a SHA-256 of the canonical identifier, never the identifier itself: it
 proves what was erased when the same request comes again, without re-storing the data.
@@ -27,19 +28,14 @@ from typing import Any
 
 import structlog
 
-from backend.blobs import BlobStore, TenantBlobs
 from backend.db.models import Document, Feedback, Interaction
-from backend.db.repositories import companies as company_repo
 from backend.db.repositories import documents as document_repo
 from backend.db.repositories import interactions as interaction_repo
 from backend.db.repositories.audit_log import append_audit_entry
-from backend.db.session import Database
 from backend.errors import BadRequest
-from backend.ingest.indexer import KnowledgeChanged
 from backend.ingest.stored_documents import raw_payload
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION, lookup_forms, normalize_requester
-from backend.tenancy.company_id import validate_company_id
-from backend.vectors import VectorStore
+from backend.tenancy.scope import TenantScope
 
 _log = structlog.get_logger("helpdesk.privacy")
 
@@ -60,20 +56,17 @@ def requester_digest(canonical: str) -> str:
 
 
 class RequesterPrivacy:
+    """Erasure and export for one requester, inside the caller's :class:`TenantScope`.
+
+    The scope owns the transaction (the request's, or the CLI's): the rows, the knowledge
+    generation and the audit entry commit together when it ends, or not at all."""
+
     def __init__(
         self,
         *,
-        database: Database,
-        vectors: VectorStore,
-        blobs: BlobStore,
-        knowledge_changed: KnowledgeChanged | None = None,
         flush_records: Callable[[], Awaitable[None]] | None = None,
         phone_region: str | None = DEFAULT_PHONE_REGION,
     ) -> None:
-        self.database = database
-        self.vectors = vectors
-        self.blobs = blobs
-        self.knowledge_changed = knowledge_changed
         self.flush_records = flush_records
         self.phone_region = phone_region
 
@@ -87,54 +80,52 @@ class RequesterPrivacy:
     def _mentions(forms: list[str]) -> list[str]:
         return [f for f in forms if len(f) >= _MIN_MENTION_CHARS]
 
-    async def erase(self, company_id: str, requester: str, *, actor: str) -> ErasureReport:
-        validate_company_id(company_id)
+    async def erase(self, scope: TenantScope, requester: str, *, actor: str) -> ErasureReport:
         canonical, forms = self._identify(requester)
         if self.flush_records is not None:
             await self.flush_records()  # a just-answered call citing them is in the table
-        async with self.database.tenant_session(company_id) as session:
-            documents = await document_repo.find_documents_by_requester(session, forms)
+        session, company_id = scope.session, scope.company_id
+        documents = await document_repo.find_documents_by_requester(session, forms)
         keys = [(d.id, d.source, d.external_id) for d in documents]
-        # Outside Postgres first: a failure here leaves the rows (and no audit entry), so
-        # the request can simply be repeated. Chunks are also deleted by their requester
+        # Outside Postgres first (the scope's transaction has written nothing yet): a
+        # failure here rolls the scope back, leaving the rows and no audit entry, so the
+        # request can simply be repeated. Chunks are also deleted by their requester
         # payload, which reaches any whose row a crashed ingest never wrote.
-        await self.vectors.delete_requesters(company_id, forms)
+        await scope.vectors.delete_requesters(forms)
         if keys:
-            await self.vectors.delete_documents(company_id, [str(i) for i, _, _ in keys])
-            blobs = TenantBlobs(self.blobs, company_id)
+            await scope.vectors.delete_documents([str(i) for i, _, _ in keys])
             for _, source, external_id in keys:
-                await blobs.delete_document(source, external_id)
+                await scope.blobs.delete_document(source, external_id)
         digest = requester_digest(canonical)
-        async with self.database.tenant_session(company_id) as session:
-            related = await interaction_repo.find_interactions_about(
-                session,
-                document_ids=[str(i) for i, _, _ in keys],
-                ticket_refs=[external_id for _, _, external_id in keys],
-                mentions=self._mentions(forms),
-            )
-            deleted_interactions, deleted_feedback = await interaction_repo.delete_interactions(
-                session, [i.id for i in related]
-            )
-            deleted_documents = await document_repo.delete_documents_by_id(
-                session, [i for i, _, _ in keys]
-            )
-            changed = bool(deleted_documents or deleted_interactions)
-            if changed:
-                await company_repo.bump_knowledge_generation(session, company_id)
-            await append_audit_entry(
-                session,
-                company_id=company_id,
-                actor=actor,
-                action="privacy.erase_requester",
-                target=f"sha256:{digest}",
-                details={
-                    "documents": deleted_documents,
-                    "interactions": deleted_interactions,
-                    "feedback": deleted_feedback,
-                },
-            )
-        if changed and self.knowledge_changed is not None:
-            await self.knowledge_changed(company_id)
+        related = await interaction_repo.find_interactions_about(
+            session,
+            document_ids=[str(i) for i, _, _ in keys],
+            ticket_refs=[external_id for _, _, external_id in keys],
+            mentions=self._mentions(forms),
+        )
+        deleted_interactions, deleted_feedback = await interaction_repo.delete_interactions(
+            session, [i.id for i in related]
+        )
+        deleted_documents = await document_repo.delete_documents_by_id(
+            session, [i for i, _, _ in keys]
+        )
+        if deleted_documents or deleted_interactions:
+            # Cached answers may quote the erased text: voided once this commits.
+            await scope.knowledge_changed()
+        await append_audit_entry(
+            session,
+            company_id=company_id,
+            actor=actor,
+            action="privacy.erase_requester",
+            target=f"sha256:{digest}",
+            details={
+                "documents": deleted_documents,
+                "interactions": deleted_interactions,
+                "feedback": deleted_feedback,
+            },
+        )
+        # Flushed here so a refused write fails this call (not a later commit).
+        await session.flush()
         _log.info(
             "requester erased",
             company_id=company_id,
@@ -144,42 +135,38 @@ class RequesterPrivacy:
         )
         return ErasureReport(deleted_documents, deleted_interactions, deleted_feedback, digest)
 
-    async def export(self, company_id: str, requester: str, *, actor: str) -> dict[str, Any]:
+    async def export(self, scope: TenantScope, requester: str, *, actor: str) -> dict[str, Any]:
         """Everything held about the requester, as JSON-ready data; the export is audited
         in the same transaction that reads it."""
-        validate_company_id(company_id)
         canonical, forms = self._identify(requester)
         if self.flush_records is not None:
             await self.flush_records()
         digest = requester_digest(canonical)
-        async with self.database.tenant_session(company_id) as session:
-            documents = await document_repo.find_documents_by_requester(session, forms)
-            interactions = await interaction_repo.find_interactions_about(
-                session,
-                document_ids=[str(d.id) for d in documents],
-                ticket_refs=[d.external_id for d in documents],
-                mentions=self._mentions(forms),
-            )
-            feedback = await interaction_repo.list_feedback_for(
-                session, [i.id for i in interactions]
-            )
-            blobs = TenantBlobs(self.blobs, company_id)
-            raw = {
-                d.id: raw_payload(await blobs.get_document(d.source, d.external_id))
-                for d in documents
-            }
-            await append_audit_entry(
-                session,
-                company_id=company_id,
-                actor=actor,
-                action="privacy.access_requester",
-                target=f"sha256:{digest}",
-                details={
-                    "documents": len(documents),
-                    "interactions": len(interactions),
-                    "feedback": len(feedback),
-                },
-            )
+        session = scope.session
+        documents = await document_repo.find_documents_by_requester(session, forms)
+        interactions = await interaction_repo.find_interactions_about(
+            session,
+            document_ids=[str(d.id) for d in documents],
+            ticket_refs=[d.external_id for d in documents],
+            mentions=self._mentions(forms),
+        )
+        feedback = await interaction_repo.list_feedback_for(session, [i.id for i in interactions])
+        raw = {
+            d.id: raw_payload(await scope.blobs.get_document(d.source, d.external_id))
+            for d in documents
+        }
+        await append_audit_entry(
+            session,
+            company_id=scope.company_id,
+            actor=actor,
+            action="privacy.access_requester",
+            target=f"sha256:{digest}",
+            details={
+                "documents": len(documents),
+                "interactions": len(interactions),
+                "feedback": len(feedback),
+            },
+        )
         return {
             "requester": canonical,
             "matched_identifiers": forms,

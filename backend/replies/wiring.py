@@ -15,6 +15,7 @@ from backend.ingest.connectors import ConnectorService
 from backend.replies.outbound import MAX_BACKOFF_S, OutboundCaller, RetryRule
 from backend.replies.service import ReplyLimits, ReviewReplyService
 from backend.secretbox import SecretBox
+from backend.tenancy.company_id import CompanyId
 
 
 def longest_call(settings: Settings) -> timedelta:
@@ -38,7 +39,9 @@ def build_reply_service(
     async def draft(company_id: str, review: ReviewContext) -> str:
         # The assistant's review_reply task: rating-aware, in the review's language, in the
         # company's tone, citing only public knowledge.
-        return (await assistant.review_reply(company_id, review)).text
+        # The id comes from the indexer's hook, checked where its sync or webhook job entered
+        # (the reply service's own signatures still say ``str``).
+        return (await assistant.review_reply(CompanyId(company_id), review)).text
 
     return ReviewReplyService(
         database=database,

@@ -17,7 +17,7 @@ from backend.retrieval.fusion import (
     query_dense_weight,
 )
 from backend.retrieval.passages import RetrievedPassage, query_terms
-from backend.tenancy.company_id import validate_company_id
+from backend.tenancy.company_id import CompanyId
 from backend.vectors import SearchMode, VectorHit, VectorMatch, VectorStore, point_id
 
 MAX_LIMIT: Final = 100
@@ -121,7 +121,7 @@ class HybridRetriever:
 
     async def search(
         self,
-        company_id: str,
+        company_id: CompanyId,
         query: str,
         *,
         filters: SearchFilters | None = None,
@@ -157,7 +157,7 @@ class HybridRetriever:
 
     async def similar_tickets(
         self,
-        company_id: str,
+        company_id: CompanyId,
         ticket_text: str,
         *,
         limit: int = 5,
@@ -211,7 +211,7 @@ class HybridRetriever:
 
     async def continuation(
         self,
-        company_id: str,
+        company_id: CompanyId,
         passage: RetrievedPassage,
         *,
         count: int = 2,
@@ -229,7 +229,6 @@ class HybridRetriever:
         agent token gets internal content of its own ticket only), so what comes back
         always continues the passage without a gap.
         """
-        validate_company_id(company_id)
         if not 1 <= count <= MAX_CONTINUATION:
             raise ValueError(f"count must be between 1 and {MAX_CONTINUATION}")
         if passage.external_id is None or passage.attachment is not None:
@@ -267,7 +266,7 @@ class HybridRetriever:
 
     async def _search(
         self,
-        company_id: str,
+        company_id: CompanyId,
         query: str,
         *,
         filters: SearchFilters,
@@ -279,7 +278,6 @@ class HybridRetriever:
         exclude: Callable[[VectorMatch], bool] | None = None,
         dense_weight: float | None = None,
     ) -> list[RetrievedPassage]:
-        validate_company_id(company_id)
         if dense_weight is not None and not 0 < dense_weight <= 100:
             raise BadRequest("dense_weight must be in (0, 100]", code="invalid_dense_weight")
         text = query.strip()[:_MAX_QUERY_CHARS]

@@ -2,12 +2,17 @@
 
 A company id is a lower-case DNS-label-like slug, so it is safe inside Postgres settings,
 Qdrant collection names, Redis hash tags and object-store prefixes without escaping.
+
+:data:`CompanyId` is a distinct type (``NewType`` over ``str``) that mypy tracks: a value
+only becomes one through :func:`validate_company_id` (or the pydantic field type
+:data:`CompanyIdField`), which runs where a request (the auth dependency) or a job (the
+worker, the CLI, the scheduler) enters. Code below that takes ``CompanyId`` and trusts it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, NewType
 
 from pydantic import AfterValidator
 
@@ -26,31 +31,36 @@ _PLATFORM_SUFFIXES = (
 )
 
 
+CompanyId = NewType("CompanyId", str)
+"""A company id that was checked once, where a request or job entered."""
+
+
 def is_valid_company_id(value: str) -> bool:
     return bool(_COMPANY_ID_RE.fullmatch(value))
 
 
-def validate_company_id(value: str) -> str:
-    """Return ``value`` if it is a well-formed company id, else raise ``InvalidCompanyId``."""
+def validate_company_id(value: str) -> CompanyId:
+    """Return ``value`` as a :data:`CompanyId` if it is well-formed, else raise
+    ``InvalidCompanyId``."""
     if not isinstance(value, str) or not is_valid_company_id(value):
         raise InvalidCompanyId(
             "company id must be 1-63 characters of a-z, 0-9 and '-', "
             "starting and ending with a letter or digit"
         )
-    return value
+    return CompanyId(value)
 
 
-def _check(value: str) -> str:
+def _check(value: str) -> CompanyId:
     if not is_valid_company_id(value):
         raise ValueError("must match " + COMPANY_ID_PATTERN)
-    return value
+    return CompanyId(value)
 
 
-CompanyId = Annotated[str, AfterValidator(_check)]
+CompanyIdField = Annotated[CompanyId, AfterValidator(_check)]
 """A pydantic-validated company id, for request bodies and settings."""
 
 
-def company_id_from_domain(domain: str) -> str:
+def company_id_from_domain(domain: str) -> CompanyId:
     """Derive a company id from a helpdesk domain or URL.
 
     ``acme.freshdesk.com`` → ``acme``; ``https://acme.service-now.com/`` → ``acme``;

@@ -10,9 +10,10 @@ Deleting reaches all four stores (DESIGN §2) in an order that can be re-run aft
 
 1. Postgres: the company is suspended and its active sync runs cancelled (committed first,
    so nothing new starts and a running sync stops at its next page).
-2. Qdrant (the company's shard / collection), the object store (``{company}/…``) and the
-   cache (``hd:{company}:*``: cached answers, the cache epoch, counters) are emptied.
-3. Postgres again, in one transaction: every row of every tenant table is deleted (the
+2. Inside the next tenant scope, Qdrant (the company's shard / collection), the object
+   store (``{company}/…``) and the cache (``hd:{company}:*``: cached answers, the cache
+   epoch, counters) are emptied through the scope's views;
+3. and in that scope's one transaction every row of every tenant table is deleted (the
    company row last, which cascades to any table added later) and the ``company.delete``
    audit entry is written, so the rows and the record of their deletion commit together.
 4. The vector, object and cache sweeps run once more (a sync page that was being written in
@@ -34,17 +35,14 @@ from typing import Any, Literal, Protocol
 
 import structlog
 
-from backend.blobs import BlobStore, TenantBlobs
-from backend.cache import CacheBackend, TenantCache
 from backend.clock import Clock
 from backend.db.models import AuditLogEntry, Company
 from backend.db.repositories import companies as company_repo
 from backend.db.repositories import sync_runs as run_repo
 from backend.db.repositories.audit_log import append_audit_entry, list_audit_entries
-from backend.db.session import Database
 from backend.errors import NotFound
-from backend.tenancy.company_id import validate_company_id
-from backend.vectors import VectorStore
+from backend.tenancy.company_id import CompanyId
+from backend.tenancy.scope import TenantScope, TenantStores
 
 _log = structlog.get_logger("helpdesk.tenancy")
 
@@ -79,39 +77,35 @@ class DeletionReport:
 
 
 class CompanyLifecycle:
+    """Suspension, reactivation and deletion; each Postgres step is one tenant scope."""
+
     def __init__(
         self,
         *,
-        database: Database,
-        vectors: VectorStore,
-        blobs: BlobStore,
-        cache: CacheBackend,
+        stores: TenantStores,
         clock: Clock,
         credentials: CredentialForgetter | None = None,
         pending_records: PendingRecords | None = None,
     ) -> None:
-        self.database = database
-        self.vectors = vectors
-        self.blobs = blobs
-        self.cache = cache
+        self.stores = stores
         self.clock = clock
         self.credentials = credentials
         self.pending_records = pending_records
 
-    async def _require(self, company_id: str) -> Company:
-        validate_company_id(company_id)
-        async with self.database.tenant_session(company_id) as session:
-            company = await company_repo.get_company(session, company_id)
+    async def _require(self, company_id: CompanyId) -> Company:
+        async with self.stores.scope(company_id) as scope:
+            company = await company_repo.get_company(scope.session, company_id)
         if company is None:
             raise NotFound(f"company {company_id!r} does not exist", code="company_not_found")
         return company
 
     async def set_status(
-        self, company_id: str, status: CompanyStatus, *, actor: str, reason: str | None = None
+        self, company_id: CompanyId, status: CompanyStatus, *, actor: str, reason: str | None = None
     ) -> Company:
         """Suspend or reactivate; suspending also cancels the company's active syncs."""
         await self._require(company_id)
-        async with self.database.tenant_session(company_id) as session:
+        async with self.stores.scope(company_id) as scope:
+            session = scope.session
             company = await company_repo.get_company(session, company_id)
             assert company is not None
             previous = company.status
@@ -135,48 +129,54 @@ class CompanyLifecycle:
         _log.info("company status changed", company_id=company_id, status=status, actor=actor)
         return company
 
-    async def delete(self, company_id: str, *, actor: str) -> DeletionReport:
+    async def delete(self, company_id: CompanyId, *, actor: str) -> DeletionReport:
         """Delete the company from Postgres, Qdrant, the object store and the cache."""
         await self._require(company_id)
         report = DeletionReport(company_id)
-        async with self.database.tenant_session(company_id) as session:
-            await company_repo.set_company_status(session, company_id, "suspended")
+        async with self.stores.scope(company_id) as scope:
+            await company_repo.set_company_status(scope.session, company_id, "suspended")
             report.cancelled_sync_runs = await run_repo.cancel_active_sync_runs(
-                session, reason="company deleted", at=self.clock.now()
+                scope.session, reason="company deleted", at=self.clock.now()
             )
         self._forget_credentials()
-        await self._sweep(company_id, report)
-        async with self.database.tenant_session(company_id) as session:
-            report.postgres_rows = await company_repo.delete_company_rows(session, company_id)
+        async with self.stores.scope(company_id) as scope:
+            # The sweep runs inside the scope whose transaction deletes the rows and writes
+            # the audit entry: if the sweep fails, nothing of step 3 commits, and a re-run
+            # starts over (every step is idempotent).
+            await _sweep(scope, report)
+            report.postgres_rows = await company_repo.delete_company_rows(scope.session, company_id)
             await append_audit_entry(
-                session,
+                scope.session,
                 company_id=company_id,
                 actor=actor,
                 action="company.delete",
                 target=company_id,
                 details=report.as_details(),
             )
-        await self._sweep(company_id, report)
+        async with self.stores.scope(company_id) as scope:
+            await _sweep(scope, report)
         if self.pending_records is not None:
             self.pending_records.discard_company(company_id)
         self._forget_credentials()
         _log.warning("company deleted", company_id=company_id, actor=actor, **report.as_details())
         return report
 
-    async def audit_log(self, company_id: str, *, limit: int = 500) -> list[AuditLogEntry]:
+    async def audit_log(self, company_id: CompanyId, *, limit: int = 500) -> list[AuditLogEntry]:
         """A company's audit trail; readable after the company was deleted."""
-        validate_company_id(company_id)
-        async with self.database.tenant_session(company_id) as session:
-            return await list_audit_entries(session, limit=limit)
-
-    async def _sweep(self, company_id: str, report: DeletionReport) -> None:
-        report.vector_points += await self.vectors.count(company_id)
-        await self.vectors.drop_company(company_id)
-        report.blobs += await TenantBlobs(self.blobs, company_id).delete_company()
-        # Removing the epoch key with the entries voids anything an in-flight request stores
-        # afterwards: the next lookup finds no epoch and draws a new one (backend.llm.cache).
-        report.cache_keys += await TenantCache(self.cache, company_id).purge()
+        async with self.stores.scope(company_id) as scope:
+            return await list_audit_entries(scope.session, limit=limit)
 
     def _forget_credentials(self) -> None:
         if self.credentials is not None:
             self.credentials.clear()
+
+
+async def _sweep(scope: TenantScope, report: DeletionReport) -> None:
+    """Empty the company's vector namespace, object-store prefix and cache keys."""
+    report.vector_points += await scope.vectors.count()
+    await scope.vectors.drop()
+    report.blobs += await scope.blobs.delete_company()
+    # Removing the epoch key with the entries voids anything an in-flight request stores
+    # afterwards: the next lookup finds no epoch and draws a new one (backend.llm.cache).
+    if scope.cache is not None:
+        report.cache_keys += await scope.cache.purge()

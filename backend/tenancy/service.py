@@ -1,7 +1,9 @@
 """Companies and their API keys: create, issue, list, revoke, rotate, resolve.
 
 Used by the admin API, the CLI and the request dependency alike, so every path writes the
-same audit entries and enforces the same rules.
+same audit entries and enforces the same rules. Work on one company's rows takes its
+:class:`~backend.tenancy.scope.TenantRows` (a :class:`~backend.tenancy.scope.TenantScope`
+is one): the caller owns the transaction, so the change and its audit entry commit together.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from backend.db.session import Database
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from backend.tenancy.api_keys import generate_api_key, hash_api_key, looks_like_api_key
 from backend.tenancy.audience import DEFAULT_AUDIENCE, Audience
-from backend.tenancy.company_id import validate_company_id
+from backend.tenancy.company_id import CompanyId, validate_company_id
+from backend.tenancy.scope import TenantRows
 from backend.tenancy.widget_tokens import MAX_TTL, WidgetClaims, WidgetTokenSigner
 
 # Recording last use on every request would turn each read into a write; once a minute is
@@ -35,7 +38,7 @@ _LAST_USED_RESOLUTION = timedelta(seconds=60)
 class Tenant:
     """The company a request acts for, and the credential that proved it."""
 
-    company_id: str
+    company_id: CompanyId
     api_key_id: uuid.UUID | None
     key_prefix: str | None
     via: str = "api_key"
@@ -110,11 +113,10 @@ async def create_company(
     return company
 
 
-async def get_company(db: Database, company_id: str) -> Company:
-    async with db.tenant_session(company_id) as session:
-        company = await company_repo.get_company(session, company_id)
+async def get_company(rows: TenantRows) -> Company:
+    company = await company_repo.get_company(rows.session, rows.company_id)
     if company is None:
-        raise NotFound(f"company {company_id!r} does not exist", code="company_not_found")
+        raise NotFound(f"company {rows.company_id!r} does not exist", code="company_not_found")
     return company
 
 
@@ -124,8 +126,7 @@ async def list_companies(db: Database, *, limit: int = 100, offset: int = 0) -> 
 
 
 async def issue_api_key(
-    db: Database,
-    company_id: str,
+    rows: TenantRows,
     *,
     name: str,
     actor: str,
@@ -133,61 +134,57 @@ async def issue_api_key(
     scopes: frozenset[str] = ALL_SCOPES,
 ) -> IssuedApiKey:
     new_key = generate_api_key()
-    async with db.tenant_session(company_id) as session:
-        if await company_repo.get_company(session, company_id) is None:
-            raise NotFound(f"company {company_id!r} does not exist", code="company_not_found")
-        key = await key_repo.insert_api_key(
-            session,
-            company_id=company_id,
-            name=name,
-            prefix=new_key.prefix,
-            key_hash=new_key.key_hash,
-            created_by=actor,
-            expires_at=expires_at,
-            scopes=sorted(scopes),
-        )
-        await append_audit_entry(
-            session,
-            company_id=company_id,
-            actor=actor,
-            action="api_key.create",
-            target=str(key.id),
-            details={"name": name, "prefix": new_key.prefix, "scopes": sorted(scopes)},
-        )
+    session, company_id = rows.session, rows.company_id
+    if await company_repo.get_company(session, company_id) is None:
+        raise NotFound(f"company {company_id!r} does not exist", code="company_not_found")
+    key = await key_repo.insert_api_key(
+        session,
+        company_id=company_id,
+        name=name,
+        prefix=new_key.prefix,
+        key_hash=new_key.key_hash,
+        created_by=actor,
+        expires_at=expires_at,
+        scopes=sorted(scopes),
+    )
+    await append_audit_entry(
+        session,
+        company_id=company_id,
+        actor=actor,
+        action="api_key.create",
+        target=str(key.id),
+        details={"name": name, "prefix": new_key.prefix, "scopes": sorted(scopes)},
+    )
     return IssuedApiKey(key=key, plaintext=new_key.plaintext)
 
 
-async def list_api_keys(
-    db: Database, company_id: str, *, include_revoked: bool = False
-) -> list[ApiKey]:
-    async with db.tenant_session(company_id) as session:
-        return await key_repo.list_api_keys(session, include_revoked=include_revoked)
+async def list_api_keys(rows: TenantRows, *, include_revoked: bool = False) -> list[ApiKey]:
+    return await key_repo.list_api_keys(rows.session, include_revoked=include_revoked)
 
 
 async def revoke_api_key(
-    db: Database, company_id: str, key_id: uuid.UUID, *, actor: str, clock: Clock
+    rows: TenantRows, key_id: uuid.UUID, *, actor: str, clock: Clock
 ) -> ApiKey:
-    async with db.tenant_session(company_id) as session:
-        key = await key_repo.get_api_key(session, key_id)
-        if key is None:
-            raise NotFound("no such API key for this company", code="api_key_not_found")
-        if key.revoked_at is None:
-            await key_repo.mark_api_key_revoked(session, key_id, clock.now())
-            await append_audit_entry(
-                session,
-                company_id=company_id,
-                actor=actor,
-                action="api_key.revoke",
-                target=str(key_id),
-                details={"prefix": key.prefix},
-            )
-            await session.refresh(key)
+    session = rows.session
+    key = await key_repo.get_api_key(session, key_id)
+    if key is None:
+        raise NotFound("no such API key for this company", code="api_key_not_found")
+    if key.revoked_at is None:
+        await key_repo.mark_api_key_revoked(session, key_id, clock.now())
+        await append_audit_entry(
+            session,
+            company_id=rows.company_id,
+            actor=actor,
+            action="api_key.revoke",
+            target=str(key_id),
+            details={"prefix": key.prefix},
+        )
+        await session.refresh(key)
     return key
 
 
 async def rotate_api_key(
-    db: Database,
-    company_id: str,
+    rows: TenantRows,
     key_id: uuid.UUID,
     *,
     actor: str,
@@ -196,36 +193,36 @@ async def rotate_api_key(
 ) -> IssuedApiKey:
     """Issue a replacement for ``key_id``; the old key stops working after ``grace``."""
     new_key = generate_api_key()
-    async with db.tenant_session(company_id) as session:
-        old = await key_repo.get_api_key(session, key_id)
-        if old is None or old.revoked_at is not None:
-            raise NotFound("no such active API key for this company", code="api_key_not_found")
-        key = await key_repo.insert_api_key(
-            session,
-            company_id=company_id,
-            name=old.name,
-            prefix=new_key.prefix,
-            key_hash=new_key.key_hash,
-            created_by=actor,
-            expires_at=old.expires_at,
-            scopes=list(old.scopes),
-        )
-        if grace > timedelta(0):
-            old.expires_at = clock.now() + grace
-        else:
-            old.revoked_at = clock.now()
-        await append_audit_entry(
-            session,
-            company_id=company_id,
-            actor=actor,
-            action="api_key.rotate",
-            target=str(key_id),
-            details={
-                "old_prefix": old.prefix,
-                "new_prefix": new_key.prefix,
-                "grace_seconds": int(grace.total_seconds()),
-            },
-        )
+    session = rows.session
+    old = await key_repo.get_api_key(session, key_id)
+    if old is None or old.revoked_at is not None:
+        raise NotFound("no such active API key for this company", code="api_key_not_found")
+    key = await key_repo.insert_api_key(
+        session,
+        company_id=rows.company_id,
+        name=old.name,
+        prefix=new_key.prefix,
+        key_hash=new_key.key_hash,
+        created_by=actor,
+        expires_at=old.expires_at,
+        scopes=list(old.scopes),
+    )
+    if grace > timedelta(0):
+        old.expires_at = clock.now() + grace
+    else:
+        old.revoked_at = clock.now()
+    await append_audit_entry(
+        session,
+        company_id=rows.company_id,
+        actor=actor,
+        action="api_key.rotate",
+        target=str(key_id),
+        details={
+            "old_prefix": old.prefix,
+            "new_prefix": new_key.prefix,
+            "grace_seconds": int(grace.total_seconds()),
+        },
+    )
     return IssuedApiKey(key=key, plaintext=new_key.plaintext)
 
 
@@ -249,7 +246,7 @@ async def authenticate_widget_token(
     if company is not None and company.status != "active":
         raise company_suspended(claims.company_id)
     return Tenant(
-        company_id=claims.company_id,
+        company_id=validate_company_id(claims.company_id),
         api_key_id=key.id,
         key_prefix=key.prefix,
         via="widget",
@@ -307,8 +304,9 @@ async def authenticate_api_key(db: Database, plaintext: str, *, clock: Clock) ->
             raise company_suspended(key.company_id)
         if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_RESOLUTION:
             await key_repo.touch_api_key(session, key.id, now)
+    # Where a request enters: the one check that turns the stored id into a CompanyId.
     return Tenant(
-        company_id=key.company_id,
+        company_id=validate_company_id(key.company_id),
         api_key_id=key.id,
         key_prefix=key.prefix,
         scopes=normalize_scopes(key.scopes),

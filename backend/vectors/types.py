@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backend.tenancy.company_id import CompanyId
+from backend.tenancy.company_id import CompanyIdField
 
 ChunkKind = Literal["ticket", "conversation", "article", "review"]
 
@@ -64,7 +64,7 @@ class ChunkPayload(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    company_id: CompanyId
+    company_id: CompanyIdField
     kind: ChunkKind
     source: str = Field(min_length=1, description="Platform or import, e.g. 'freshdesk'.")
     document_id: str = Field(min_length=1)

@@ -10,6 +10,7 @@ from taskiq import AsyncBroker, Context, TaskiqDepends
 from taskiq.exceptions import SendTaskError
 
 from backend.errors import StoreUnavailable
+from backend.tenancy.company_id import validate_company_id
 from backend.webhooks.service import EnqueueDrain, WebhookService
 
 _log = structlog.get_logger("helpdesk.webhooks")
@@ -22,7 +23,8 @@ async def run_webhook_drain(
 ) -> int:
     """The task: re-read the connector's waiting items; returns how many were fetched."""
     service: WebhookService = context.state.webhook_service
-    result = await service.drain(company_id, uuid.UUID(connector_id))
+    # Where the job enters: its company id is checked once, here.
+    result = await service.drain(validate_company_id(company_id), uuid.UUID(connector_id))
     _log.info(
         "webhook drain finished",
         company_id=company_id,

@@ -44,6 +44,7 @@ from backend.ingest.connectors import ConnectorService
 from backend.ingest.indexer import KnowledgeIndexer
 from backend.ingest.sync import IndexingParts, LimiterFactory
 from backend.secretbox import SecretBox
+from backend.tenancy.company_id import CompanyId
 from backend.webhooks.platforms import (
     WEBHOOK_PLATFORMS,
     InboundWebhook,
@@ -290,7 +291,7 @@ class WebhookService:
 
     # -- draining ---------------------------------------------------------------------------
 
-    async def drain(self, company_id: str, connector_id: uuid.UUID) -> DrainResult:
+    async def drain(self, company_id: CompanyId, connector_id: uuid.UUID) -> DrainResult:
         """Re-read every waiting item of one connector and index what came back."""
         if self.settings.coalesce_seconds > 0:
             # Let a burst gather: events for an item already waiting join it.
@@ -316,17 +317,7 @@ class WebhookService:
         except EgressRefused as exc:
             _log.warning("webhook drain refused", company_id=company_id, reason=exc.reason)
             return result
-        indexer = KnowledgeIndexer(
-            database=self.database,
-            vectors=self.parts.vectors,
-            dense=self.parts.dense,
-            sparse=self.parts.sparse,
-            blobs=self.parts.blobs,
-            connector_id=connector.id,
-            phone_region=self.parts.phone_region,
-            document_room=self.parts.document_room,
-            open_tickets_indexed=self.parts.open_tickets_indexed,
-        )
+        indexer = self.parts.indexer(self.database, connector_id=connector.id)
         async with self.egress.client(scope) as client:
             adapter: Any = build_adapter(
                 connector.platform,
@@ -350,7 +341,7 @@ class WebhookService:
 
     async def _fetch_and_index(
         self,
-        company_id: str,
+        company_id: CompanyId,
         adapter: ItemFetcher,
         indexer: KnowledgeIndexer,
         batch: list[tuple[str, datetime, int]],
@@ -373,11 +364,9 @@ class WebhookService:
         result.fetched += len(batch)
         counts = await indexer.index(company_id, documents, deletions)
         if counts.changed:
-            async with self.database.tenant_session(company_id) as session:
-                await company_repo.bump_knowledge_generation(session, company_id)
-            if self.parts.knowledge_changed is not None:
-                # New or removed knowledge: answers cached before it die at once.
-                await self.parts.knowledge_changed(company_id)
+            async with self.parts.scope(self.database, company_id) as tenant:
+                # New or removed knowledge: answers cached before it die once this commits.
+                await tenant.knowledge_changed()
         result.upserted += counts.upserted
         result.unchanged += counts.unchanged
         result.deleted += counts.deleted

@@ -15,12 +15,12 @@ import redis
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.clock import SystemClock
 from backend.config import Settings
 from backend.db.provisioning import DatabaseUrls
 from backend.db.session import Database
+from backend.stack import Stack
 from backend.tenancy.plans import PlanLimits, PlanService, RateLimited, build_limiter_storage
 from tests.cluster_fixtures import RedisClusterInfo
 from tests.conftest import CompanyWithKey
@@ -142,7 +142,7 @@ async def test_connector_and_document_limits(
 
     from backend.ingest.operator import ensure_connector
 
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     export = tmp_path / "kb.jsonl"
     export.write_text(
         "".join(
@@ -296,7 +296,7 @@ async def test_a_stored_message_longer_than_the_input_limit_is_served_cut(
     from backend.ingest.operator import ensure_connector
 
     acme = await make_company("long")
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     long_text = "The router keeps restarting. " * 2500  # ~72k characters
     export = tmp_path / "tickets.jsonl"
     ticket = {

@@ -15,9 +15,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
+from backend.stack import Stack
 from tests.conftest import METRICS_TOKEN, CompanyWithKey
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
@@ -82,7 +82,7 @@ class Tenants:
     acme_export: Path
 
 
-async def sync_file(state: AppState, company_id: str, path: Path) -> None:
+async def sync_file(state: Stack, company_id: str, path: Path) -> None:
     from backend.ingest.operator import ensure_connector
 
     connector_id = await ensure_connector(
@@ -106,7 +106,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def tenants(app: FastAPI, make_company: MakeCompany, tmp_path: Path) -> Tenants:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme, globex = await make_company("acme"), await make_company("globex")
     acme_export = write_jsonl(tmp_path / "acme.jsonl", ACME_KNOWLEDGE)
     await sync_file(state, acme.company_id, acme_export)
@@ -437,7 +437,7 @@ async def test_feedback_is_recorded_and_scoped(
         json={"interaction_id": answer["interaction_id"], "rating": "up"},
     )
     assert stolen.status_code == 404
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     async with state.database.tenant_session(tenants.acme.company_id) as session:
         rows = (
             await session.execute(
@@ -505,7 +505,7 @@ async def test_redis_down_still_answers(
     down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     app = create_app(down)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
-        state: AppState = app.state.helpdesk
+        state: Stack = app.state.helpdesk
         acme = await make_company("nocache")
         await sync_file(
             state, acme.company_id, write_jsonl(tmp_path / "kb.jsonl", ACME_KNOWLEDGE[:2])
@@ -537,7 +537,7 @@ async def test_answer_cache_on_a_real_redis_cluster(
     clustered = settings.model_copy(update={"redis_cluster_nodes": redis_cluster.nodes_setting})
     app = create_app(clustered)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
-        state: AppState = app.state.helpdesk
+        state: Stack = app.state.helpdesk
         acme, globex = await make_company("clus-a"), await make_company("clus-b")
         for company in (acme, globex):
             await sync_file(

@@ -10,6 +10,7 @@ import pytest
 from backend.clock import SystemClock
 from backend.db.session import Database
 from backend.tenancy import service
+from backend.tenancy.scope import open_rows
 from tests.conftest import CompanyWithKey
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
@@ -61,9 +62,10 @@ async def test_revoked_key_is_401(
     import uuid
 
     acme = await make_company("acme")
-    await service.revoke_api_key(
-        database, acme.company_id, uuid.UUID(acme.key_id), actor="test", clock=SystemClock()
-    )
+    async with open_rows(database, acme.company_id) as rows:
+        await service.revoke_api_key(
+            rows, uuid.UUID(acme.key_id), actor="test", clock=SystemClock()
+        )
     assert_error(await client.get("/v1/company", headers=acme.headers), 401, "revoked_api_key")
 
 
@@ -105,10 +107,12 @@ async def test_last_used_is_recorded(
     client: httpx.AsyncClient, make_company: MakeCompany, database: Database
 ) -> None:
     acme = await make_company("acme")
-    (before,) = await service.list_api_keys(database, acme.company_id)
+    async with open_rows(database, acme.company_id) as rows:
+        (before,) = await service.list_api_keys(rows)
     assert before.last_used_at is None
     assert (await client.get("/v1/company", headers=acme.headers)).status_code == 200
-    (after,) = await service.list_api_keys(database, acme.company_id)
+    async with open_rows(database, acme.company_id) as rows:
+        (after,) = await service.list_api_keys(rows)
     assert after.last_used_at is not None
 
 

@@ -14,11 +14,11 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.blobs import TenantBlobs
 from backend.config import Settings
 from backend.egress import StaticResolver
+from backend.stack import Stack
 from tests.adapters.freshdesk_api import (
     API_KEY,
     FILE_HOST,
@@ -171,7 +171,7 @@ async def test_connector_validation_errors_are_clear(
 async def test_sync_indexes_everywhere_and_other_companies_see_nothing(
     client: httpx.AsyncClient, app: FastAPI, make_company: MakeCompany
 ) -> None:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme, globex = await make_company("acme"), await make_company("globex")
     created = await client.post("/v1/connectors", headers=acme.headers, json=CONNECTOR)
     assert created.status_code == 201, created.text
@@ -290,7 +290,7 @@ async def test_sync_run_counts_what_was_left_out_and_attachments(
 async def test_erasure_and_connector_removal_reach_every_store(
     client: httpx.AsyncClient, app: FastAPI, make_company: MakeCompany
 ) -> None:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme = await make_company("erase")
     connector = (await client.post("/v1/connectors", headers=acme.headers, json=CONNECTOR)).json()
     await sync_to_completion(client, acme.headers, connector["id"])
@@ -323,7 +323,7 @@ async def test_one_sync_per_connector(
 
     from backend.errors import Conflict
 
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme = await make_company("once")
     connector = (await client.post("/v1/connectors", headers=acme.headers, json=CONNECTOR)).json()
     first = await state.sync.request_sync(
@@ -343,7 +343,7 @@ async def test_scheduler_enqueues_due_connectors(
 ) -> None:
     from backend.ingest.jobs import SyncScheduler
 
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme = await make_company("sched")
     body = {**CONNECTOR, "schedule_minutes": 60}
     connector = (await client.post("/v1/connectors", headers=acme.headers, json=body)).json()

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
+from backend.stack import Stack
 from tests.api.test_assistant_api import ACME_KNOWLEDGE, sync_file, write_jsonl
 from tests.conftest import CompanyWithKey
 from tests.live_server import serve_on_loopback
@@ -34,7 +34,7 @@ def llm_server() -> Iterator[ScriptedServer]:
 @pytest.fixture
 async def served(
     settings: Settings, llm_server: ScriptedServer
-) -> AsyncIterator[tuple[str, AppState]]:
+) -> AsyncIterator[tuple[str, Stack]]:
     """The real app under uvicorn on a loopback port (so disconnects are real)."""
     configured = settings.model_copy(
         update={
@@ -50,7 +50,7 @@ async def served(
 
 
 async def test_model_answer_names_the_model_and_records_usage(
-    served: tuple[str, AppState],
+    served: tuple[str, Stack],
     llm_server: ScriptedServer,
     make_company: MakeCompany,
     tmp_path: Path,
@@ -84,7 +84,7 @@ async def test_model_answer_names_the_model_and_records_usage(
 
 
 async def test_client_disconnect_stops_generation(
-    served: tuple[str, AppState],
+    served: tuple[str, Stack],
     llm_server: ScriptedServer,
     make_company: MakeCompany,
     tmp_path: Path,

@@ -29,10 +29,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
 from backend.db.provisioning import DatabaseUrls
+from backend.stack import Stack
 from tests.api.test_assistant_api import ACME_KNOWLEDGE, sync_file, write_jsonl
 from tests.conftest import ADMIN_TOKEN, METRICS_TOKEN, CompanyWithKey
 from tests.fault_servers import free_port
@@ -52,8 +52,8 @@ class Replica:
     http: httpx.AsyncClient
 
     @property
-    def state(self) -> AppState:
-        state: AppState = self.app.state.helpdesk
+    def state(self) -> Stack:
+        state: Stack = self.app.state.helpdesk
         return state
 
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
 from backend.demo.loader import prepare_demo
+from backend.stack import Stack
 
 HUB_ARTICLE = "Lumen Hub keeps going offline"
 
@@ -25,7 +25,7 @@ async def demo(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, dic
     )
     app = create_app(configured)
     async with LifespanManager(app, startup_timeout=120):
-        state: AppState = app.state.helpdesk
+        state: Stack = app.state.helpdesk
         api_key = await prepare_demo(state)
         headers = {"Authorization": f"Bearer {api_key}", "X-Company-ID": configured.demo_company_id}
         transport = httpx.ASGITransport(app=app)

@@ -43,6 +43,7 @@ from backend.llm.ledger import PostgresBudgetLedger
 from backend.llm.types import Usage
 from backend.outbox import FileOutbox
 from backend.tenancy import service
+from backend.tenancy.scope import open_rows
 from tests.fault_servers import PrivatePostgres, PrivateRedis, private_postgres, private_redis
 
 __all__ = ["private_postgres", "private_redis"]
@@ -75,7 +76,8 @@ async def api(
     database = Database.from_url(urls.runtime_url, pool_size=2)
     company_id = f"fault-{uuid.uuid4().hex[:8]}"
     await service.create_company(database, company_id=company_id, name="Fault Co", actor="test")
-    issued = await service.issue_api_key(database, company_id, name="load", actor="test")
+    async with open_rows(database, company_id) as rows:
+        issued = await service.issue_api_key(rows, name="load", actor="test")
     headers = {"Authorization": f"Bearer {issued.plaintext}", "X-Company-ID": company_id}
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60):

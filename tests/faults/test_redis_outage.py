@@ -18,9 +18,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
+from backend.stack import Stack
 from tests.conftest import CompanyWithKey
 from tests.fault_servers import PrivateRedis, private_redis
 
@@ -41,7 +41,7 @@ async def app(
 async def test_a_redis_outage_is_a_503_naming_redis_and_heals_by_itself(
     app: FastAPI, private_redis: PrivateRedis, make_company: object, tmp_path: Path
 ) -> None:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     assert not state.jobs.in_process
     acme: CompanyWithKey = await make_company("redisdown")  # type: ignore[operator]
     # A platform connector: tenants may sync those through the API (file imports are the

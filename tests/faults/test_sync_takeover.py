@@ -20,10 +20,10 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import update
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
 from backend.db.models import SyncRun
+from backend.stack import Stack
 from tests.conftest import CompanyWithKey
 
 TAKEOVER_S = 1.5
@@ -47,7 +47,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 async def test_the_service_takes_a_dead_workers_sync_over_by_itself(
     app: FastAPI, make_company: object, tmp_path: Path
 ) -> None:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     assert state.jobs.in_process
     acme: CompanyWithKey = await make_company("takeover")  # type: ignore[operator]
     export = tmp_path / "kb.jsonl"

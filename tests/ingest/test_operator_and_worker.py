@@ -24,10 +24,10 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
 from backend.db.provisioning import DatabaseUrls
+from backend.stack import Stack
 from tests.conftest import CompanyWithKey
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
@@ -129,7 +129,7 @@ async def redis_app(settings: Settings, tmp_path: Path) -> AsyncIterator[FastAPI
 async def test_worker_runs_syncs_queued_on_redis(
     redis_app: FastAPI, database_urls: DatabaseUrls, tmp_path: Path, make_company: MakeCompany
 ) -> None:
-    state: AppState = redis_app.state.helpdesk
+    state: Stack = redis_app.state.helpdesk
     assert not state.jobs.in_process
     acme = await make_company("worker")
     export = tmp_path / "kb.jsonl"

@@ -11,10 +11,10 @@ import pytest
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
-from backend.api.state import AppState
 from backend.blobs import TenantBlobs
 from backend.cli import app as helpdesk_cli
 from backend.db.provisioning import DatabaseUrls
+from backend.stack import Stack
 from tests.api.test_assistant_api import ACME_KNOWLEDGE, GLOBEX_KNOWLEDGE, sync_file, write_jsonl
 from tests.conftest import CompanyWithKey, new_company_id
 
@@ -29,7 +29,7 @@ async def test_reindex_rebuilds_vectors_from_stored_documents_in_pages_without_t
     admin_headers: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme, globex = await make_company("acme"), await make_company("globex")
     acme_export = write_jsonl(tmp_path / "acme.jsonl", ACME_KNOWLEDGE)
     await sync_file(state, acme.company_id, acme_export)
@@ -85,7 +85,7 @@ async def test_documents_stored_before_the_format_are_reported_not_lost(
     admin_headers: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme = await make_company("acme")
     await sync_file(state, acme.company_id, write_jsonl(tmp_path / "a.jsonl", ACME_KNOWLEDGE[:2]))
     blobs = TenantBlobs(state.sync.parts.blobs, acme.company_id)

@@ -13,10 +13,10 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from backend.adapters.base import DocumentKind, DocumentPart, SourceDocument
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
 from backend.ingest.indexer import IndexCounts, KnowledgeIndexer
+from backend.stack import Stack
 from tests.conftest import CompanyWithKey
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
@@ -38,7 +38,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 def indexer_for(app: FastAPI) -> KnowledgeIndexer:
     """The indexer a sync uses, with the same hooks (triage of open tickets included)."""
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     parts = state.sync.parts
     return KnowledgeIndexer(
         database=state.database,

@@ -13,13 +13,13 @@ import pytest
 from fastapi import FastAPI
 
 from backend.adapters.base import Deletion, DocumentKind, DocumentPart, SourceDocument
-from backend.api.state import AppState
 from backend.insight.analytics import bucket_of, bucket_value_ms, percentile
+from backend.stack import Stack
 from tests.insight.conftest import MakeCompany, indexer_for
 
 
 def record_calls(
-    state: AppState, company_id: str, latencies: list[int], **fields: object
+    state: Stack, company_id: str, latencies: list[int], **fields: object
 ) -> list[uuid.UUID]:
     return [
         state.assistant.recorder.record(
@@ -72,7 +72,7 @@ def test_percentiles_come_from_log_buckets_within_their_width() -> None:
 async def test_analytics_are_per_company_and_kept_as_rows_arrive(
     app: FastAPI, client: httpx.AsyncClient, make_company: MakeCompany, tmp_path: Path
 ) -> None:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme, globex = await make_company("acme"), await make_company("globex")
 
     # Calls: 20 answers (4 cache hits) and 5 drafts through a model provider.

@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from backend.adapters.base import DocumentKind, DocumentPart, SourceDocument
 from backend.api.dependencies import get_indexer, get_privacy
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.blobs import TenantBlobs
 from backend.config import Settings
@@ -30,6 +29,7 @@ from backend.db.provisioning import DatabaseUrls
 from backend.db.session import Database
 from backend.ingest.indexer import document_uuid
 from backend.privacy.identifiers import lookup_forms, normalize_phone, normalize_requester
+from backend.stack import Stack
 from backend.vectors import VectorFilter
 from tests.api.test_assistant_api import sync_file, write_jsonl
 from tests.conftest import CompanyWithKey
@@ -111,7 +111,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 class Setup:
     acme: CompanyWithKey
     globex: CompanyWithKey
-    state: AppState
+    state: Stack
 
     def document_id(self, external_id: str) -> str:
         return str(document_uuid(self.acme.company_id, "file_export", external_id))
@@ -128,7 +128,7 @@ class Setup:
 
 @pytest.fixture
 async def setup(app: FastAPI, make_company: MakeCompany, tmp_path: Path) -> Setup:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme, globex = await make_company("acme"), await make_company("globex")
     await sync_file(state, acme.company_id, write_jsonl(tmp_path / "acme.jsonl", KNOWLEDGE))
     # Globex has a requester with the same e-mail: erasure at Acme must not touch it.
@@ -284,7 +284,8 @@ async def test_ingest_stores_the_canonical_form(setup: Setup, database: Database
         > 0
     )
     privacy = await get_privacy(setup.state)
-    report = await privacy.erase(setup.acme.company_id, "MIXED.case@example.com", actor="test")
+    async with setup.state.for_tenant(setup.acme.company_id) as scope:
+        report = await privacy.erase(scope, "MIXED.case@example.com", actor="test")
     assert report.deleted_documents == 1
 
 
@@ -342,7 +343,8 @@ async def test_erasure_rows_and_audit_entry_commit_together(
             )
         privacy = await get_privacy(setup.state)
         with pytest.raises(DBAPIError):
-            await privacy.erase(setup.acme.company_id, "max@example.com", actor="test")
+            async with setup.state.for_tenant(setup.acme.company_id) as scope:
+                await privacy.erase(scope, "max@example.com", actor="test")
         async with database.tenant_session(setup.acme.company_id) as session:
             still = (
                 await session.execute(
@@ -355,7 +357,8 @@ async def test_erasure_rows_and_audit_entry_commit_together(
             await conn.execute(text("DROP TRIGGER IF EXISTS refuse_erasure_audit ON audit_log"))
             await conn.execute(text("DROP FUNCTION IF EXISTS refuse_erasure_audit()"))
         await owner.dispose()
-    report = await privacy.erase(setup.acme.company_id, "max@example.com", actor="test")
+    async with setup.state.for_tenant(setup.acme.company_id) as scope:
+        report = await privacy.erase(scope, "max@example.com", actor="test")
     assert report.deleted_documents == 1
 
 
@@ -386,6 +389,7 @@ async def test_erasure_reaches_chunks_whose_row_was_never_written(setup: Setup) 
     only_orphan = VectorFilter(requester_ids=("orphan@example.com",))
     assert await setup.state.vectors.count(company, only_orphan) == 1
     privacy = await get_privacy(setup.state)
-    report = await privacy.erase(company, "Orphan@Example.com", actor="test")
+    async with setup.state.for_tenant(company) as scope:
+        report = await privacy.erase(scope, "Orphan@Example.com", actor="test")
     assert report.deleted_documents == 0
     assert await setup.state.vectors.count(company, only_orphan) == 0

@@ -18,13 +18,13 @@ from fastapi import FastAPI
 from sqlalchemy import select, text
 
 from backend.adapters.base import DocumentKind, DocumentPart, SourceDocument
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
 from backend.db.models import AuditLogEntry
 from backend.egress import StaticResolver
 from backend.ingest.indexer import IndexedReview, KnowledgeIndexer
 from backend.replies.wiring import longest_call
+from backend.stack import Stack
 from tests.conftest import CompanyWithKey
 from tests.replies.platform_fakes import PUBLIC_ADDRESSES, PlatformFakes
 
@@ -96,7 +96,7 @@ class Company:
 
 
 async def google_company(app: FastAPI, make_company: MakeCompany, prefix: str) -> Company:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     who = await make_company(prefix)
     connector = await state.connectors.create(
         who.company_id,
@@ -134,7 +134,7 @@ async def test_review_reply_workflow_publish_alert_and_isolation(
     fakes: PlatformFakes,
     tmp_path: Path,
 ) -> None:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme = await google_company(app, make_company, "acme")
     globex = await google_company(app, make_company, "globex")
 
@@ -359,7 +359,7 @@ async def test_review_reply_workflow_publish_alert_and_isolation(
 async def test_ticket_drafts_as_private_notes_are_off_by_default_and_per_company(
     app: FastAPI, client: httpx.AsyncClient, make_company: MakeCompany, fakes: PlatformFakes
 ) -> None:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme, globex = await make_company("acme"), await make_company("globex")
     connector = await state.connectors.create(
         acme.company_id,
@@ -412,7 +412,7 @@ async def test_a_trustpilot_sync_drafts_and_publishing_posts_the_documented_repl
 ) -> None:
     """The whole path: a connector sync (not a hand-fed indexer) drafts the new review, and
     publishing posts Trustpilot's documented reply as the connector's business user."""
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme = await make_company("acme")
     unit, user = "507f191e810c19729de860ea", "60a1b2c3d4e5f60718293a4b"
     connector = await state.connectors.create(

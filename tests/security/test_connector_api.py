@@ -16,11 +16,11 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
 from backend.db.repositories import connectors as connector_repo
 from backend.egress import StaticResolver
+from backend.stack import Stack
 from tests.api.test_connectors import sync_to_completion
 from tests.conftest import CompanyWithKey
 
@@ -69,7 +69,7 @@ def write_export(path: Path, marker: str) -> None:
 async def test_file_imports_are_operator_only_at_every_step(
     client: httpx.AsyncClient, app: FastAPI, make_company: MakeCompany, tmp_path: Path
 ) -> None:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme = await make_company("files")
     export = tmp_path / "acme" / "kb.jsonl"
     write_export(export, "acme")
@@ -127,7 +127,7 @@ async def test_update_then_sync_never_reads_outside_the_import_root(
 ) -> None:
     """Even a path that got into a stored connector (the API refuses it; here it is written
     straight into the row) is refused at sync time, before a byte is read."""
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme = await make_company("escape")
     own = tmp_path / "acme" / "kb.jsonl"
     write_export(own, "acme")
@@ -239,7 +239,7 @@ async def test_ssrf_settings_are_refused_at_create_and_update(
 
     # A URL already stored (written straight into the row, as an older version or a
     # shrunk allow-list would leave it) passes the same policy again when a sync uses it.
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     connector_id = uuid.UUID(good.json()["id"])
     async with state.database.tenant_session(acme.company_id) as session:
         row = await connector_repo.get_connector_for_update(session, connector_id)

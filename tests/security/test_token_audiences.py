@@ -37,10 +37,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
 from backend.retrieval import AGENT_SCOPE, CUSTOMER_SCOPE, AccessScope, SearchFilters
+from backend.stack import Stack
 from backend.tenancy.widget_tokens import TOKEN_SCHEME, WidgetTokenSigner, _b64
 from tests.api.test_assistant_api import sync_file, write_jsonl
 from tests.conftest import CompanyWithKey
@@ -108,7 +108,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 class Setup:
     acme: CompanyWithKey
     globex: CompanyWithKey
-    state: AppState
+    state: Stack
 
     async def token(
         self, client: httpx.AsyncClient, audience: str | None = None, ticket: str | None = None
@@ -127,7 +127,7 @@ class Setup:
 
 @pytest.fixture
 async def setup(app: FastAPI, make_company: MakeCompany, tmp_path: Path) -> Setup:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme, globex = await make_company("acme"), await make_company("globex")
     await sync_file(state, acme.company_id, write_jsonl(tmp_path / "acme.jsonl", KNOWLEDGE))
     return Setup(acme, globex, state)

@@ -23,13 +23,13 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.blobs import LocalBlobStore, TenantBlobs
 from backend.config import Settings
 from backend.db.provisioning import DatabaseUrls
 from backend.db.session import Database
 from backend.ingest.jobs import SyncScheduler, run_sync_job
+from backend.stack import Stack
 from backend.vectors import namespace_for
 from tests.api.test_assistant_api import sync_file, write_jsonl
 from tests.conftest import CompanyWithKey
@@ -62,7 +62,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 class Setup:
     acme: CompanyWithKey
     globex: CompanyWithKey
-    state: AppState
+    state: Stack
     widget: dict[str, str]
     connector_id: uuid.UUID
 
@@ -71,7 +71,7 @@ class Setup:
 async def setup(
     app: FastAPI, client: httpx.AsyncClient, make_company: MakeCompany, tmp_path: Path
 ) -> Setup:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme, globex = await make_company("acme"), await make_company("globex")
     for company in (acme, globex):
         await sync_file(
@@ -323,6 +323,7 @@ async def test_deletion_purges_the_in_process_cache_of_the_embedded_default(
     from backend.cache import MemoryCacheBackend, TenantCache
     from backend.llm.cache import ResponseCache
     from backend.tenancy.lifecycle import CompanyLifecycle
+    from backend.tenancy.scope import TenantStores
 
     memory = MemoryCacheBackend()
     doomed, kept = await make_company("mem"), await make_company("mem")
@@ -334,10 +335,7 @@ async def test_deletion_purges_the_in_process_cache_of_the_embedded_default(
         await TenantCache(memory, company.company_id).set("search", "q", b"hit")
     state = setup.state
     lifecycle = CompanyLifecycle(
-        database=state.database,
-        vectors=state.vectors,
-        blobs=state.blobs,
-        cache=memory,
+        stores=TenantStores(state.database, state.vectors, state.blobs, memory),
         clock=state.clock,
     )
     report = await lifecycle.delete(doomed.company_id, actor="test")

@@ -21,12 +21,12 @@ from sqlalchemy import text
 from taskiq import InMemoryBroker
 
 from backend.adapters.http import RateLimiter
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.blobs import TenantBlobs
 from backend.config import Settings
 from backend.egress import StaticResolver
 from backend.ingest.indexer import document_uuid
+from backend.stack import Stack
 from backend.vectors.types import VectorFilter
 from backend.webhooks.jobs import register_drain_task
 from backend.webhooks.platforms import InboundWebhook, zendesk_signature
@@ -213,7 +213,7 @@ async def test_webhook_refetches_the_item_and_refuses_forgeries(
     freshdesk: FakeFreshdesk,
     make_company: MakeCompany,
 ) -> None:
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme, globex = await make_company("acme"), await make_company("globex")
     connector_id, secret = await connector_with_secret(client, acme)
     _, globex_secret = await connector_with_secret(client, globex)
@@ -338,7 +338,7 @@ async def test_a_burst_of_events_for_the_same_tickets_is_one_fetch_per_ticket(
     """1,000 events for 50 tickets → one queued drain → 50 fetches. The service here is the
     app's, with the job queue replaced by a recorder, so the test decides when the drain
     runs (after the whole burst)."""
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     assert state.webhooks is not None
     acme = await make_company("acme")
     connector_id, secret = await connector_with_secret(client, acme)
@@ -377,7 +377,7 @@ async def test_webhook_to_searchable_under_20_events_per_second(
     records the real figure against the 2 s target): CI machines are shared, and this
     catches a webhook that waits for anything like a polling interval. 20 new tickets, one
     event each, at 20 events/s, drained by the real task on taskiq's in-memory broker."""
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     assert state.webhooks is not None
     acme = await make_company("acme")
     connector_id, secret = await connector_with_secret(client, acme)
@@ -423,7 +423,7 @@ async def test_the_lookup_session_reveals_one_endpoint_row_and_nothing_else(
 ) -> None:
     """A webhook names only a connector id: the session that resolves it to its company sees
     that connector's endpoint row (read-only), no other row of any table."""
-    state: AppState = app.state.helpdesk
+    state: Stack = app.state.helpdesk
     acme, globex = await make_company("acme"), await make_company("globex")
     acme_connector, _ = await connector_with_secret(client, acme)
     await connector_with_secret(client, globex)

@@ -19,11 +19,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from backend.api.state import AppState
 from backend.app import create_app
 from backend.config import Settings
 from backend.demo import SAMPLE_OPEN_TICKET_ID, TICKET_SOURCE
 from backend.demo.loader import DEMO_HELPDESK_ORIGIN, prepare_demo
+from backend.stack import Stack
 from tests.api.test_assistant_api import sync_file, write_jsonl
 from tests.conftest import CompanyWithKey
 from tests.live_server import serve_on_loopback
@@ -44,7 +44,7 @@ WIDGET_PORT = _free_port()
 
 
 @pytest.fixture
-async def demo_api(settings: Settings) -> AsyncIterator[tuple[str, AppState, str]]:
+async def demo_api(settings: Settings) -> AsyncIterator[tuple[str, Stack, str]]:
     if not (WIDGET_DIST / "helpdesk-widget.js").exists():
         built = await asyncio.to_thread(
             subprocess.run,
@@ -67,12 +67,12 @@ async def demo_api(settings: Settings) -> AsyncIterator[tuple[str, AppState, str
     )
     app = create_app(configured)
     async with serve_on_loopback(app) as base:
-        state: AppState = app.state.helpdesk
+        state: Stack = app.state.helpdesk
         yield base, state, await prepare_demo(state)
 
 
 async def test_widget_drafts_a_grounded_reply_for_the_sample_ticket(
-    demo_api: tuple[str, AppState, str], make_company: MakeCompany, tmp_path: Path
+    demo_api: tuple[str, Stack, str], make_company: MakeCompany, tmp_path: Path
 ) -> None:
     base, state, api_key = demo_api
     company_id = state.settings.demo_company_id
@@ -132,7 +132,7 @@ async def test_widget_drafts_a_grounded_reply_for_the_sample_ticket(
 
 
 async def test_a_widget_token_cannot_read_another_companys_tickets(
-    demo_api: tuple[str, AppState, str], make_company: MakeCompany, tmp_path: Path
+    demo_api: tuple[str, Stack, str], make_company: MakeCompany, tmp_path: Path
 ) -> None:
     base, state, api_key = demo_api
     company_id = state.settings.demo_company_id

@@ -187,7 +187,7 @@ async def assistant_usage(
     (milliseconds, from a histogram with ~10%-wide buckets), totals per task over the
     window, and tokens and cost per provider per day. API key only."""
     # Calls of the last fraction of a second are still queued in this process: count them.
-    await state.assistant.recorder.flush()
+    await state.assistant.flush_records()
     rows = await analytics_repo.calls_by_day(session, since=window.since, until=window.until)
     return AssistantUsageOut.model_validate(
         {

@@ -14,6 +14,7 @@ from backend.api.dependencies import ClockDep, DatabaseDep, KeyTenant, StateDep
 from backend.api.schemas import ERROR_RESPONSES, ErrorBody
 from backend.console.scopes import Scope
 from backend.tenancy import service
+from backend.tenancy.scope import open_rows
 
 router = APIRouter(prefix="/v1/company", tags=["company"], responses=ERROR_RESPONSES)
 
@@ -49,7 +50,8 @@ class IssuedCompanyApiKey(CompanyApiKeyOut):
 @router.get("/api-keys", response_model=list[CompanyApiKeyOut])
 async def list_company_api_keys(tenant: KeyTenant, db: DatabaseDep) -> Any:
     """Your active API keys (never the keys themselves)."""
-    return await service.list_api_keys(db, tenant.company_id)
+    async with open_rows(db, tenant.company_id) as rows:
+        return await service.list_api_keys(rows)
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED, response_model=IssuedCompanyApiKey)
@@ -57,14 +59,14 @@ async def create_company_api_key(
     body: CompanyApiKeyCreate, tenant: KeyTenant, db: DatabaseDep
 ) -> Any:
     """Create a key with the scopes it needs. The key is in this response only."""
-    issued = await service.issue_api_key(
-        db,
-        tenant.company_id,
-        name=body.name,
-        actor=tenant.actor,
-        expires_at=body.expires_at,
-        scopes=frozenset(body.scopes),
-    )
+    async with open_rows(db, tenant.company_id) as rows:
+        issued = await service.issue_api_key(
+            rows,
+            name=body.name,
+            actor=tenant.actor,
+            expires_at=body.expires_at,
+            scopes=frozenset(body.scopes),
+        )
     return IssuedCompanyApiKey(
         **CompanyApiKeyOut.model_validate(issued.key).model_dump(), key=issued.plaintext
     )
@@ -80,6 +82,7 @@ async def revoke_company_api_key(
 ) -> Response:
     """Revoke a key: it stops working at once in this process, and in every other within
     `HELPDESK_AUTH_CACHE_SECONDS`. Widget tokens it minted die with it."""
-    await service.revoke_api_key(db, tenant.company_id, key_id, actor=tenant.actor, clock=clock)
+    async with open_rows(db, tenant.company_id) as rows:
+        await service.revoke_api_key(rows, key_id, actor=tenant.actor, clock=clock)
     state.credentials.clear()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -23,7 +23,14 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from backend.api.dependencies import AgentTenant, CurrentTenant, PlansDep, StateDep, access_scope
 from backend.api.schemas import ERROR_RESPONSES, TicketIn
-from backend.assistant.service import AssistantService, TaskCall
+from backend.assistant.service import (
+    AnswerWork,
+    AssistantService,
+    DraftReplyWork,
+    ReviewReplyWork,
+    SummarizeWork,
+    TaskCall,
+)
 from backend.assistant.types import (
     AssistantReply,
     Message,
@@ -33,7 +40,7 @@ from backend.assistant.types import (
     TicketContext,
 )
 from backend.errors import BadRequest, Forbidden
-from backend.retrieval import AGENT_SCOPE, RetrievedPassage, SearchFilters
+from backend.retrieval import AGENT_SCOPE, SearchFilters
 from backend.tenancy.service import Tenant
 
 router = APIRouter(prefix="/v1", tags=["assistant"], responses=ERROR_RESPONSES)
@@ -259,41 +266,16 @@ async def search(body: SearchIn, tenant: CurrentTenant, service: AssistantDep) -
     searches published articles only (no tickets, no internal content); a ticket-scoped
     agent token sees internal content of its own ticket only."""
 
-    async def run_search() -> dict[str, Any]:
-        passages = await service.assistant.retriever.search(
-            tenant.company_id,
-            body.query,
-            filters=body.filters.to_filters(),
-            limit=body.limit,
-            mode=body.mode,
-            include_internal=body.include_internal,
-            scope=access_scope(tenant),
-        )
-        return {"results": [_passage_out(p) for p in passages]}
-
-    results = await service.cached(
-        tenant, "search", _scoped({"search": body.model_dump(mode="json")}, tenant), run_search
+    results = await service.search(
+        tenant,
+        body.query,
+        filters=body.filters.to_filters(),
+        limit=body.limit,
+        mode=body.mode,
+        include_internal=body.include_internal,
+        material=_scoped({"search": body.model_dump(mode="json")}, tenant),
     )
     return SearchOut.model_validate(results)
-
-
-def _passage_out(p: RetrievedPassage) -> dict[str, Any]:
-    """A passage as `PassageOut`'s fields: the cached form of a search (a JSON value)."""
-    return {
-        "document_id": p.document_id,
-        "passage_id": p.id,
-        "external_id": p.external_id,
-        "title": p.title,
-        "url": p.url,
-        "kind": p.kind,
-        "source": p.source,
-        "language": p.language,
-        "status": p.status,
-        "internal": p.internal,
-        "snippet": p.snippet,
-        "score": p.score,
-        "updated_at": p.updated_at,
-    }
 
 
 def _answer_call(body: AnswerIn, tenant: Tenant, service: AssistantService) -> TaskCall:
@@ -305,12 +287,8 @@ def _answer_call(body: AnswerIn, tenant: Tenant, service: AssistantService) -> T
         inputs=_scoped(body.model_dump(mode="json"), tenant),
         question=body.question,
         ticket_ref=ticket.id if ticket else None,
-        prepare=lambda: service.assistant.prepare_answer(
-            tenant.company_id,
-            body.question,
-            ticket,
-            filters=body.filters.to_filters(),
-            scope=access_scope(tenant),
+        work=AnswerWork(
+            body.question, ticket, filters=body.filters.to_filters(), scope=access_scope(tenant)
         ),
     )
 
@@ -322,9 +300,7 @@ def _draft_call(body: DraftIn, tenant: Tenant, service: AssistantService) -> Tas
         inputs=_scoped(body.ticket.model_dump(mode="json"), tenant),
         question=ticket.subject or ticket.description[:500],
         ticket_ref=ticket.id,
-        prepare=lambda: service.assistant.prepare_draft_reply(
-            tenant.company_id, ticket, scope=access_scope(tenant)
-        ),
+        work=DraftReplyWork(ticket, scope=access_scope(tenant)),
         use_cache=not body.regenerate,
     )
 
@@ -336,9 +312,7 @@ def _review_call(body: ReviewReplyIn, tenant: Tenant, service: AssistantService)
         inputs=_scoped(body.review.model_dump(mode="json"), tenant),
         question=review.text[:500],
         ticket_ref=None,
-        prepare=lambda: service.assistant.prepare_review_reply(
-            tenant.company_id, review, scope=access_scope(tenant)
-        ),
+        work=ReviewReplyWork(review, scope=access_scope(tenant)),
         use_cache=not body.regenerate,
     )
 
@@ -413,9 +387,7 @@ async def similar_tickets(
         subject = body.query
     else:
         raise BadRequest("give a ticket or a query", code="empty_query")
-    found = await service.assistant.similar_tickets(
-        tenant.company_id, subject, limit=body.limit, scope=access_scope(tenant)
-    )
+    found = await service.similar_tickets(tenant, subject, limit=body.limit)
     return SimilarOut(
         tickets=[
             SimilarTicketOut(
@@ -445,7 +417,7 @@ async def summarize(
         inputs=_scoped(body.ticket.model_dump(mode="json"), tenant),
         question=ticket.subject,
         ticket_ref=ticket.id,
-        prepare=lambda: service.assistant.prepare_summarize(tenant.company_id, ticket),
+        work=SummarizeWork(ticket),
         use_cache=not body.regenerate,
     )
     result = await service.complete(tenant, call)

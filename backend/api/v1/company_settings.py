@@ -18,10 +18,10 @@ from backend.api.schemas import ERROR_RESPONSES
 from backend.assistant.settings import AssistantSettings
 from backend.assistant.types import Citation, TicketContext, UsageReport
 from backend.db.models import Company
-from backend.db.repositories import companies as company_repo
 from backend.db.repositories.audit_log import append_audit_entry
 from backend.errors import NotFound
 from backend.tenancy import service as company_service
+from backend.tenancy.scope import open_rows
 
 router = APIRouter(prefix="/v1", tags=["company"], responses=ERROR_RESPONSES)
 
@@ -116,7 +116,8 @@ async def change_company_settings(
     Applies to the next draft (cached answers made with the old settings are dropped);
     widget origins within `HELPDESK_PLAN_CACHE_SECONDS`."""
     changes = body.model_dump(mode="json", exclude_unset=True)
-    async with state.database.tenant_session(tenant.company_id) as session:
+    async with state.for_tenant(tenant.company_id) as scope:
+        session = scope.session
         company = await session.get(Company, tenant.company_id)
         if company is None:
             raise NotFound("company not found", code="company_not_found")
@@ -130,8 +131,8 @@ async def change_company_settings(
         AssistantSettings.from_company_settings(merged)
         company.settings = merged
         # Answers cached under the old tone or redaction are stale now (private caches key
-        # on the generation; the shared cache is voided below, after the commit).
-        await company_repo.bump_knowledge_generation(session, tenant.company_id)
+        # on the generation; the shared cache's epoch is voided after the commit).
+        await scope.knowledge_changed()
         await append_audit_entry(
             session,
             company_id=tenant.company_id,
@@ -142,9 +143,6 @@ async def change_company_settings(
         )
         await session.flush()
         result = CompanySettingsBody.model_validate(_read(company))
-    knowledge_changed = state.sync.parts.knowledge_changed
-    if knowledge_changed is not None:
-        await knowledge_changed(tenant.company_id)
     return result
 
 
@@ -184,7 +182,8 @@ async def preview_draft(
     """Draft a reply to a sample ticket with settings you are editing, before saving them.
     Not cached and not recorded; it counts as an assistant call of your plan."""
     # Read in a short transaction of its own: none stays open during the model call.
-    company = await company_service.get_company(state.database, tenant.company_id)
+    async with open_rows(state.database, tenant.company_id) as rows:
+        company = await company_service.get_company(rows)
     overrides = body.settings.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     settings = AssistantSettings.from_company_settings({**(company.settings or {}), **overrides})
     await plans.hit_assistant_call(tenant.company_id)

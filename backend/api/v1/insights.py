@@ -10,8 +10,7 @@ from pydantic import BaseModel, Field
 
 from backend.api.dependencies import ClockDep, KeyTenant, StateDep
 from backend.api.schemas import ERROR_RESPONSES
-from backend.insight.gaps import GapFinder, SignalKind, SignalReason
-from backend.retrieval import HybridRetriever
+from backend.insight.gaps import SignalKind, SignalReason
 
 router = APIRouter(prefix="/v1/insights", tags=["insight"], responses=ERROR_RESPONSES)
 
@@ -69,14 +68,8 @@ async def knowledge_gaps(
     representative questions, the agents' resolutions, the sources, and a draft article
     citing its source tickets: written by your configured model (the `answer` route) when
     there is one, extractive otherwise. API key only."""
-    await state.assistant.recorder.flush()
-    parts = state.sync.parts
-    finder = GapFinder(
-        state.database,
-        HybridRetriever(parts.vectors, parts.dense, parts.sparse),
-        parts.dense,
-        router=state.router,
-    )
+    await state.assistant.flush_records()
+    finder = state.gap_finder()
     until = clock.now()
     since = until - timedelta(days=days)
     gaps = await finder.gaps(tenant.company_id, since=since, until=until, limit=limit)

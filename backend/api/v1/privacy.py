@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from backend.api.dependencies import CurrentTenant, PrivacyDep, require_api_key
+from backend.api.dependencies import CurrentTenant, PrivacyDep, Scope, require_api_key
 from backend.api.schemas import ERROR_RESPONSES
 from backend.api.v1.knowledge import PurgeResult
 
@@ -57,7 +57,7 @@ class RequesterExport(BaseModel):
 
 @router.post("/privacy/erase-requester", response_model=ErasureResult)
 async def erase_requester(
-    body: EraseRequester, tenant: CurrentTenant, privacy: PrivacyDep
+    body: EraseRequester, tenant: CurrentTenant, scope: Scope, privacy: PrivacyDep
 ) -> ErasureResult:
     """GDPR erasure: remove every ticket, conversation and review raised by one requester
     from Postgres, the vector index and the object store, with the recorded assistant calls
@@ -65,7 +65,7 @@ async def erase_requester(
     cached answers are voided. The database deletions and the audit entry (which keeps a
     hash of the identifier, not the identifier) commit together. Repeating a request is
     safe."""
-    report = await privacy.erase(tenant.company_id, body.requester, actor=tenant.actor)
+    report = await privacy.erase(scope, body.requester, actor=tenant.actor)
     return ErasureResult(
         deleted_documents=report.deleted_documents,
         deleted_interactions=report.deleted_interactions,
@@ -76,10 +76,10 @@ async def erase_requester(
 
 @router.post("/privacy/access-requester", response_model=RequesterExport)
 async def access_requester(
-    body: EraseRequester, tenant: CurrentTenant, privacy: PrivacyDep
+    body: EraseRequester, tenant: CurrentTenant, scope: Scope, privacy: PrivacyDep
 ) -> RequesterExport:
     """GDPR right of access: everything held about one requester — the documents they
     raised (text, metadata, raw payload), the assistant calls that cite them or quote the
     identifier, and the feedback on those calls. Recorded in the audit log."""
-    export = await privacy.export(tenant.company_id, body.requester, actor=tenant.actor)
+    export = await privacy.export(scope, body.requester, actor=tenant.actor)
     return RequesterExport.model_validate(export)

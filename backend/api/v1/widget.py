@@ -191,7 +191,7 @@ async def give_feedback(
     it into their reply. Several feedback entries per interaction are kept."""
     # Interactions are written in batches a few milliseconds after the answer: make sure
     # this process's queued ones are in before looking the id up.
-    await state.assistant.recorder.flush()
+    await state.assistant.flush_records()
     if await interaction_repo.get_interaction(session, body.interaction_id) is None:
         raise NotFound("no such interaction", code="interaction_not_found")
     feedback = await interaction_repo.insert_feedback(
@@ -219,6 +219,6 @@ async def list_interactions(
     """Recorded assistant calls (question, answer, citations, model, latency, tokens, cost,
     cache hit), newest first. Calls are written in batches: one shows up here within a
     fraction of a second of its response."""
-    await state.assistant.recorder.flush()
+    await state.assistant.flush_records()
     rows = await interaction_repo.list_interactions(session, task=task, limit=limit, offset=offset)
     return [InteractionOut.model_validate(row) for row in rows]
