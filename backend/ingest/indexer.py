@@ -102,6 +102,15 @@ class _ChangedDocument:
 
 
 @dataclass
+class PlannedBatch:
+    """A page normalized and chunked, before encoding: what must be embedded and written."""
+
+    company_id: str
+    changed: list[_ChangedDocument]
+    counts: IndexCounts
+
+
+@dataclass
 class PreparedBatch:
     """A page after the CPU work: what must be written, with its vectors."""
 
@@ -150,6 +159,21 @@ class KnowledgeIndexer:
         return await self.write(prepared, deletions)
 
     async def prepare(self, company_id: str, documents: Sequence[SourceDocument]) -> PreparedBatch:
+        """Both CPU steps of one batch: :meth:`plan` then :meth:`embed`."""
+        return await self.embed(await self.plan(company_id, documents))
+
+    async def embed(self, planned: PlannedBatch) -> PreparedBatch:
+        """Encode a planned batch's chunks (dense and sparse)."""
+        points = await self._embed(planned.company_id, planned.changed)
+        planned.counts.chunks = len(points)
+        return PreparedBatch(planned.company_id, planned.changed, points, planned.counts)
+
+    async def plan(self, company_id: str, documents: Sequence[SourceDocument]) -> PlannedBatch:
+        """Normalize, skip unchanged content, apply the plan's limit, chunk.
+
+        Separate from :meth:`embed` so a sync can plan the next page while the model encodes
+        this one: for short documents normalizing and chunking a page is a sizeable share
+        of the model's time for it, and the model would otherwise wait."""
         validate_company_id(company_id)
         counts = IndexCounts(fetched=len(documents))
         # The same document twice in one page (a platform re-emitting a boundary record):
@@ -186,9 +210,7 @@ class KnowledgeIndexer:
                 for doc, norm, previous_chunks in candidates
             ]
         )
-        points = await self._embed(company_id, changed)
-        counts.chunks = len(points)
-        return PreparedBatch(company_id, changed, points, counts)
+        return PlannedBatch(company_id, changed, counts)
 
     async def _redacts_people(self, company_id: str) -> bool:
         """Whether the company asked for PII redaction (``companies.settings``)."""
@@ -288,15 +310,15 @@ class KnowledgeIndexer:
         company_id, counts = prepared.company_id, prepared.counts
         blobs = TenantBlobs(self.blobs, company_id)
         if prepared.changed:
-            await asyncio.gather(
-                *(
-                    blobs.put_document(
+            await blobs.put_documents(
+                [
+                    (
                         item.source.source,
                         item.source.external_id,
                         item.source.raw or item.source.model_dump(mode="json"),
                     )
                     for item in prepared.changed
-                )
+                ]
             )
             await self.vectors.ensure_company(company_id)
             if prepared.points:
@@ -308,11 +330,9 @@ class KnowledgeIndexer:
             ]
             if stale:
                 await self.vectors.delete_points(company_id, stale)
+            rows = [self._document_row(company_id, item) for item in prepared.changed]
             async with self.database.tenant_session(company_id) as session:
-                for item in prepared.changed:
-                    await document_repo.upsert_document(
-                        session, self._document_row(company_id, item)
-                    )
+                await document_repo.upsert_documents(session, rows)
             counts.upserted += len(prepared.changed)
             if self.open_tickets_indexed is not None:
                 opened = [_open_ticket(company_id, item) for item in prepared.changed]
