@@ -99,6 +99,8 @@ class _ChangedDocument:
     normalized: NormalizedDocument
     chunks: list[Chunk]
     previous_chunk_count: int
+    is_new: bool = False
+    """New to the index (counted against the plan's document limit)."""
 
 
 @dataclass
@@ -147,6 +149,10 @@ class KnowledgeIndexer:
         self.phone_region = phone_region
         self.document_room = document_room
         self.open_tickets_indexed = open_tickets_indexed
+        # New documents admitted by plan() whose rows are not written yet: a sync plans
+        # pages ahead of its writes, and the plan's room (counted from written rows) must
+        # not hand the same room to two pages in flight.
+        self._admitted_unwritten = 0
 
     async def index(
         self,
@@ -206,7 +212,9 @@ class KnowledgeIndexer:
 
         changed = await asyncio.to_thread(
             lambda: [
-                _ChangedDocument(doc, norm, chunk_document(norm), previous_chunks or 0)
+                _ChangedDocument(
+                    doc, norm, chunk_document(norm), previous_chunks or 0, previous_chunks is None
+                )
                 for doc, norm, previous_chunks in candidates
             ]
         )
@@ -238,6 +246,7 @@ class KnowledgeIndexer:
         room = await self.document_room(company_id)
         if room is None:
             return candidates
+        room -= self._admitted_unwritten
         kept = []
         refused = 0
         for candidate in candidates:
@@ -247,6 +256,7 @@ class KnowledgeIndexer:
                     continue
                 room -= 1
             kept.append(candidate)
+        self._admitted_unwritten += sum(1 for c in kept if c[2] is None)
         if refused:
             counts.failed += refused
             counts.errors.append(
@@ -334,6 +344,9 @@ class KnowledgeIndexer:
             async with self.database.tenant_session(company_id) as session:
                 await document_repo.upsert_documents(session, rows)
             counts.upserted += len(prepared.changed)
+            if self.document_room is not None:
+                new_rows = sum(1 for item in prepared.changed if item.is_new)
+                self._admitted_unwritten = max(0, self._admitted_unwritten - new_rows)
             if self.open_tickets_indexed is not None:
                 opened = [_open_ticket(company_id, item) for item in prepared.changed]
                 tickets = [ticket for ticket in opened if ticket is not None]
