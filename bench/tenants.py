@@ -492,8 +492,9 @@ def main() -> None:
     parser.add_argument(
         "--extrapolate",
         type=lambda v: [int(x) for x in v.split(",") if x],
-        default=[10_000],
-        help="company counts to extrapolate to from the measured points",
+        default=[1_000, 10_000],
+        help="company counts to extrapolate to from the measured points (those above the "
+        "largest measured count)",
     )
     parser.add_argument("--pool", type=int, default=3000, help="utterances encoded once")
     parser.add_argument("--search-sample", type=int, default=50)
