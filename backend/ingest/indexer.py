@@ -1,11 +1,12 @@
 """Normalize → chunk → embed → upsert: turning fetched documents into searchable knowledge.
 
-Split in two halves so a sync can overlap them (see :mod:`backend.ingest.sync`):
-:meth:`KnowledgeIndexer.prepare` does the CPU work (normalize, skip unchanged content,
-chunk, embed) and :meth:`KnowledgeIndexer.write` does the I/O (object store, Qdrant,
-Postgres). Every id is deterministic — the document row id and each chunk's point id are
-derived from (company, source, external id[, chunk]) — so repeating any step after a crash
-overwrites instead of duplicating.
+Split in three steps so a sync can overlap them (see :mod:`backend.ingest.sync`):
+:meth:`KnowledgeIndexer.plan` (normalize, skip unchanged content, the plan's limit, chunk),
+:meth:`KnowledgeIndexer.embed` (the model) and :meth:`KnowledgeIndexer.write` (object store,
+Qdrant, Postgres — a page's rows in one statement, its blobs in one worker thread). Every
+id is deterministic — the document row id and each chunk's point id are derived from
+(company, source, external id[, chunk]) — so repeating any step after a crash overwrites
+instead of duplicating.
 
 Write order matters for crash safety. Upserts go object store → Qdrant → Postgres: the
 Postgres row (with the content hash) is written last, so a crash before it makes the next
@@ -152,7 +153,7 @@ class KnowledgeIndexer:
         # New documents admitted by plan() whose rows are not written yet: a sync plans
         # pages ahead of its writes, and the plan's room (counted from written rows) must
         # not hand the same room to two pages in flight.
-        self._admitted_unwritten = 0
+        self._admitted_unwritten: dict[str, int] = defaultdict(int)
 
     async def index(
         self,
@@ -160,13 +161,21 @@ class KnowledgeIndexer:
         documents: Sequence[SourceDocument],
         deletions: Sequence[Deletion] = (),
     ) -> IndexCounts:
-        """Prepare and write one batch (callers that don't overlap the two halves)."""
-        prepared = await self.prepare(company_id, documents)
+        """Plan, embed and write one batch (callers that don't overlap the steps)."""
+        planned = await self.plan(company_id, documents)
+        try:
+            prepared = await self.embed(planned)
+        except BaseException:
+            self._release(planned)
+            raise
         return await self.write(prepared, deletions)
 
-    async def prepare(self, company_id: str, documents: Sequence[SourceDocument]) -> PreparedBatch:
-        """Both CPU steps of one batch: :meth:`plan` then :meth:`embed`."""
-        return await self.embed(await self.plan(company_id, documents))
+    def _release(self, batch: PlannedBatch | PreparedBatch) -> None:
+        """The batch's new documents are written (or never will be): no longer in flight."""
+        new = sum(1 for item in batch.changed if item.is_new)
+        if new:
+            left = self._admitted_unwritten[batch.company_id] - new
+            self._admitted_unwritten[batch.company_id] = max(0, left)
 
     async def embed(self, planned: PlannedBatch) -> PreparedBatch:
         """Encode a planned batch's chunks (dense and sparse)."""
@@ -246,7 +255,7 @@ class KnowledgeIndexer:
         room = await self.document_room(company_id)
         if room is None:
             return candidates
-        room -= self._admitted_unwritten
+        room -= self._admitted_unwritten[company_id]
         kept = []
         refused = 0
         for candidate in candidates:
@@ -256,7 +265,7 @@ class KnowledgeIndexer:
                     continue
                 room -= 1
             kept.append(candidate)
-        self._admitted_unwritten += sum(1 for c in kept if c[2] is None)
+        self._admitted_unwritten[company_id] += sum(1 for c in kept if c[2] is None)
         if refused:
             counts.failed += refused
             counts.errors.append(
@@ -317,6 +326,12 @@ class KnowledgeIndexer:
     async def write(
         self, prepared: PreparedBatch, deletions: Sequence[Deletion] = ()
     ) -> IndexCounts:
+        try:
+            return await self._write(prepared, deletions)
+        finally:
+            self._release(prepared)
+
+    async def _write(self, prepared: PreparedBatch, deletions: Sequence[Deletion]) -> IndexCounts:
         company_id, counts = prepared.company_id, prepared.counts
         blobs = TenantBlobs(self.blobs, company_id)
         if prepared.changed:
@@ -344,9 +359,6 @@ class KnowledgeIndexer:
             async with self.database.tenant_session(company_id) as session:
                 await document_repo.upsert_documents(session, rows)
             counts.upserted += len(prepared.changed)
-            if self.document_room is not None:
-                new_rows = sum(1 for item in prepared.changed if item.is_new)
-                self._admitted_unwritten = max(0, self._admitted_unwritten - new_rows)
             if self.open_tickets_indexed is not None:
                 opened = [_open_ticket(company_id, item) for item in prepared.changed]
                 tickets = [ticket for ticket in opened if ticket is not None]
