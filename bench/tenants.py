@@ -449,7 +449,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         "and query takes a pool vector, so no model runs per company",
         f"- Search: vector-store hybrid query (dense + sparse, RRF, top 10) for "
         f"{s['search_sample']} random companies; cold = first query after the store is "
-        f"reopened, warm = {s['warm_rounds']} more rounds",
+        f"reopened (embedded engine; in local mode the first query), warm = "
+        f"{s['warm_rounds']} more rounds",
         f"- Open-shard budget: {budget}",
         f"- Time box {s['time_box_s']} s, memory box {s['max_rss_mb']} MB RSS"
         + (" — **reached**: the last measured row is as far as it got" if s["timed_out"] else ""),
