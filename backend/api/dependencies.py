@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.api.state import AppState
 from backend.clock import Clock
 from backend.config import Settings
+from backend.console.http import authenticate_console_cookie, enforce_route_policy
+from backend.console.service import COOKIE_NAME as CONSOLE_COOKIE
 from backend.db.session import Database
 from backend.errors import AppError, Forbidden, InvalidCompanyId, Unauthorized
 from backend.ingest.connectors import ConnectorService
@@ -83,6 +85,17 @@ async def get_current_tenant(
     if x_company_id is not None and not is_valid_company_id(x_company_id):
         raise InvalidCompanyId("X-Company-ID is not a valid company id")
     token = _bearer(authorization)
+    # --- console cookie (issue 16): the alternative credential when no Bearer is given ---
+    console_cookie = request.cookies.get(CONSOLE_COOKIE) if token is None else None
+    if console_cookie:
+        state_: AppState = request.app.state.helpdesk
+        tenant = await authenticate_console_cookie(request, state_, console_cookie, x_company_id)
+        enforce_route_policy(request, tenant)
+        request.scope.setdefault("state", {})["company_id"] = tenant.company_id
+        count_company_request(tenant.company_id)
+        await state_.plans.hit_request(tenant.company_id)
+        return tenant
+    # --- end console cookie ---
     if token is None:
         raise Unauthorized("missing `Authorization: Bearer <API key>`", code="missing_api_key")
     state: AppState = request.app.state.helpdesk
@@ -105,6 +118,7 @@ async def get_current_tenant(
             "the API key does not belong to the company named in X-Company-ID",
             code="company_mismatch",
         )
+    enforce_route_policy(request, tenant)  # API key scopes (issue 16)
     request.scope.setdefault("state", {})["company_id"] = tenant.company_id
     count_company_request(tenant.company_id)
     # The company's plan: requests per minute (429 with Retry-After beyond it).
@@ -117,8 +131,9 @@ CurrentTenant = Annotated[Tenant, Depends(get_current_tenant)]
 
 
 async def require_api_key(tenant: CurrentTenant) -> Tenant:
-    """Management endpoints: a widget token (which lives in a browser) is not enough."""
-    if tenant.via != "api_key":
+    """Management endpoints: a widget token (which lives in a browser) is not enough; an
+    API key or a signed-in console user is (their scopes and roles are checked per route)."""
+    if tenant.via == "widget":
         raise Forbidden(
             "this endpoint needs an API key, not a widget token", code="api_key_required"
         )
@@ -199,6 +214,7 @@ async def get_indexer(state: StateDep) -> KnowledgeIndexer:
         phone_region=parts.phone_region,
         document_room=parts.document_room,
         open_tickets_indexed=parts.open_tickets_indexed,
+        reviews_indexed=parts.reviews_indexed,
     )
 
 

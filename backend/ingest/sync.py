@@ -53,6 +53,7 @@ from backend.ingest.indexer import (
     OpenTicketsIndexed,
     PlannedBatch,
     PreparedBatch,
+    ReviewsIndexed,
 )
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION
 from backend.tenancy.service import company_suspended
@@ -81,6 +82,8 @@ class IndexingParts:
     """The plan's document limit (backend.tenancy.plans); ``None``: unlimited."""
     open_tickets_indexed: OpenTicketsIndexed | None = None
     """Triage of new and updated open tickets (see backend.insight.triage)."""
+    reviews_indexed: ReviewsIndexed | None = None
+    """Drafts and alerts for new reviews (see backend.replies)."""
 
 
 class SyncService:
@@ -286,6 +289,7 @@ class SyncService:
                         phone_region=self.parts.phone_region,
                         document_room=self.parts.document_room,
                         open_tickets_indexed=self.parts.open_tickets_indexed,
+                        reviews_indexed=self.parts.reviews_indexed,
                     )
                     blocked = await self._with_heartbeat(
                         company_id,
@@ -460,7 +464,7 @@ class SyncService:
                 await planned.put((page, await indexer.plan(company_id, page.documents)))
             await planned.put(None)
 
-        async def prepare() -> None:
+        async def embed() -> None:
             while (item := await planned.get()) is not None:
                 page, batch = item
                 await prepared.put((page, await indexer.embed(batch)))
@@ -489,7 +493,7 @@ class SyncService:
         async with asyncio.TaskGroup() as group:
             group.create_task(fetch())
             group.create_task(plan())
-            group.create_task(prepare())
+            group.create_task(embed())
             group.create_task(write())
         return blocked
 
@@ -517,6 +521,7 @@ class SyncService:
                 failed=counts.failed,
                 errors=counts.errors,
                 counts=counts.by_reason,
+                chunks=counts.chunks,
             )
             await run_repo.update_sync_run(session, run_id, heartbeat_at=self.clock.now())
             if checkpoint is not None:
