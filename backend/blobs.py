@@ -15,7 +15,7 @@ import os
 import re
 import string
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
@@ -60,6 +60,10 @@ class BlobStore(Protocol):
     """
 
     async def put_json(self, key: str, value: Any) -> None: ...
+
+    async def put_json_many(self, items: Sequence[tuple[str, Any]]) -> None:
+        """Store several objects (key, value); each is written whole or not at all."""
+        ...
 
     async def get_json(self, key: str) -> Any | None: ...
 
@@ -115,6 +119,17 @@ class LocalBlobStore:
     async def put_json(self, key: str, value: Any) -> None:
         data = orjson.dumps(value)
         await asyncio.to_thread(self._write, self._path(key), data)
+
+    async def put_json_many(self, items: Sequence[tuple[str, Any]]) -> None:
+        # One worker thread for the whole batch: a page of one-line tickets is hundreds of
+        # tiny files, where a thread hand-off and a path resolution on the event loop per
+        # file cost more than the write itself.
+        def write_all() -> None:
+            for key, value in items:
+                self._write(self._path(key), orjson.dumps(value))
+
+        if items:
+            await asyncio.to_thread(write_all)
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
@@ -270,6 +285,10 @@ class S3BlobStore:
     def _object_key(self, key: str) -> str:
         return self._prefix + _check_store_key(key)
 
+    async def put_json_many(self, items: Sequence[tuple[str, Any]]) -> None:
+        # S3 has no multi-object put: the objects go up concurrently instead.
+        await asyncio.gather(*(self.put_json(key, value) for key, value in items))
+
     async def put_json(self, key: str, value: Any) -> None:
         body = orjson.dumps(value)
         object_key = self._object_key(key)
@@ -413,6 +432,12 @@ class TenantBlobs:
         key = self.key(source, document_id)
         await self._store.put_json(key, payload)
         return key
+
+    async def put_documents(self, documents: Sequence[tuple[str, str, Any]]) -> list[str]:
+        """Store several payloads (source, document id, payload) at once; return their keys."""
+        items = [(self.key(source, doc_id), payload) for source, doc_id, payload in documents]
+        await self._store.put_json_many(items)
+        return [key for key, _ in items]
 
     async def get_document(self, source: str, document_id: str) -> Any | None:
         return await self._store.get_json(self.key(source, document_id))

@@ -319,6 +319,9 @@ def start_server(
         # The cache as in production: Redis (a scratch database of the local server).
         "HELPDESK_REDIS_URL": REDIS_URL,
         "HELPDESK_EMBEDDING_QUERY_RUNTIME": query_runtime,
+        # No per-company request budget (the plans' default is 600 a minute): this measures
+        # what the server sustains, and every phase sends one company's traffic.
+        "HELPDESK_PLAN_DEFAULT_REQUESTS_PER_MINUTE": "",
     }
     command = [
         sys.executable,

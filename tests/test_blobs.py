@@ -107,6 +107,21 @@ async def test_round_trip_and_missing_documents(store: BlobStore) -> None:
     await blobs.delete_document("freshdesk", "42")  # deleting twice is not an error
 
 
+async def test_put_documents_stores_a_batch_under_the_companys_keys(store: BlobStore) -> None:
+    acme, beta = TenantBlobs(store, "acme"), TenantBlobs(store, "beta")
+    await beta.put_document("freshdesk", "1", {"owner": "beta"})
+    keys = await acme.put_documents(
+        [("freshdesk", "1", PAYLOAD), ("freshdesk", "../../beta/freshdesk/1", {"n": 2})]
+    )
+    assert keys[0] == "acme/freshdesk/1.json"
+    assert all(key.startswith("acme/freshdesk/") and key.count("/") == 2 for key in keys)
+    assert await acme.get_document("freshdesk", "1") == PAYLOAD
+    assert await acme.get_document("freshdesk", "../../beta/freshdesk/1") == {"n": 2}
+    # A batch can neither overwrite nor reach another company's objects.
+    assert await beta.get_document("freshdesk", "1") == {"owner": "beta"}
+    assert await acme.put_documents([]) == []
+
+
 async def test_unsafe_document_ids_are_encoded_and_listed_back(store: BlobStore) -> None:
     blobs = TenantBlobs(store, "acme")
     ids = ["../../beta/freshdesk/1", "a/b", "KB0010001", "한국어 문서.md", "%2E%2E", "."]

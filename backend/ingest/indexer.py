@@ -1,11 +1,12 @@
 """Normalize → chunk → embed → upsert: turning fetched documents into searchable knowledge.
 
-Split in two halves so a sync can overlap them (see :mod:`backend.ingest.sync`):
-:meth:`KnowledgeIndexer.prepare` does the CPU work (normalize, skip unchanged content,
-chunk, embed) and :meth:`KnowledgeIndexer.write` does the I/O (object store, Qdrant,
-Postgres). Every id is deterministic — the document row id and each chunk's point id are
-derived from (company, source, external id[, chunk]) — so repeating any step after a crash
-overwrites instead of duplicating.
+Split in three steps so a sync can overlap them (see :mod:`backend.ingest.sync`):
+:meth:`KnowledgeIndexer.plan` (normalize, skip unchanged content, the plan's limit, chunk),
+:meth:`KnowledgeIndexer.embed` (the model) and :meth:`KnowledgeIndexer.write` (object store,
+Qdrant, Postgres — a page's rows in one statement, its blobs in one worker thread). Every
+id is deterministic — the document row id and each chunk's point id are derived from
+(company, source, external id[, chunk]) — so repeating any step after a crash overwrites
+instead of duplicating.
 
 Write order matters for crash safety. Upserts go object store → Qdrant → Postgres: the
 Postgres row (with the content hash) is written last, so a crash before it makes the next
@@ -125,6 +126,17 @@ class _ChangedDocument:
     normalized: NormalizedDocument
     chunks: list[Chunk]
     previous_chunk_count: int
+    is_new: bool = False
+    """New to the index (counted against the plan's document limit)."""
+
+
+@dataclass
+class PlannedBatch:
+    """A page normalized and chunked, before encoding: what must be embedded and written."""
+
+    company_id: CompanyId
+    changed: list[_ChangedDocument]
+    counts: IndexCounts
 
 
 @dataclass
@@ -166,6 +178,10 @@ class KnowledgeIndexer:
         self.document_room = document_room
         self.open_tickets_indexed = open_tickets_indexed
         self.reviews_indexed = reviews_indexed
+        # New documents admitted by plan() whose rows are not written yet: a sync plans
+        # pages ahead of its writes, and the plan's room (counted from written rows) must
+        # not hand the same room to two pages in flight.
+        self._admitted_unwritten: dict[str, int] = defaultdict(int)
 
     async def index(
         self,
@@ -175,15 +191,38 @@ class KnowledgeIndexer:
         *,
         force: bool = False,
     ) -> IndexCounts:
-        """Prepare and write one batch (callers that don't overlap the two halves)."""
-        prepared = await self.prepare(company_id, documents, force=force)
+        """Plan, embed and write one batch (callers that don't overlap the steps).
+        ``force`` re-embeds unchanged documents too (a re-index after a model or chunking
+        change)."""
+        planned = await self.plan(company_id, documents, force=force)
+        try:
+            prepared = await self.embed(planned)
+        except BaseException:
+            self._release(planned)
+            raise
         return await self.write(prepared, deletions)
 
-    async def prepare(
+    def _release(self, batch: PlannedBatch | PreparedBatch) -> None:
+        """The batch's new documents are written (or never will be): no longer in flight."""
+        new = sum(1 for item in batch.changed if item.is_new)
+        if new:
+            left = self._admitted_unwritten[batch.company_id] - new
+            self._admitted_unwritten[batch.company_id] = max(0, left)
+
+    async def embed(self, planned: PlannedBatch) -> PreparedBatch:
+        """Encode a planned batch's chunks (dense and sparse)."""
+        points = await self._embed(planned.company_id, planned.changed)
+        planned.counts.chunks = len(points)
+        return PreparedBatch(planned.company_id, planned.changed, points, planned.counts)
+
+    async def plan(
         self, company_id: CompanyId, documents: Sequence[SourceDocument], *, force: bool = False
-    ) -> PreparedBatch:
-        """Normalize, chunk and embed what changed. ``force`` re-embeds unchanged documents
-        too (a re-index after a model or chunking change)."""
+    ) -> PlannedBatch:
+        """Normalize, skip unchanged content (unless ``force``), apply the plan's limit, chunk.
+
+        Separate from :meth:`embed` so a sync can plan the next page while the model encodes
+        this one: for short documents normalizing and chunking a page is a sizeable share
+        of the model's time for it, and the model would otherwise wait."""
         counts = IndexCounts(fetched=len(documents))
         # The same document twice in one page (a platform re-emitting a boundary record):
         # the last version wins.
@@ -215,13 +254,13 @@ class KnowledgeIndexer:
 
         changed = await asyncio.to_thread(
             lambda: [
-                _ChangedDocument(doc, norm, chunk_document(norm), previous_chunks or 0)
+                _ChangedDocument(
+                    doc, norm, chunk_document(norm), previous_chunks or 0, previous_chunks is None
+                )
                 for doc, norm, previous_chunks in candidates
             ]
         )
-        points = await self._embed(company_id, changed)
-        counts.chunks = len(points)
-        return PreparedBatch(company_id, changed, points, counts)
+        return PlannedBatch(company_id, changed, counts)
 
     async def _redacts_people(self, company_id: str) -> bool:
         """Whether the company asked for PII redaction (``companies.settings``)."""
@@ -249,6 +288,7 @@ class KnowledgeIndexer:
         room = await self.document_room(company_id)
         if room is None:
             return candidates
+        room -= self._admitted_unwritten[company_id]
         kept = []
         refused = 0
         for candidate in candidates:
@@ -258,6 +298,7 @@ class KnowledgeIndexer:
                     continue
                 room -= 1
             kept.append(candidate)
+        self._admitted_unwritten[company_id] += sum(1 for c in kept if c[2] is None)
         if refused:
             counts.failed += refused
             counts.errors.append(
@@ -318,16 +359,20 @@ class KnowledgeIndexer:
     async def write(
         self, prepared: PreparedBatch, deletions: Sequence[Deletion] = ()
     ) -> IndexCounts:
+        try:
+            return await self._write(prepared, deletions)
+        finally:
+            self._release(prepared)
+
+    async def _write(self, prepared: PreparedBatch, deletions: Sequence[Deletion]) -> IndexCounts:
         company_id, counts = prepared.company_id, prepared.counts
         blobs = TenantBlobs(self.blobs, company_id)
         if prepared.changed:
-            await asyncio.gather(
-                *(
-                    blobs.put_document(
-                        item.source.source, item.source.external_id, stored_payload(item.source)
-                    )
+            await blobs.put_documents(
+                [
+                    (item.source.source, item.source.external_id, stored_payload(item.source))
                     for item in prepared.changed
-                )
+                ]
             )
             await self.vectors.ensure_company(company_id)
             if prepared.points:
@@ -339,11 +384,9 @@ class KnowledgeIndexer:
             ]
             if stale:
                 await self.vectors.delete_points(company_id, stale)
+            rows = [self._document_row(company_id, item) for item in prepared.changed]
             async with self.database.tenant_session(company_id) as session:
-                for item in prepared.changed:
-                    await document_repo.upsert_document(
-                        session, self._document_row(company_id, item)
-                    )
+                await document_repo.upsert_documents(session, rows)
             counts.upserted += len(prepared.changed)
             if self.open_tickets_indexed is not None:
                 opened = [_open_ticket(company_id, item) for item in prepared.changed]

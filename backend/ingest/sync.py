@@ -1,10 +1,11 @@
 """Running a connector's sync: fetch pages, index them, checkpoint after each one.
 
-A sync is a three-stage pipeline (fetch → prepare → write) joined by small queues, so the
-platform is being read and the object store/Qdrant/Postgres are being written while the
-model embeds the page in between. Pages stay in order, and a page's checkpoint is saved only
-after that page is fully written: a killed sync resumes from the last saved checkpoint and
-re-reads at most the pages that were in flight, which the content hashes then skip.
+A sync is a four-stage pipeline (fetch → plan → embed → write) joined by small queues, so
+the platform is being read, the next page normalized and chunked, and the object
+store/Qdrant/Postgres written while the model embeds the page in between. Pages stay in
+order, and a page's checkpoint is saved only after that page is fully written: a killed sync
+resumes from the last saved checkpoint and re-reads at most the pages that were in flight,
+which the content hashes then skip.
 
 One sync per connector at a time: the database refuses a second queued or running run
 (a partial unique index). A running sync writes a heartbeat every ``heartbeat_every``
@@ -51,6 +52,7 @@ from backend.ingest.indexer import (
     KnowledgeChanged,
     KnowledgeIndexer,
     OpenTicketsIndexed,
+    PlannedBatch,
     PreparedBatch,
     ReviewsIndexed,
 )
@@ -467,6 +469,7 @@ class SyncService:
         progress: ProgressCallback | None,
     ) -> bool:
         pages: asyncio.Queue[Page[Any] | None] = asyncio.Queue(maxsize=2)
+        planned: asyncio.Queue[tuple[Page[Any], PlannedBatch] | None] = asyncio.Queue(maxsize=1)
         prepared: asyncio.Queue[tuple[Page[Any], PreparedBatch] | None] = asyncio.Queue(maxsize=1)
         blocked = False
 
@@ -480,10 +483,18 @@ class SyncService:
                 current = page.checkpoint
             await pages.put(None)
 
-        async def prepare() -> None:
+        # Four stages, each a page behind the previous one: while the model encodes page n,
+        # page n+1 is normalized and chunked and page n-1 is written, so the model (the
+        # one cost that cannot shrink) rarely waits, however short the documents are.
+        async def plan() -> None:
             while (page := await pages.get()) is not None:
-                batch = await indexer.prepare(company_id, page.documents)
-                await prepared.put((page, batch))
+                await planned.put((page, await indexer.plan(company_id, page.documents)))
+            await planned.put(None)
+
+        async def embed() -> None:
+            while (item := await planned.get()) is not None:
+                page, batch = item
+                await prepared.put((page, await indexer.embed(batch)))
             await prepared.put(None)
 
         async def write() -> None:
@@ -508,7 +519,8 @@ class SyncService:
 
         async with asyncio.TaskGroup() as group:
             group.create_task(fetch())
-            group.create_task(prepare())
+            group.create_task(plan())
+            group.create_task(embed())
             group.create_task(write())
         return blocked
 

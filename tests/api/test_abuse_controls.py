@@ -163,6 +163,43 @@ async def test_connector_and_document_limits(
     assert usage["documents"] == {"limit": 2, "used": 2}
 
 
+async def test_document_limit_holds_with_pages_planned_ahead_of_writes(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    make_company: MakeCompany,
+    admin_headers: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    # One record per page: a sync plans later pages while earlier ones are still being
+    # embedded and written, so the room counted from written rows alone would be handed
+    # out again to every page in flight.
+    acme = await make_company("limits-paged")
+    await set_plan(client, admin_headers, acme.company_id, documents=2)
+    from backend.ingest.operator import ensure_connector
+
+    state: Stack = app.state.helpdesk
+    export = tmp_path / "kb.jsonl"
+    export.write_text(
+        "".join(
+            json.dumps({"id": f"kb-{i}", "title": f"Article {i}", "body": f"Text number {i}."})
+            + "\n"
+            for i in range(6)
+        )
+    )
+    connector_id = await ensure_connector(
+        state,
+        acme.company_id,
+        platform="file_export",
+        name="kb",
+        settings={"path": str(export), "batch_size": 1},
+    )
+    run = await state.sync.request_sync(acme.company_id, connector_id, trigger="manual")
+    finished = await state.sync.run(acme.company_id, run.id)
+    assert (finished.upserted, finished.failed) == (2, 4)
+    usage = (await client.get("/v1/usage", headers=acme.headers)).json()
+    assert usage["documents"] == {"limit": 2, "used": 2}
+
+
 async def test_plans_are_admin_only_and_validated(
     client: httpx.AsyncClient, make_company: MakeCompany, admin_headers: dict[str, str]
 ) -> None:
