@@ -67,6 +67,9 @@ export function buildSchemaForm(kind: ConnectorKind, idPrefix = kind.kind): Sche
 
   for (const [name, property] of Object.entries(schema.properties ?? {})) {
     const type = simpleType(property);
+    // Nested models (attachment limits, ...) keep their defaults: they are advanced settings
+    // an API client can still set.
+    if (type === 'unknown' || (type === 'object' && !required.has(name))) continue;
     const label = `${property.title ?? humanize(name)}${required.has(name) ? ' *' : ''}`;
     const id = `${idPrefix}-${name}`;
     let control: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;

@@ -47,7 +47,7 @@ export function acceptPage(
     name: 'password',
     autocomplete: 'new-password',
     required: true,
-    minlength: 12,
+    minlength: 10,
   });
   const status = statusLine();
   const form = h(
