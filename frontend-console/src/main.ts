@@ -31,6 +31,7 @@ const api = new Api();
 const root = document.getElementById('app')!;
 let session: Session | null = null;
 let cleanups: (() => void)[] = [];
+let lastPath: string | null = null;
 
 function currentPath(): { path: string; params: URLSearchParams } {
   const hash = location.hash.replace(/^#\/?/, '');
@@ -96,8 +97,9 @@ async function signOut(everywhere: boolean): Promise<void> {
     await api.signOut(everywhere);
   } finally {
     session = null;
-    location.hash = '#/signin';
-    void render();
+    lastPath = null;
+    if (location.hash === '#/signin') void render();
+    else location.hash = '#/signin';
   }
 }
 
@@ -109,8 +111,10 @@ async function render(): Promise<void> {
   const { path, params } = currentPath();
   const signedIn = (next: Session) => {
     session = next;
-    location.hash = '#/';
-    void render();
+    lastPath = null;
+    // Changing the hash renders (hashchange); render here only when it does not change.
+    if (location.hash === '#/') void render();
+    else location.hash = '#/';
   };
   if (path === 'accept') {
     root.replaceChildren(acceptPage(api, params.get('token') ?? '', signedIn, languageSwitch()));
@@ -131,9 +135,13 @@ async function render(): Promise<void> {
   };
   const content = h('div', { class: 'loading', role: 'status' }, t('app.loading'));
   root.replaceChildren(shell(session, routes, route.path, content));
+  // A new page moves focus to its content (screen readers announce it, Tab continues there).
+  const moved = route.path !== lastPath;
+  lastPath = route.path;
   try {
     const page = await route.page(ctx);
     content.replaceWith(page);
+    if (moved) document.getElementById('main')?.focus({ preventScroll: true });
   } catch (error) {
     content.replaceWith(h('p', { class: 'status', 'data-kind': 'error', role: 'alert' }, describeError(error)));
   }

@@ -194,9 +194,11 @@ async function main() {
     summary.signedInAs = await page.locator('.who').textContent();
     step('signed in');
 
-    // Keyboard: the first Tab reaches the skip link, and focus is visible.
+    // Keyboard: a new page puts focus on its content; Tab goes on inside it, visibly.
+    await page.waitForFunction(() => document.activeElement?.id === 'main');
+    summary.focusAfterSignIn = 'main';
     await page.keyboard.press('Tab');
-    summary.firstFocus = await page.evaluate(() => document.activeElement?.textContent ?? '');
+    summary.tabTarget = await page.evaluate(() => `${document.activeElement?.tagName} in main: ${Boolean(document.activeElement?.closest('main'))}`);
     summary.focusOutline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
 
     // Connect Freshdesk through the generated form; test, save and sync; watch the run.
