@@ -23,7 +23,7 @@ const ROUTES: Route[] = [
   { path: 'connectors', label: () => t('nav.connectors'), page: connectorsPage, managersOnly: true },
   { path: 'knowledge', label: () => t('nav.knowledge'), page: knowledgePage, managersOnly: false },
   { path: 'assistant', label: () => t('nav.assistant'), page: settingsPage, managersOnly: true },
-  { path: 'insight', label: () => t('nav.insight'), page: insightPage, managersOnly: false },
+  { path: 'insight', label: () => t('nav.insight'), page: insightPage, managersOnly: true },
   { path: 'team', label: () => t('nav.team'), page: teamPage, managersOnly: true },
 ];
 

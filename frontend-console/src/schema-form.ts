@@ -26,6 +26,7 @@ export interface ConnectorKind {
   title: string;
   settings_schema: JsonSchema;
   secret_fields: string[];
+  operator_managed?: boolean;
 }
 
 export interface SchemaForm {

@@ -3,7 +3,7 @@ import { alignByDay } from '../src/charts';
 import { setLanguage } from '../src/i18n';
 import { errorCount, progressFigures, type SyncRun } from '../src/pages/connectors';
 import { hitRateByDay, ratingByDay } from '../src/pages/insight';
-import { formatRoutes, parseList, parseRoutes } from '../src/pages/settings';
+import { orNull, parseList } from '../src/pages/settings';
 import { assignableRoles } from '../src/pages/team';
 
 describe('sync progress', () => {
@@ -55,11 +55,10 @@ describe('insight figures', () => {
 });
 
 describe('settings and roles', () => {
-  it('parses lists and routes both ways', () => {
+  it('parses lists, sending an empty one as null', () => {
     expect(parseList('en, ko\n ja ,')).toEqual(['en', 'ko', 'ja']);
-    const routes = parseRoutes('answer = openai/gpt-4o-mini\n\nbroken line\ndraft_reply=local/qwen');
-    expect(routes).toEqual({ answer: 'openai/gpt-4o-mini', draft_reply: 'local/qwen' });
-    expect(parseRoutes(formatRoutes(routes))).toEqual(routes);
+    expect(orNull(parseList(' , '))).toBeNull();
+    expect(orNull(['en'])).toEqual(['en']);
   });
   it('lets an admin hand out every role but owner', () => {
     expect(assignableRoles('owner')).toEqual(['owner', 'admin', 'agent']);

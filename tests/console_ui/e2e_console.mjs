@@ -72,7 +72,7 @@ async function replayApi() {
   const reviews = { by_day: days.map((day, i) => ({ day, platform: 'google_business', location: null, reviews: 5, average_rating: 3.6 + i * 0.1, positive: 2 + (i % 3), neutral: 1, negative: 2 - (i % 2) })) };
   const gaps = { gaps: [{ volume: 9, trend: 0.4, representative_questions: ['Can the hub work on 5 GHz?', 'Hub drops after router update'], draft_article: { title: 'Using the Lumen hub with 5 GHz routers', body: 'The hub only supports 2.4 GHz...', cites: ['ticket:LH-1001'] } }] };
   const accuracy = { fields: [{ field: 'priority', accepted: 30, overridden: 6, accuracy: 0.833 }, { field: 'group', accepted: 21, overridden: 9, accuracy: 0.7 }] };
-  let companySettings = { tone: { style: 'friendly', greeting: 'Hi {name},', sign_off: 'Cheers,', signature: 'The Lumen Home support team' }, languages: ['en', 'ko'], pii_redaction: true, llm: { routes: { answer: 'openai/gpt-4o-mini' }, monthly_budget_usd: 50 }, widget_origins: ['https://lumen-home.freshdesk.com'], audiences: ['agent', 'customer'] };
+  let companySettings = { tone: { style: 'friendly', greeting: 'Hi {name},', sign_off: 'Cheers,', signature: 'The Lumen Home support team' }, languages: ['en', 'ko'], pii_redaction: true, llm: { route: 'openai-mini', monthly_budget_usd: 50 }, widget_origins: ['https://lumen-home.freshdesk.com'], audiences: ['agent', 'customer'] };
 
   const route = async (method, path, body, headers) => {
     const user = { id: 'u-1', email: 'admin@lumen.example', name: 'Demo Admin', role: 'owner', company_id: 'demo' };

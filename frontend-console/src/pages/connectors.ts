@@ -191,7 +191,8 @@ function connectForm(
   drawList: () => Promise<void>,
 ): HTMLElement {
   const { api } = ctx;
-  const usable = kinds.filter((kind) => kind.kind !== 'file');
+  // The operator sets file imports up; the console offers the platforms a company connects.
+  const usable = kinds.filter((kind) => !kind.operator_managed);
   const choose = h(
     'select',
     { name: 'kind' },

@@ -8,11 +8,11 @@ import { t } from '../i18n';
 
 export interface CompanySettings {
   tone?: { style?: string | null; greeting?: string | null; sign_off?: string | null; signature?: string | null };
-  languages?: string[];
+  languages?: string[] | null;
   pii_redaction?: boolean;
-  llm?: { routes?: Record<string, string>; monthly_budget_usd?: number | null };
-  widget_origins?: string[];
-  audiences?: string[];
+  llm?: { route?: string | null; monthly_budget_usd?: number | null } | null;
+  widget_origins?: string[] | null;
+  audiences?: string[] | null;
   [other: string]: unknown;
 }
 
@@ -33,18 +33,9 @@ export function parseList(text: string): string[] {
   return text.split(/[\n,]/).map((part) => part.trim()).filter(Boolean);
 }
 
-/** "task = provider/model" lines → routes mapping. */
-export function parseRoutes(text: string): Record<string, string> {
-  const routes: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const [task, target] = line.split('=').map((part) => part?.trim());
-    if (task && target) routes[task] = target;
-  }
-  return routes;
-}
-
-export function formatRoutes(routes: Record<string, string> | undefined): string {
-  return Object.entries(routes ?? {}).map(([task, target]) => `${task} = ${target}`).join('\n');
+/** An empty list is sent as null: the API clears the setting (its default applies). */
+export function orNull(values: string[]): string[] | null {
+  return values.length ? values : null;
 }
 
 export async function settingsPage(ctx: Context): Promise<HTMLElement> {
@@ -59,8 +50,7 @@ export async function settingsPage(ctx: Context): Promise<HTMLElement> {
   const signature = h('input', { type: 'text', name: 'signature', maxlength: 200, value: current.tone?.signature ?? '' });
   const languages = h('input', { type: 'text', name: 'languages', value: (current.languages ?? []).join(', ') });
   const pii = h('input', { type: 'checkbox', name: 'pii_redaction', checked: current.pii_redaction === true });
-  const routes = h('textarea', { name: 'routes', rows: 3, spellcheck: 'false' });
-  routes.value = formatRoutes(current.llm?.routes);
+  const route = h('input', { type: 'text', name: 'route', maxlength: 100, value: current.llm?.route ?? '' });
   const budget = h('input', { type: 'number', name: 'monthly_budget_usd', min: 0, step: '0.01', value: current.llm?.monthly_budget_usd ?? '' });
   const origins = h('textarea', { name: 'widget_origins', rows: 2, spellcheck: 'false' });
   origins.value = (current.widget_origins ?? []).join('\n');
@@ -68,11 +58,11 @@ export async function settingsPage(ctx: Context): Promise<HTMLElement> {
 
   const edited = (): CompanySettings => ({
     tone: { style: style.value.trim() || null, greeting: greeting.value.trim() || null, sign_off: signOff.value.trim() || null, signature: signature.value.trim() || null },
-    languages: parseList(languages.value),
+    languages: orNull(parseList(languages.value)),
     pii_redaction: pii.checked,
-    llm: { routes: parseRoutes(routes.value), monthly_budget_usd: budget.value === '' ? null : Number(budget.value) },
-    widget_origins: parseList(origins.value),
-    audiences: parseList(audiences.value),
+    llm: { route: route.value.trim() || null, monthly_budget_usd: budget.value === '' ? null : Number(budget.value) },
+    widget_origins: orNull(parseList(origins.value)),
+    audiences: orNull(parseList(audiences.value)),
   });
 
   const saveStatus = statusLine();
@@ -89,7 +79,7 @@ export async function settingsPage(ctx: Context): Promise<HTMLElement> {
     field(t('settings.languages'), languages, t('settings.languagesHint')),
     h('label', { class: 'check' }, pii, ' ', t('settings.pii')),
     h('fieldset', {}, h('legend', {}, t('settings.llm')),
-      field(t('settings.routes'), routes, t('settings.routesHint')),
+      field(t('settings.route'), route, t('settings.routeHint')),
       field(t('settings.budget'), budget, t('settings.budgetHint')),
     ),
     field(t('settings.origins'), origins, t('settings.originsHint')),
