@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import start_http_server
 
 from backend import __version__
-from backend.api import admin, demo, ops
+from backend.api import admin, console, demo, ops
 from backend.api.console_static import mount_console
 from backend.api.cors import CompanyCorsMiddleware, OriginPolicy
 from backend.api.edge import RequestEdgeMiddleware
@@ -20,8 +20,11 @@ from backend.api.errors import install_error_handlers
 from backend.api.state import AppState
 from backend.api.v1 import (
     analytics,
+    api_keys,
     assistant,
     company,
+    company_settings,
+    connector_kinds,
     connectors,
     insights,
     interactions,
@@ -44,7 +47,15 @@ replies grounded in **your company's own** tickets, articles and reviews, with c
 same company. Errors: missing/unknown/revoked key → 401, key of another company → 403,
 malformed company id → 400. The sidebar widget uses a short-lived **widget token** instead
 (`POST /v1/widget-tokens`, minted server-side with an API key); it works for the assistant
-endpoints only.
+endpoints only. The company console signs people in with a cookie instead (`hd_console`,
+from `POST /console/api/session`); with it `X-Company-ID` may be omitted, and POST, PUT,
+PATCH and DELETE need the `X-CSRF-Token` header the session returned.
+
+**Scopes and roles.** API keys carry scopes: `assistant`, `ingest` (connectors, syncs,
+documents), `admin` (keys, settings, audit log, usage, analytics) and `widget-mint`; keys
+made before scopes have all four. A key without the endpoint's scope → 403
+`insufficient_scope`. Console users have a role (owner, admin, agent); an agent may use the
+assistant and read documents only (403 `role_forbidden` otherwise).
 
 **Streams.** The `/stream` endpoints send Server-Sent Events: `token` events with text, then
 one `done` event (the full response with citations) or an `error` event.
@@ -60,6 +71,7 @@ TAGS = [
         "name": "insight",
         "description": "Triage suggestions, usage analytics and knowledge gaps (agents only).",
     },
+    {"name": "console", "description": "The company console: sign-in, users, invitations."},
     {"name": "admin", "description": "Platform administration (admin token)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
 ]
@@ -143,7 +155,13 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     app.include_router(ops.router)
     app.include_router(admin.router)
+    app.include_router(console.operator_router)
+    app.include_router(console.router)
     app.include_router(company.router)
+    app.include_router(api_keys.router)
+    app.include_router(company_settings.router)
+    # Before the connector routes: /v1/connectors/kinds is not a connector id.
+    app.include_router(connector_kinds.router)
     app.include_router(connectors.router)
     app.include_router(assistant.router)
     app.include_router(interactions.router)

@@ -46,6 +46,8 @@ app.add_typer(ingest, name="ingest")
 app.add_typer(vectors, name="vectors")
 app.add_typer(plans, name="plans")
 app.add_typer(eval_app, name="eval")
+users = typer.Typer(help="Invite a company's console users.", no_args_is_help=True)
+app.add_typer(users, name="users")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -259,6 +261,27 @@ def keys_create(
     console.print(f"key id:  {issued.key.id}\nprefix:  {issued.key.prefix}")
     console.print("API key (shown once, store it now):")
     typer.echo(issued.plaintext)
+
+
+@users.command("invite")
+def users_invite(
+    company_id: Annotated[str, typer.Argument(help="Company id.")],
+    email: Annotated[str, typer.Argument(help="The person's e-mail (their sign-in name).")],
+    role: Annotated[str, typer.Option(help="owner, admin or agent.")] = "owner",
+    name: Annotated[str, typer.Option(help="Their name (they may change it).")] = "",
+) -> None:
+    """Invite a console user (usually a company's first owner). The invitation token is
+    printed once; the person opens the console's accept page with it and sets a password."""
+    from backend.console.http import console_auth
+
+    invitation = _run(
+        lambda s: console_auth(s).invite(
+            company_id, email=email, name=name, role=role, actor=CLI_ACTOR
+        )
+    )
+    console.print(f"user id: {invitation.user.id}\nrole:    {invitation.user.role}")
+    console.print("invitation (shown once): /console/#/accept?token=<token below>")
+    typer.echo(invitation.token)
 
 
 @keys.command("list")

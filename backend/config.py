@@ -73,6 +73,33 @@ class Settings(BaseSettings):
         "revoked in another process keeps working here at most this long); 0 disables.",
     )
 
+    # --- company console ------------------------------------------------------------------
+    console_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="A console sign-in lasts this long; then the user signs in again.",
+    )
+    console_login_attempts: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Console sign-in attempts allowed per e-mail and per client IP within "
+        "console_login_window_seconds (429 `rate_limited` beyond).",
+    )
+    console_login_window_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=86_400,
+        description="The window of console_login_attempts, in seconds.",
+    )
+    console_invite_hours: float = Field(
+        default=72.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a console invitation token can be accepted.",
+    )
+
     # --- Postgres --------------------------------------------------------------------------
     database_url: str | None = Field(
         default=None,

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.api.state import AppState
 from backend.clock import Clock
 from backend.config import Settings
+from backend.console.http import authenticate_console_cookie, enforce_route_policy
+from backend.console.service import COOKIE_NAME as CONSOLE_COOKIE
 from backend.db.session import Database
 from backend.errors import AppError, Forbidden, InvalidCompanyId, Unauthorized
 from backend.ingest.connectors import ConnectorService
@@ -83,28 +85,36 @@ async def get_current_tenant(
     if x_company_id is not None and not is_valid_company_id(x_company_id):
         raise InvalidCompanyId("X-Company-ID is not a valid company id")
     token = _bearer(authorization)
-    if token is None:
-        raise Unauthorized("missing `Authorization: Bearer <API key>`", code="missing_api_key")
     state: AppState = request.app.state.helpdesk
-    digest = hashlib.sha256(token.encode()).hexdigest()
-    cached = state.credentials.get(digest)
-    if cached is not None:
-        tenant = cached
+    # --- console cookie (issue 16): an alternative credential when no Bearer is given ---
+    console_cookie = request.cookies.get(CONSOLE_COOKIE) if token is None else None
+    if console_cookie:
+        tenant = await authenticate_console_cookie(request, state, console_cookie, x_company_id)
+        enforce_route_policy(request, tenant)
+    # --- end console cookie ---
+    elif token is None:
+        raise Unauthorized("missing `Authorization: Bearer <API key>`", code="missing_api_key")
     else:
-        if token.startswith(TOKEN_SCHEME):
-            tenant = await authenticate_widget_token(
-                database, token, signer=state.widget_signer, clock=clock
-            )
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        cached = state.credentials.get(digest)
+        if cached is not None:
+            tenant = cached
         else:
-            tenant = await authenticate_api_key(database, token, clock=clock)
-        state.credentials.put(digest, tenant)
-    if x_company_id is None:
-        raise AppError("the X-Company-ID header is required", code="missing_company_id")
-    if x_company_id != tenant.company_id:
-        raise Forbidden(
-            "the API key does not belong to the company named in X-Company-ID",
-            code="company_mismatch",
-        )
+            if token.startswith(TOKEN_SCHEME):
+                tenant = await authenticate_widget_token(
+                    database, token, signer=state.widget_signer, clock=clock
+                )
+            else:
+                tenant = await authenticate_api_key(database, token, clock=clock)
+            state.credentials.put(digest, tenant)
+        if x_company_id is None:
+            raise AppError("the X-Company-ID header is required", code="missing_company_id")
+        if x_company_id != tenant.company_id:
+            raise Forbidden(
+                "the API key does not belong to the company named in X-Company-ID",
+                code="company_mismatch",
+            )
+        enforce_route_policy(request, tenant)  # API key scopes (issue 16)
     request.scope.setdefault("state", {})["company_id"] = tenant.company_id
     count_company_request(tenant.company_id)
     # The company's plan: requests per minute (429 with Retry-After beyond it).
@@ -117,8 +127,9 @@ CurrentTenant = Annotated[Tenant, Depends(get_current_tenant)]
 
 
 async def require_api_key(tenant: CurrentTenant) -> Tenant:
-    """Management endpoints: a widget token (which lives in a browser) is not enough."""
-    if tenant.via != "api_key":
+    """Management endpoints: a widget token (which lives in a browser) is not enough; an
+    API key or a signed-in console user is (their scopes and roles are checked per route)."""
+    if tenant.via == "widget":
         raise Forbidden(
             "this endpoint needs an API key, not a widget token", code="api_key_required"
         )

@@ -246,10 +246,17 @@ class Assistant:
         return await self._finish("answer", company_id, settings, request, passages, flagged)
 
     async def prepare_draft_reply(
-        self, company_id: str, ticket: TicketContext, *, scope: AccessScope = AGENT_SCOPE
+        self,
+        company_id: str,
+        ticket: TicketContext,
+        *,
+        scope: AccessScope = AGENT_SCOPE,
+        settings: AssistantSettings | None = None,
     ) -> PreparedRequest:
+        """``settings``: unsaved settings to draft with (the console's preview); default:
+        the company's stored ones."""
         validate_company_id(company_id)
-        settings = await self.settings_for(company_id)
+        settings = settings if settings is not None else await self.settings_for(company_id)
         customer_text = ticket.customer_text().strip() or ticket.subject.strip()
         if not customer_text:
             raise BadRequest("the ticket has no customer message to reply to", code="empty_ticket")

@@ -72,6 +72,40 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    scopes: Mapped[list[str]] = mapped_column(server_default="{assistant,ingest,admin,widget-mint}")
+    """What the key may call (``backend.console.scopes``); keys made before scopes have all."""
+
+
+class ConsoleUser(Base):
+    """A person of a company who signs in to the console (migration 0011)."""
+
+    __tablename__ = "console_users"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.company_id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text, server_default="")
+    role: Mapped[str] = mapped_column(Text)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    invite_token_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    invite_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class ConsoleSession(Base):
+    """A signed-in console session, stored by the SHA-256 of its cookie value."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.company_id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime]
+    client_ip: Mapped[str | None] = mapped_column(Text)
+    user_agent: Mapped[str | None] = mapped_column(Text)
 
 
 class Connector(Base):
@@ -134,6 +168,8 @@ class SyncRun(Base):
     unchanged: Mapped[int] = mapped_column(Integer, server_default="0")
     deleted: Mapped[int] = mapped_column(Integer, server_default="0")
     failed: Mapped[int] = mapped_column(Integer, server_default="0")
+    chunks: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    """Passages written to the index (the console's chunks per second)."""
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     counts: Mapped[dict[str, int]] = mapped_column(JSONB, server_default="{}")
     """Counters by reason: ``skipped.<reason>``, ``attachments_indexed``,

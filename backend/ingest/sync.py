@@ -505,6 +505,7 @@ class SyncService:
                 failed=counts.failed,
                 errors=counts.errors,
                 counts=counts.by_reason,
+                chunks=counts.chunks,
             )
             await run_repo.update_sync_run(session, run_id, heartbeat_at=self.clock.now())
             if checkpoint is not None:

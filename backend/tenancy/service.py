@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from backend.clock import Clock
+from backend.console.scopes import ALL_SCOPES, normalize_scopes
 from backend.db.models import ApiKey, Company
 from backend.db.repositories import api_keys as key_repo
 from backend.db.repositories import companies as company_repo
@@ -43,9 +44,17 @@ class Tenant:
     """Set for widget tokens scoped to one ticket."""
     audience: Audience = DEFAULT_AUDIENCE
     """``agent`` (API keys, agent widget tokens) or ``customer`` (public knowledge only)."""
+    scopes: frozenset[str] = ALL_SCOPES
+    """An API key's scopes (``backend.console.scopes``); widget tokens are bound otherwise."""
+    user_id: uuid.UUID | None = None
+    """Set when ``via`` is ``console``: the signed-in company user."""
+    role: str | None = None
+    """The console user's role (owner, admin, agent)."""
 
     @property
     def actor(self) -> str:
+        if self.via == "console":
+            return f"user:{self.user_id}"
         return f"{self.via}:{self.key_prefix}"
 
     @property
@@ -121,6 +130,7 @@ async def issue_api_key(
     name: str,
     actor: str,
     expires_at: datetime | None = None,
+    scopes: frozenset[str] = ALL_SCOPES,
 ) -> IssuedApiKey:
     new_key = generate_api_key()
     async with db.tenant_session(company_id) as session:
@@ -134,6 +144,7 @@ async def issue_api_key(
             key_hash=new_key.key_hash,
             created_by=actor,
             expires_at=expires_at,
+            scopes=sorted(scopes),
         )
         await append_audit_entry(
             session,
@@ -141,7 +152,7 @@ async def issue_api_key(
             actor=actor,
             action="api_key.create",
             target=str(key.id),
-            details={"name": name, "prefix": new_key.prefix},
+            details={"name": name, "prefix": new_key.prefix, "scopes": sorted(scopes)},
         )
     return IssuedApiKey(key=key, plaintext=new_key.plaintext)
 
@@ -197,6 +208,7 @@ async def rotate_api_key(
             key_hash=new_key.key_hash,
             created_by=actor,
             expires_at=old.expires_at,
+            scopes=list(old.scopes),
         )
         if grace > timedelta(0):
             old.expires_at = clock.now() + grace
@@ -295,4 +307,9 @@ async def authenticate_api_key(db: Database, plaintext: str, *, clock: Clock) ->
             raise company_suspended(key.company_id)
         if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_RESOLUTION:
             await key_repo.touch_api_key(session, key.id, now)
-    return Tenant(company_id=key.company_id, api_key_id=key.id, key_prefix=key.prefix)
+    return Tenant(
+        company_id=key.company_id,
+        api_key_id=key.id,
+        key_prefix=key.prefix,
+        scopes=normalize_scopes(key.scopes),
+    )

@@ -52,6 +52,10 @@ SEED = {
     "analytics_sync_daily": "INSERT INTO analytics_sync_daily "
     "(company_id, day, connector_id, last_status, last_finished_at) "
     "VALUES (:c, current_date, :connector, 'succeeded', now())",
+    "console_users": "INSERT INTO console_users (id, company_id, email, role) "
+    "VALUES (:user, :c, 'u-' || gen_random_uuid() || '@seed.example', 'agent')",
+    "console_sessions": "INSERT INTO console_sessions (company_id, user_id, token_hash, expires_at) "
+    "VALUES (:c, :user, gen_random_uuid()::text::bytea, now())",
 }
 
 
@@ -72,6 +76,7 @@ async def seed_company(db: Database, company_id: str) -> dict[str, str]:
         "connector": str(uuid.uuid4()),
         "interaction": str(uuid.uuid4()),
         "document": str(uuid.uuid4()),
+        "user": str(uuid.uuid4()),
     }
     async with db.tenant_session(company_id) as session:
         for statement in SEED.values():

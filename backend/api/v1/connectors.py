@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from backend.api.dependencies import (
     ConnectorsDep,
@@ -157,6 +157,36 @@ class SyncRunOut(BaseModel):
         default=None, description="The abandoned run this one took over, if any."
     )
     created_at: datetime
+    heartbeat_at: datetime | None = Field(
+        default=None, description="When the run last recorded progress."
+    )
+    chunks: int = Field(default=0, description="Passages (chunks) indexed so far.")
+
+    # --- progress (issue 16): derived from the counters, so they cost no extra storage ---
+    @computed_field(description="Documents read from the source so far.")  # type: ignore[prop-decorator]
+    @property
+    def documents(self) -> int:
+        return self.fetched
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Indexing speed from the start to the last progress (or the end); null "
+        "before the first page is written."
+    )
+    @property
+    def chunks_per_second(self) -> float | None:
+        end = self.finished_at or self.heartbeat_at
+        if self.started_at is None or end is None:
+            return None
+        elapsed = (end - self.started_at).total_seconds()
+        return round(self.chunks / elapsed, 2) if elapsed > 0 else None
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Seconds left; null when unknown (the platforms do not say how many "
+        "items a sync will read), 0 once finished."
+    )
+    @property
+    def eta_seconds(self) -> float | None:
+        return 0.0 if self.finished_at is not None else None
 
 
 class DocumentOut(BaseModel):

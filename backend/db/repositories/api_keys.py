@@ -18,6 +18,7 @@ async def insert_api_key(
     key_hash: bytes,
     created_by: str | None,
     expires_at: datetime | None,
+    scopes: list[str] | None = None,
 ) -> ApiKey:
     key = ApiKey(
         company_id=company_id,
@@ -27,6 +28,8 @@ async def insert_api_key(
         created_by=created_by,
         expires_at=expires_at,
     )
+    if scopes is not None:
+        key.scopes = scopes
     session.add(key)
     await session.flush()
     await session.refresh(key)

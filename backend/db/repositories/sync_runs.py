@@ -71,6 +71,7 @@ async def add_sync_counts(
     failed: int,
     errors: list[dict[str, Any]],
     counts: dict[str, int] | None = None,
+    chunks: int = 0,
 ) -> None:
     if counts:
         # Counters by reason are merged in Python under a row lock: one run has one writer,
@@ -91,6 +92,7 @@ async def add_sync_counts(
             unchanged=SyncRun.unchanged + unchanged,
             deleted=SyncRun.deleted + deleted,
             failed=SyncRun.failed + failed,
+            chunks=SyncRun.chunks + chunks,
             # Keep the first 100 errors: enough to diagnose, bounded in size.
             errors=(SyncRun.errors + _jsonb(errors[:100])),
         )

@@ -1,0 +1,205 @@
+"""Your company's assistant settings over /v1 (issue 16): read and change them, and preview
+a draft with settings not saved yet. Owners and admins in the console, or an API key with
+the ``admin`` scope.
+
+The settings live in ``companies.settings`` beside other features' keys; only the keys
+named here are read or written through these endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from backend.api.dependencies import KeyTenant, PlansDep, StateDep, TenantSession, access_scope
+from backend.api.schemas import ERROR_RESPONSES
+from backend.api.v1.assistant import CitationOut
+from backend.assistant.settings import AssistantSettings
+from backend.assistant.types import TicketContext
+from backend.db.models import Company
+from backend.db.repositories.audit_log import append_audit_entry
+from backend.errors import NotFound
+from backend.tenancy import service as company_service
+
+router = APIRouter(prefix="/v1", tags=["company"], responses=ERROR_RESPONSES)
+
+ShortText = Annotated[str, Field(max_length=500)]
+_MAX_ORIGINS: Final = 50
+_MAX_LANGUAGES: Final = 30
+
+
+class ToneSettingsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    greeting: ShortText | None = Field(default=None, examples=["Hi {name},"])
+    sign_off: ShortText | None = Field(default=None, examples=["Cheers,"])
+    style: ShortText | None = Field(
+        default=None,
+        description="Free text for a model; `friendly` and `concise` also "
+        "change the built-in composer's template.",
+    )
+    signature: ShortText | None = None
+    contact: ShortText | None = Field(
+        default=None, description="Where customers reach support (review replies)."
+    )
+
+
+class LlmSettingsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    route: Annotated[str, Field(max_length=100)] | None = Field(
+        default=None, description="The LLM route to prefer (one the operator configured)."
+    )
+    monthly_budget_usd: float | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class CompanySettingsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tone: ToneSettingsBody | None = None
+    languages: (
+        Annotated[
+            list[Annotated[str, Field(min_length=2, max_length=16)]],
+            Field(max_length=_MAX_LANGUAGES),
+        ]
+        | None
+    ) = Field(default=None, description="Languages you support (BCP 47, e.g. en, ko).")
+    pii_redaction: bool | None = Field(
+        default=None, description="Redact personal data before text leaves for a hosted model."
+    )
+    widget_origins: (
+        Annotated[list[Annotated[str, Field(max_length=300)]], Field(max_length=_MAX_ORIGINS)]
+        | None
+    ) = Field(
+        default=None, description="Web origins the widget may run on (https://support.acme.com)."
+    )
+    audiences: list[Literal["agent", "customer"]] | None = Field(
+        default=None, description="Who the widget serves."
+    )
+    llm: LlmSettingsBody | None = None
+
+    @field_validator("widget_origins")
+    @classmethod
+    def _origins(cls, value: list[str] | None) -> list[str] | None:
+        for origin in value or []:
+            scheme, sep, rest = origin.partition("://")
+            if scheme not in ("https", "http") or not sep or not rest or "/" in rest:
+                raise ValueError(f"not an origin (scheme://host[:port]): {origin!r}")
+        return value
+
+
+SETTING_KEYS: Final = tuple(CompanySettingsBody.model_fields)
+
+
+def _read(company: Company) -> dict[str, Any]:
+    stored = company.settings or {}
+    return {key: stored.get(key) for key in SETTING_KEYS if key in stored}
+
+
+@router.get("/company/settings", response_model=CompanySettingsBody)
+async def read_company_settings(tenant: KeyTenant, session: TenantSession) -> Any:
+    """Your assistant settings: tone, languages, PII redaction, LLM route and monthly
+    budget, widget origins and audiences (unset ones are null)."""
+    company = await session.get(Company, tenant.company_id)
+    if company is None:
+        raise NotFound("company not found", code="company_not_found")
+    return CompanySettingsBody.model_validate(_read(company))
+
+
+@router.patch("/company/settings", response_model=CompanySettingsBody)
+async def change_company_settings(
+    body: CompanySettingsBody, tenant: KeyTenant, session: TenantSession
+) -> Any:
+    """Change the settings you send (others keep their value; send null to clear one).
+    Applies to the next draft; widget origins within `HELPDESK_PLAN_CACHE_SECONDS`."""
+    company = await session.get(Company, tenant.company_id)
+    if company is None:
+        raise NotFound("company not found", code="company_not_found")
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    merged = dict(company.settings or {})
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    # The merged settings must still be valid for the assistant (400 otherwise).
+    AssistantSettings.from_company_settings(merged)
+    company.settings = merged
+    await append_audit_entry(
+        session,
+        company_id=tenant.company_id,
+        actor=tenant.actor,
+        action="company.settings",
+        target=tenant.company_id,
+        details={"changed": sorted(changes)},
+    )
+    await session.flush()
+    return CompanySettingsBody.model_validate(_read(company))
+
+
+class PreviewTicket(BaseModel):
+    subject: Annotated[str, Field(max_length=500)] = ""
+    description: Annotated[str, Field(max_length=20_000)] = ""
+
+
+class PreviewIn(BaseModel):
+    ticket: PreviewTicket
+    settings: CompanySettingsBody = Field(
+        default_factory=CompanySettingsBody,
+        description="Unsaved settings to draft with, over your saved ones.",
+    )
+
+
+class PreviewOut(BaseModel):
+    """The shape of `/v1/draft-reply`; nothing is cached or recorded (no interaction id)."""
+
+    answer: str
+    citations: list[CitationOut]
+    context: list[CitationOut]
+    interaction_id: None = None
+    provider: str
+    model: str
+    cached: bool
+    language: str
+    flagged_passages: list[str]
+    usage: dict[str, Any]
+    cost_usd: float
+
+
+@router.post("/assistant/preview", response_model=PreviewOut, tags=["assistant"])
+async def preview_draft(
+    body: PreviewIn, tenant: KeyTenant, state: StateDep, plans: PlansDep
+) -> Any:
+    """Draft a reply to a sample ticket with settings you are editing, before saving them.
+    Not cached and not recorded; it counts as an assistant call of your plan."""
+    # Read in a short transaction of its own: none stays open during the model call.
+    company = await company_service.get_company(state.database, tenant.company_id)
+    overrides = body.settings.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    settings = AssistantSettings.from_company_settings({**(company.settings or {}), **overrides})
+    await plans.hit_assistant_call(tenant.company_id)
+    ticket = TicketContext(
+        id="ticket:preview",
+        source="console",
+        subject=body.ticket.subject,
+        description=body.ticket.description,
+    )
+    assistant = state.assistant.assistant
+    prepared = await assistant.prepare_draft_reply(
+        tenant.company_id, ticket, scope=access_scope(tenant), settings=settings
+    )
+    result = (await assistant.run(prepared)).model_dump(mode="json")
+    return {
+        "answer": result["text"],
+        "citations": result["citations"],
+        "context": result["context"],
+        "interaction_id": None,
+        "provider": result["provider"],
+        "model": result["model"],
+        "cached": False,
+        "language": result["language"],
+        "flagged_passages": result["flagged_passages"],
+        "usage": result["usage"],
+        "cost_usd": result["cost_usd"],
+    }
