@@ -257,7 +257,7 @@ async function main() {
     // Insight: every chart panel drew.
     await page.goto(`${base}/console/#/insight`);
     await page.waitForFunction(() => document.querySelectorAll('section[aria-busy="true"]').length === 0 && document.querySelectorAll('figure.chart').length >= 7);
-    await page.waitForFunction(() => document.querySelectorAll('figure.chart canvas').length >= 4);
+    await page.waitForFunction((least) => document.querySelectorAll('figure.chart canvas').length >= least, Number(process.env.MIN_CHARTS ?? 4));
     summary.charts = await page.$$eval('figure.chart', (nodes) => nodes.map((n) => ({ title: n.querySelector('figcaption')?.textContent, points: Number(n.getAttribute('data-points')), canvas: Boolean(n.querySelector('canvas')) })));
     summary.kpis = await page.$$eval('[data-kpi]', (nodes) => Object.fromEntries(nodes.map((n) => [n.getAttribute('data-kpi'), n.textContent])));
     await shoot('insight');
@@ -281,6 +281,12 @@ async function main() {
     summary.consoleErrors = consoleErrors;
     summary.requests = replay?.seen.length ?? null;
     summary.ok = true;
+  } catch (error) {
+    // Say what the page said (its error lines) along with where the check stopped.
+    const pages = browser.contexts().flatMap((c) => c.pages());
+    const said = pages.length ? await pages[0].$$eval('.status[data-kind="error"]', (n) => n.map((e) => e.textContent)).catch(() => []) : [];
+    error.message = `${error.message}\npage errors: ${JSON.stringify(said)}\nconsole: ${JSON.stringify(consoleErrors)}`;
+    throw error;
   } finally {
     await browser.close();
     replay?.server.close();
@@ -290,6 +296,6 @@ async function main() {
 }
 
 main().catch((error) => {
-  console.error(error);
+  console.error(error.message);
   process.exit(1);
 });
