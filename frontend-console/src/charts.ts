@@ -63,7 +63,11 @@ export function lineChart(
     h('p', { class: 'chart-summary' }, days.length ? summary : '—'),
   );
   if (!days.length) return figure;
-  const data: uPlot.AlignedData = [days.map(dayToSeconds), ...series.map((s) => s.values)];
+  const xs = days.map(dayToSeconds);
+  const data: uPlot.AlignedData = [xs, ...series.map((s) => s.values)];
+  // One day alone: show the day before and after, not uPlot's default years-wide range.
+  const DAY = 86_400;
+  const xRange: uPlot.Range.MinMax | undefined = xs.length === 1 ? [xs[0] - DAY, xs[0] + DAY] : undefined;
   // uPlot measures its container, so it is created once the figure is in the page.
   requestAnimationFrame(() => {
     const plot = new uPlot(
@@ -81,7 +85,7 @@ export function lineChart(
           })),
         ],
         axes: [{}, { values: (_u: uPlot, ticks: number[]) => ticks.map(format), size: 72 }],
-        scales: { x: { time: true } },
+        scales: { x: xRange ? { time: true, range: () => xRange } : { time: true } },
         legend: { show: true, live: false },
       },
       data,

@@ -170,14 +170,13 @@ async function main() {
     page.setDefaultTimeout(STEP_TIMEOUT_MS);
     page.on('console', (message) => { if (message.type() === 'error') consoleErrors.push(message.text()); });
     page.on('pageerror', (error) => consoleErrors.push(String(error)));
-    const shoot = async (name) => {
+    const shoot = async (name, widths = [1280, 390]) => {
       if (!shots) return;
-      await page.setViewportSize({ width: 1280, height: 900 });
-      await page.waitForTimeout(150);
-      await page.screenshot({ path: join(shots, `console-${name}-1280.png`), fullPage: true });
-      await page.setViewportSize({ width: 390, height: 844 });
-      await page.waitForTimeout(300);
-      await page.screenshot({ path: join(shots, `console-${name}-390.png`), fullPage: false });
+      for (const width of widths) {
+        await page.setViewportSize({ width, height: width > 500 ? 900 : 844 });
+        await page.waitForTimeout(300);
+        await page.screenshot({ path: join(shots, `console-${name}-${width}.png`), fullPage: width > 500 });
+      }
       await page.setViewportSize({ width: 1280, height: 900 });
     };
 
@@ -260,7 +259,7 @@ async function main() {
     await page.waitForFunction((least) => document.querySelectorAll('figure.chart canvas').length >= least, Number(process.env.MIN_CHARTS ?? 4));
     summary.charts = await page.$$eval('figure.chart', (nodes) => nodes.map((n) => ({ title: n.querySelector('figcaption')?.textContent, points: Number(n.getAttribute('data-points')), canvas: Boolean(n.querySelector('canvas')) })));
     summary.kpis = await page.$$eval('[data-kpi]', (nodes) => Object.fromEntries(nodes.map((n) => [n.getAttribute('data-kpi'), n.textContent])));
-    await shoot('insight');
+    await shoot('insight', [1280]);
     step('charts read');
 
     // Korean.
@@ -268,7 +267,7 @@ async function main() {
     await page.getByRole('link', { name: '인사이트' }).waitFor();
     summary.koreanNav = await page.$$eval('nav a', (links) => links.map((a) => a.textContent));
     await page.waitForFunction(() => document.querySelectorAll('section[aria-busy="true"]').length === 0);
-    await shoot('insight-ko');
+    await shoot('insight-ko', [390]);
     summary.lang = await page.evaluate(() => document.documentElement.lang);
     const overflow = await (async () => {
       await page.setViewportSize({ width: 390, height: 844 });

@@ -62,7 +62,11 @@ async def _owner(client: httpx.AsyncClient, admin_headers: dict[str, str], compa
     assert invited.status_code == 201, invited.text
     accepted = await client.post(
         "/console/api/invitations/accept",
-        json={"token": invited.json()["invite_token"], "name": "Olivia Owner", "password": PASSWORD},
+        json={
+            "token": invited.json()["invite_token"],
+            "name": "Olivia Owner",
+            "password": PASSWORD,
+        },
     )
     assert accepted.status_code == 200, accepted.text
     return email
@@ -103,7 +107,7 @@ async def test_console_end_to_end_in_chromium(
 
     node = shutil.which("node")
     assert node is not None, "node is required for the browser test"
-    assert Path("/usr/bin/chromium").exists(), "apt-get install chromium"
+    assert shutil.which("/usr/bin/chromium"), "apt-get install chromium"
     shots = ROOT / "docs" if os.environ.get("CONSOLE_SCREENSHOTS") == "1" else None
     env = {
         **os.environ,
