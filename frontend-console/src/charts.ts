@@ -16,6 +16,11 @@ export function dayToSeconds(day: string): number {
   return Date.parse(`${day}T00:00:00Z`) / 1000;
 }
 
+/** "12-05" (month-day, UTC) for an axis tick. */
+function dayLabel(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().slice(5, 10);
+}
+
 /** Aligns rows keyed by day and series onto one sorted day axis (missing → null). */
 export function alignByDay<T>(
   rows: T[],
@@ -47,6 +52,7 @@ export function lineChart(
   days: string[],
   series: Series[],
   format: (value: number) => string = (value) => String(value),
+  yRange?: [number, number],
 ): HTMLElement {
   const summary = series
     .map((s) => {
@@ -84,8 +90,15 @@ export function lineChart(
             value: (_u: uPlot, v: number | null) => (v === null ? '—' : format(v)),
           })),
         ],
-        axes: [{}, { values: (_u: uPlot, ticks: number[]) => ticks.map(format), size: 72 }],
-        scales: { x: xRange ? { time: true, range: () => xRange } : { time: true } },
+        axes: [
+          // Whole days only: the data is daily.
+          { incrs: [DAY, 7 * DAY, 30 * DAY], values: (_u: uPlot, ticks: number[]) => ticks.map(dayLabel) },
+          { values: (_u: uPlot, ticks: number[]) => ticks.map(format), size: 72 },
+        ],
+        scales: {
+          x: xRange ? { time: true, range: () => xRange } : { time: true },
+          ...(yRange ? { y: { range: () => yRange } } : {}),
+        },
         legend: { show: true, live: false },
       },
       data,

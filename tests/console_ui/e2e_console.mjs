@@ -170,11 +170,14 @@ async function main() {
     page.setDefaultTimeout(STEP_TIMEOUT_MS);
     page.on('console', (message) => { if (message.type() === 'error') consoleErrors.push(message.text()); });
     page.on('pageerror', (error) => consoleErrors.push(String(error)));
-    const shoot = async (name, widths = [1280, 390]) => {
+    const shoot = async (name, widths = [1280, 390], anchor = null) => {
       if (!shots) return;
       for (const width of widths) {
         await page.setViewportSize({ width, height: width > 500 ? 900 : 844 });
         await page.waitForTimeout(300);
+        // A phone shows one screen: the part the check is about.
+        if (anchor) await page.locator(anchor).evaluate((node) => node.scrollIntoView({ block: 'start' }));
+        else await page.evaluate(() => window.scrollTo(0, 0));
         await page.screenshot({ path: join(shots, `console-${name}-${width}.png`), fullPage: width > 500 });
       }
       await page.setViewportSize({ width: 1280, height: 900 });
@@ -219,7 +222,6 @@ async function main() {
       statuses.add(state);
       if (state === 'running' && !summary.runningFigures) {
         summary.runningFigures = await figures.innerText();
-        await shoot('sync');
       }
       if (!['queued', 'running'].includes(state)) break;
       if (Date.now() > deadline) throw new Error(`sync still ${state}`);
@@ -229,7 +231,8 @@ async function main() {
     summary.finalFigures = await figures.innerText();
     await page.locator('li.connector[data-connector="Freshdesk support"]').waitFor();
     step('sync finished');
-    if (!summary.runningFigures) await shoot('sync');
+    await page.locator('li.connector small', { hasNotText: '—' }).first().waitFor();
+    await shoot('sync', [1280, 390], '#connected-title');
 
     // Knowledge: search as the assistant sees it.
     await page.goto(`${base}/console/#/knowledge`);
@@ -250,7 +253,7 @@ async function main() {
     await page.waitForFunction((g) => Number(document.querySelector('.draft')?.dataset.generation) > g && document.querySelector('.draft')?.getAttribute('aria-busy') === 'false', generation);
     await page.waitForFunction((before) => document.querySelector('.draft-text')?.textContent !== before, summary.previewBefore);
     summary.previewAfter = await draft.locator('.draft-text').textContent();
-    await shoot('assistant');
+    await shoot('assistant', [1280, 390], '#preview-title');
     step('preview changed');
 
     // Insight: every chart panel drew.

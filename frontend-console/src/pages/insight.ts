@@ -78,7 +78,7 @@ export async function insightPage(ctx: Context): Promise<HTMLElement> {
       h('div', { class: 'charts' },
         lineChart(t('insight.calls'), calls.days, calls.series, (v) => formatNumber(v)),
         lineChart(t('insight.latency'), p95.days, p95.series, (v) => `${formatNumber(v)} ms`),
-        lineChart(t('insight.cacheHitRate'), hits.days, [{ label: t('insight.cacheHitRate'), values: hits.values }], formatPercent),
+        lineChart(t('insight.cacheHitRate'), hits.days, [{ label: t('insight.cacheHitRate'), values: hits.values }], formatPercent, [0, 1]),
         lineChart(t('insight.cost'), cost.days, cost.series, formatUsd),
       ),
     ];
@@ -96,7 +96,7 @@ export async function insightPage(ctx: Context): Promise<HTMLElement> {
       h('div', { class: 'charts' },
         barList(t('insight.reasons'), data.reasons),
         lineChart(t('insight.votes'), dayList, votes, (v) => formatNumber(v)),
-        lineChart(t('insight.acceptanceTrend'), dayList, [{ label: t('insight.acceptance'), values: acceptance }], formatPercent),
+        lineChart(t('insight.acceptanceTrend'), dayList, [{ label: t('insight.acceptance'), values: acceptance }], formatPercent, [0, 1]),
       ),
     ];
   }));
@@ -109,7 +109,7 @@ export async function insightPage(ctx: Context): Promise<HTMLElement> {
     });
     return [
       h('div', { class: 'charts' },
-        lineChart(t('insight.rating'), rating.days, [{ label: t('insight.rating'), values: rating.values }], (v) => v.toFixed(2)),
+        lineChart(t('insight.rating'), rating.days, [{ label: t('insight.rating'), values: rating.values }], (v) => v.toFixed(1), [1, 5]),
         lineChart(t('insight.sentiment'), sentiment[0].days, sentiment, (v) => formatNumber(v)),
       ),
     ];
