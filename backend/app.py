@@ -28,7 +28,9 @@ from backend.api.v1 import (
     connectors,
     insights,
     interactions,
+    review_replies,
     triage,
+    webhooks,
 )
 from backend.clock import Clock
 from backend.config import Settings
@@ -70,6 +72,10 @@ TAGS = [
     {
         "name": "insight",
         "description": "Triage suggestions, usage analytics and knowledge gaps (agents only).",
+    },
+    {
+        "name": "webhooks",
+        "description": "Platforms push changes in; items are re-fetched and indexed in seconds.",
     },
     {"name": "console", "description": "The company console: sign-in, users, invitations."},
     {"name": "admin", "description": "Platform administration (admin token)."},
@@ -168,6 +174,10 @@ def create_app(
     app.include_router(triage.router)
     app.include_router(analytics.router)
     app.include_router(insights.router)
+    app.include_router(review_replies.router)
+    app.include_router(review_replies.notes_router)
+    app.include_router(webhooks.inbound)
+    app.include_router(webhooks.manage)
     if settings.demo_mode:
         app.include_router(demo.router)
     if settings.widget_dir.is_dir():

@@ -15,12 +15,14 @@ from rich.table import Table
 
 from backend.api.state import AppState, company_lifecycle
 from backend.config import Settings
-from backend.errors import AppError
+from backend.errors import AppError, BadRequest
 from backend.evaluation.cli import eval_app
+from backend.ingest.reindex import MAX_PAGE_DOCUMENTS, ReindexPage, build_reindexer
 from backend.stack import open_stack
 from backend.tenancy import service
 from backend.tenancy.company_id import company_id_from_domain
 from backend.vectors.edge import EngineInUse
+from backend.vectors.server import QdrantServerVectorStore
 
 app = typer.Typer(
     help="Helpdesk Assistant: multi-tenant RAG backend for helpdesk teams.", no_args_is_help=True
@@ -32,6 +34,9 @@ keys = typer.Typer(
     help="Issue, list, revoke and rotate a company's API keys.", no_args_is_help=True
 )
 vectors = typer.Typer(help="Maintain the vector index.", no_args_is_help=True)
+knowledge = typer.Typer(
+    help="Rebuild a company's knowledge from what is already stored.", no_args_is_help=True
+)
 plans = typer.Typer(
     help="Show and set a company's plan (rate, monthly calls, documents, connectors).",
     no_args_is_help=True,
@@ -44,6 +49,7 @@ app.add_typer(tenants, name="tenants")
 app.add_typer(keys, name="keys")
 app.add_typer(ingest, name="ingest")
 app.add_typer(vectors, name="vectors")
+app.add_typer(knowledge, name="knowledge")
 app.add_typer(plans, name="plans")
 app.add_typer(eval_app, name="eval")
 users = typer.Typer(help="Invite a company's console users.", no_args_is_help=True)
@@ -499,6 +505,102 @@ def vectors_optimize(
 
     for cid in _run(work):
         console.print(f"optimized {cid}")
+
+
+@vectors.command("adopt-per-company")
+def vectors_adopt_per_company(
+    company_id: Annotated[
+        str | None, typer.Option("--company", "-c", help="One company (default: all).")
+    ] = None,
+) -> None:
+    """Move companies' points from the older collection-per-company layout (hd_COMPANY) into
+    the shared collection (HELPDESK_QDRANT_LAYOUT=shared), then drop the old collections.
+    Run it once after switching a server deployment to the shared layout; safe to re-run."""
+
+    async def work(state: AppState) -> list[tuple[str, int]]:
+        if not isinstance(state.vectors, QdrantServerVectorStore):
+            raise BadRequest(
+                "adopt-per-company needs a Qdrant server (HELPDESK_QDRANT_URL)",
+                code="layout_mismatch",
+            )
+        ids = (
+            [company_id]
+            if company_id
+            else [c.company_id for c in await service.list_companies(state.database, limit=10_000)]
+        )
+        return [(cid, await state.vectors.adopt_per_company(cid)) for cid in ids]
+
+    for cid, copied in _run(work):
+        console.print(f"{cid}: {copied} points moved to the shared collection")
+
+
+@vectors.command("promote-tenant")
+def vectors_promote_tenant(
+    company_id: Annotated[str, typer.Argument(help="The company to give a shard of its own.")],
+) -> None:
+    """Move a large company from the shared shard of the Qdrant server's shared collection
+    to a shard of its own, while it keeps being served: Qdrant copies its points, requests
+    switch to the new shard once it is active, then the shared copies are deleted. Needs
+    HELPDESK_QDRANT_URL and HELPDESK_QDRANT_LAYOUT=shared. An interrupted promotion resumes
+    when run again."""
+
+    async def work(state: AppState) -> list[str]:
+        if not isinstance(state.vectors, QdrantServerVectorStore):
+            raise BadRequest(
+                "promote-tenant needs a Qdrant server (HELPDESK_QDRANT_URL)",
+                code="sharding_unavailable",
+            )
+        promotion = await state.vectors.promote_tenant(company_id)
+        return promotion.steps
+
+    for step in _run(work):
+        console.print(step)
+    console.print(f"{company_id} has its own shard")
+
+
+@knowledge.command("reindex")
+def knowledge_reindex(
+    company_id: Annotated[str, typer.Argument(help="Company id.")],
+    source: Annotated[
+        str | None, typer.Option("--source", "-s", help="Only this source (default: all).")
+    ] = None,
+    after: Annotated[
+        str | None, typer.Option("--after", help="Resume after this cursor (printed as it goes).")
+    ] = None,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=MAX_PAGE_DOCUMENTS)] = 200,
+) -> None:
+    """Chunk and embed a company's documents again from the object store (after a model or
+    chunking change), without fetching from the platforms. Prints a cursor after every page:
+    pass it to --after to resume a stopped run."""
+
+    async def work(state: AppState) -> ReindexPage:
+        await service.get_company(state.database, company_id)
+        reindexer = build_reindexer(state.database, state.sync.parts)
+        total, cursor = ReindexPage(), after
+        while True:
+            page = await reindexer.reindex_page(
+                company_id, after=cursor, source=source, limit=page_size, actor=CLI_ACTOR
+            )
+            total.documents += page.documents
+            total.reindexed += page.reindexed
+            total.chunks += page.chunks
+            total.needs_refetch += page.needs_refetch
+            cursor = page.next_cursor
+            console.print(
+                f"{total.documents} documents, {total.reindexed} re-indexed, "
+                f"{total.chunks} chunks; cursor {cursor or '-'}",
+                soft_wrap=True,  # the cursor must stay on one line to be copied
+            )
+            if cursor is None:
+                return total
+
+    total = _run(work)
+    if total.needs_refetch:
+        console.print(
+            f"{len(total.needs_refetch)} documents were stored before re-indexing was "
+            "possible; sync their connectors again to restore them, e.g. "
+            + ", ".join(total.needs_refetch[:5])
+        )
 
 
 @app.command()

@@ -7,7 +7,6 @@ object store and the offline embedding model. Each ``*_url`` switches one part t
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -136,6 +135,30 @@ class Settings(BaseSettings):
     # --- Qdrant ------------------------------------------------------------------------------
     qdrant_url: str | None = Field(default=None, description="Qdrant server URL. Unset: embedded.")
     qdrant_api_key: SecretStr | None = None
+    qdrant_layout: Literal["shared", "per_company"] = Field(
+        default="shared",
+        description="Server engine: one collection for every company, partitioned by a "
+        "company_id tenant index (shared), or one collection per company (per_company).",
+    )
+    qdrant_custom_sharding: bool = Field(
+        default=False,
+        description="Shared layout on a Qdrant cluster (distributed mode, >= 1.16): create the "
+        "shared collection with custom sharding so large companies can be promoted to their "
+        "own shard. Fixed when the collection is created.",
+    )
+    edge_max_open_shards: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="Embedded engine: company shards kept open at once; past it the least "
+        "recently used idle shard is closed (each open shard holds a file descriptor).",
+    )
+    edge_open_shards_memory_mb: int = Field(
+        default=4096,
+        ge=1,
+        description="Embedded engine: memory the open shards may cost together (measured as "
+        "resident-memory growth when each opened); past it the least recently used closes.",
+    )
     search_dense_weight: float = Field(
         default=DEFAULT_DENSE_WEIGHT,
         gt=0,
@@ -246,6 +269,43 @@ class Settings(BaseSettings):
         "takeover happens within sync_takeover_s + this of the last heartbeat).",
     )
 
+    # --- Webhooks in (POST /v1/webhooks/{connector_id}) ------------------------------------
+    webhook_max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Largest webhook body read (413 above it); webhooks only name items.",
+    )
+    webhook_replay_window_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A signed webhook timestamp further than this from our clock is refused "
+        "(401 stale_webhook); event ids are remembered for twice this long.",
+    )
+    webhook_rotation_grace_s: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        description="After a webhook secret is rotated, the previous one is still accepted "
+        "this long (time to update the platform's side).",
+    )
+    webhook_coalesce_s: float = Field(
+        default=0.25,
+        ge=0,
+        description="A drain job waits this long before re-fetching, so a burst of events for "
+        "the same items becomes one fetch per item.",
+    )
+    webhook_drain_batch: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="Items a drain re-fetches and indexes together (one embedding batch).",
+    )
+    webhook_fetch_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Items of one connector re-fetched at the same time by a drain.",
+    )
+
     # --- Egress and file imports (what tenants can make the server reach) ---------------------
     import_root: Path | None = Field(
         default=None,
@@ -269,6 +329,45 @@ class Settings(BaseSettings):
         default=False,
         description="TESTS ONLY: let connectors reach http and loopback replay servers. "
         "Refused when environment is production.",
+    )
+
+    # --- Replies out: review replies, alerts, ticket notes (backend/replies) --------------
+    reply_alert_rating_threshold: float = Field(
+        default=2.0,
+        ge=0,
+        le=5,
+        description="Stars out of 5 at or below which a new review alerts the company's "
+        "webhook (a company may set its own).",
+    )
+    reply_max_review_age_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Reviews written longer ago than this get no draft and no alert when "
+        "ingested (a first sync's backlog).",
+    )
+    reply_max_chars: int = Field(
+        default=4000,
+        ge=100,
+        le=20_000,
+        description="Longest review reply (Google Business Profile accepts 4096 bytes).",
+    )
+    reply_max_attempts: int = Field(
+        default=4,
+        ge=1,
+        le=10,
+        description="Tries per publish, note or alert call (429 and 5xx are retried).",
+    )
+    reply_max_retry_after_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Longest Retry-After a publish, note or alert call waits out; a longer "
+        "one fails the call (retryable).",
+    )
+    reply_answer_excerpt_chars: int = Field(
+        default=1000,
+        ge=0,
+        le=10_000,
+        description="How much of a platform's answer to a publish is recorded.",
     )
 
     # --- Secrets ---------------------------------------------------------------------------
@@ -359,10 +458,6 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("", "unlimited", "none"):
             return None
         return value
-
-    @cached_property
-    def embedded_database(self) -> bool:
-        return self.database_url is None
 
     @property
     def in_process_jobs(self) -> bool:

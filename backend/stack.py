@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import httpx
 import structlog
+from taskiq import AsyncBroker
 
 from backend.api.state import AppState, ReadinessCheck
 from backend.assistant import Assistant, company_settings_from_database
@@ -40,12 +41,15 @@ from backend.llm.builder import build_router_from_settings
 from backend.llm.cache import ResponseInvalidator
 from backend.llm.ledger import PostgresBudgetLedger
 from backend.outbox import FileOutbox
+from backend.replies.wiring import build_reply_service
 from backend.retrieval import HybridRetriever
 from backend.secretbox import SecretBox, load_or_create_key
 from backend.tenancy.credential_cache import CredentialCache
 from backend.tenancy.plans import PlanLimits, PlanService, build_limiter_storage
 from backend.tenancy.widget_tokens import SIGNING_KEY_PURPOSE, WidgetTokenSigner
 from backend.vectors import build_vector_store
+from backend.webhooks.jobs import register_drain_task
+from backend.webhooks.service import WebhookService, WebhookSettings
 
 _log = structlog.get_logger("helpdesk.stack")
 
@@ -88,6 +92,38 @@ def plan_defaults(settings: Settings) -> PlanLimits:
         documents=settings.plan_default_documents,
         connectors=settings.plan_default_connectors,
     )
+
+
+def build_webhook_service(
+    settings: Settings,
+    database: Database,
+    connectors: ConnectorService,
+    secret_box: SecretBox,
+    sync: SyncService,
+    egress: Egress,
+    clock: Clock,
+    broker: AsyncBroker,
+) -> WebhookService:
+    """Webhooks in, with their drain task registered on the sync jobs' broker."""
+    service = WebhookService(
+        database=database,
+        connectors=connectors,
+        secret_box=secret_box,
+        parts=sync.parts,
+        egress=egress,
+        clock=clock,
+        settings=WebhookSettings(
+            replay_window=timedelta(seconds=settings.webhook_replay_window_s),
+            rotation_grace=timedelta(seconds=settings.webhook_rotation_grace_s),
+            coalesce_seconds=settings.webhook_coalesce_s,
+            drain_batch=settings.webhook_drain_batch,
+            fetch_concurrency=settings.webhook_fetch_concurrency,
+        ),
+        enqueue=register_drain_task(broker),
+        limiter_for=sync.limiter_for,
+    )
+    broker.state.webhook_service = service
+    return service
 
 
 def build_secret_box(settings: Settings) -> SecretBox:
@@ -160,6 +196,10 @@ async def open_stack(
             data_dir,
             dense_dimension=dense.dimension,
             dense_weight=settings.search_dense_weight,
+            layout=settings.qdrant_layout,
+            custom_sharding=settings.qdrant_custom_sharding,
+            max_open_shards=settings.edge_max_open_shards,
+            open_shards_memory_bytes=settings.edge_open_shards_memory_mb * 1024 * 1024,
         )
         exit_stack.push_async_callback(vectors.close)
         sparse = SparseEncoder()
@@ -221,6 +261,18 @@ async def open_stack(
             fusion=settings.search_fusion,
         )
         triage = TriageService(database, retriever)
+        assistant = Assistant(
+            retriever, router, company_settings=company_settings_from_database(database)
+        )
+        replies = build_reply_service(
+            settings,
+            database=database,
+            connectors=connectors,
+            egress=egress,
+            secrets=secret_box,
+            clock=clock,
+            assistant=assistant,
+        )
         sync = SyncService(
             database=database,
             connectors=connectors,
@@ -233,6 +285,7 @@ async def open_stack(
                 phone_region=settings.privacy_phone_region,
                 document_room=plans.documents_room,
                 open_tickets_indexed=triage.on_tickets_changed,
+                reviews_indexed=replies.on_reviews_indexed,
             ),
             egress=egress,
             files=files,
@@ -246,6 +299,9 @@ async def open_stack(
             else build_broker(settings.redis_url, settings.redis_cluster_nodes)
         )
         jobs = JobQueue(broker, sync)
+        webhooks = build_webhook_service(
+            settings, database, connectors, secret_box, sync, egress, clock, broker
+        )
         await jobs.start()
         exit_stack.push_async_callback(jobs.stop)
 
@@ -262,11 +318,7 @@ async def open_stack(
             jobs=jobs,
             router=router,
             assistant=AssistantService(
-                assistant=Assistant(
-                    retriever,
-                    router,
-                    company_settings=company_settings_from_database(database),
-                ),
+                assistant=assistant,
                 router=router,
                 database=database,
                 cache=cache,
@@ -274,6 +326,7 @@ async def open_stack(
                 recorder=recorder,
             ),
             triage=triage,
+            replies=replies,
             credentials=CredentialCache(settings.auth_cache_seconds),
             plans=plans,
             widget_signer=WidgetTokenSigner(
@@ -282,6 +335,7 @@ async def open_stack(
                 else secret_box.derive_key(SIGNING_KEY_PURPOSE)
             ),
         )
+        state.webhooks = webhooks
         state.readiness_checks["postgres"] = database.ping
         state.readiness_checks["vectors"] = _require(vectors.healthcheck, "qdrant")
         if settings.redis_url or settings.redis_cluster_nodes:

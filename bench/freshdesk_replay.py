@@ -11,7 +11,8 @@ relies on:
 - ``GET /api/v2/tickets`` with ``updated_since`` (inclusive; without it only the last 30
   days), ``order_by=updated_at|created_at``, ``order_type=asc|desc``, ``per_page`` ≤ 100,
   ``page`` ≤ 300 (400 above), ``include=description,requester`` and ``filter=deleted|spam``;
-- ``GET /api/v2/tickets/{id}/conversations`` (paged);
+- ``GET /api/v2/tickets/{id}`` (one ticket, with its description; ``deleted: true`` for a
+  deleted one, 404 for an unknown one) and ``/tickets/{id}/conversations`` (paged);
 - ``Link: <https://{domain}/...>; rel="next"`` while more pages exist;
 - ``X-Ratelimit-Total``/``-Remaining``/``-Used-CurrentRequest`` from a per-minute budget, and
   ``429`` + ``Retry-After`` when it is spent.
@@ -315,6 +316,13 @@ class FreshdeskReplayServer:
         data = self.dataset
         if path == "/api/v2/tickets":
             return self._tickets(path, params)
+        if len(parts) == 4 and parts[2] == "tickets" and parts[3].isdigit():
+            wanted = int(parts[3])
+            found = next((t for t in data.tickets + data.deleted if t["id"] == wanted), None)
+            if found is None:
+                return _error(404, "ticket not found")
+            include = {"description", *filter(None, params.get("include", "").split(","))}
+            return 200, _shape_ticket(found, include), {}
         if len(parts) == 5 and parts[2] == "tickets" and parts[4] == "conversations":
             ticket_id = int(parts[3])
             ticket = next((t for t in data.tickets if t["id"] == ticket_id), None)

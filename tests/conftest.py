@@ -28,8 +28,11 @@ from backend.db.provisioning import (
     run_migrations,
 )
 from backend.db.session import Database
+from backend.embeddings import SentenceTransformerEncoder, SparseEncoder
+from backend.retrieval import HybridRetriever
 from backend.tenancy import service
 from tests.cluster_fixtures import redis_cluster
+from tests.knowledge_corpus import Corpus
 
 __all__ = ["redis_cluster"]  # a shared fixture: a real 6-node Redis Cluster on loopback
 
@@ -63,6 +66,18 @@ async def database(database_urls: DatabaseUrls) -> AsyncIterator[Database]:
     db = Database.from_url(database_urls.runtime_url, pool_size=2)
     yield db
     await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def dense_encoder() -> SentenceTransformerEncoder:
+    # The model itself is cached per process by backend.embeddings.dense: one load per run.
+    return SentenceTransformerEncoder(batch_size=32, torch_threads=1)
+
+
+@pytest.fixture
+def retriever(corpus: Corpus, dense_encoder: SentenceTransformerEncoder) -> HybridRetriever:
+    """A retriever over the directory's ``corpus`` fixture (tests/assistant, tests/retrieval)."""
+    return HybridRetriever(corpus.store, dense_encoder, SparseEncoder())
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ article answering the same password question differently, so tenant isolation is
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -352,3 +354,15 @@ async def build_corpus(
             }
         )
     return corpus
+
+
+@contextlib.asynccontextmanager
+async def open_corpus(
+    database: Database, dense: SentenceTransformerEncoder, engine: str, root: Path
+) -> AsyncIterator[Corpus]:
+    """The sample knowledge indexed on ``engine`` ("edge" or "server-memory"), closed after."""
+    store = build_store(engine, root, dense.dimension)
+    try:
+        yield await build_corpus(database, dense, SparseEncoder(), store, root / "blobs")
+    finally:
+        await store.close()

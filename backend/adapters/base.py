@@ -175,6 +175,33 @@ class Page(BaseModel, Generic[CheckpointT]):
         return self.checkpoint.has_more
 
 
+class FetchedItem(BaseModel):
+    """What re-reading one item gave: the document, or its deletion, or why neither."""
+
+    documents: list[SourceDocument] = Field(default_factory=list)
+    deletions: list[Deletion] = Field(default_factory=list)
+    failures: list[FetchFailure] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+@runtime_checkable
+class ItemFetcher(Protocol):
+    """An adapter that can re-read one item on demand (a webhook said it changed).
+
+    ``item_ref`` is the adapter's own reference: the external id (``ticket:123``,
+    ``incident:<sys_id>``, ``review:<id>``) or, where that is not enough to find it again,
+    the platform's resource name (Google: ``accounts/a/locations/l/reviews/r``). An item the
+    platform no longer serves comes back as a :class:`Deletion`; failures are values.
+    """
+
+    async def fetch_item(self, item_ref: str) -> FetchedItem: ...
+
+
+def gone(failure: FetchFailure) -> bool:
+    """Whether a failed read of one item means the platform no longer has it."""
+    return failure.status_code in (404, 410)
+
+
 @runtime_checkable
 class Adapter(Protocol[CredentialsT, CheckpointT]):
     """What ingest needs from a platform adapter.
@@ -228,6 +255,8 @@ __all__ = [
     "DocumentKind",
     "DocumentPart",
     "FetchFailure",
+    "FetchedItem",
+    "ItemFetcher",
     "ManualClock",
     "Page",
     "PartFormat",
@@ -237,4 +266,5 @@ __all__ = [
     "SystemClock",
     "UtcDatetime",
     "as_utc",
+    "gone",
 ]

@@ -18,15 +18,15 @@ import random
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 
 import httpx
 
-from backend.adapters.base import Clock, FetchFailure, as_utc
+from backend.adapters.base import Clock, FetchFailure
 from backend.egress.policy import EgressRefused
 from backend.egress.transport import FILE_DOWNLOAD
+from backend.retry_after import parse_retry_after
 
 # Statuses worth another attempt: the server may answer differently in a moment.
 RETRYABLE_STATUSES: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -42,24 +42,6 @@ def _header(headers: httpx.Headers, *names: str) -> str | None:
         if value is not None and value.strip():
             return value.strip()
     return None
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value: delta-seconds or an HTTP date."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, (as_utc(when) - now).total_seconds())
 
 
 def parse_rate_limit_reset(value: str | None, now: datetime) -> float | None:
@@ -140,10 +122,6 @@ class RateLimiter:
     def unlimited(cls, *, clock: Clock) -> RateLimiter:
         """No local budget; only what the platform reports is honoured (tests, scripts)."""
         return cls(1e9, burst=1_000_000, clock=clock)
-
-    @property
-    def paused_until(self) -> datetime | None:
-        return self._paused_until
 
     def pause_for(self, seconds: float) -> None:
         """Hold every caller back for ``seconds`` from now (extends, never shortens, a pause)."""
@@ -382,7 +360,6 @@ __all__ = [
     "normalize_hostname",
     "parse_link_header",
     "parse_rate_limit_reset",
-    "parse_retry_after",
     "request_with_retries",
     "status_reason",
 ]

@@ -4,6 +4,7 @@ required)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from backend.api.schemas import MAX_OFFSET, ApiKeyOut, CompanyOut, ErrorBody, Is
 from backend.api.state import company_lifecycle
 from backend.api.v1.company import AuditEntryOut
 from backend.errors import BadRequest
+from backend.ingest.reindex import MAX_PAGE_DOCUMENTS, build_reindexer
 from backend.tenancy import service
 from backend.tenancy.company_id import COMPANY_ID_PATTERN, CompanyId, company_id_from_domain
 from backend.tenancy.plans import PlanLimits
@@ -303,3 +305,52 @@ async def set_plan(
     stored = body.model_dump(exclude_unset=True)
     effective = await state.plans.set_plan(company_id, stored, actor=actor)
     return PlanOut(company_id=company_id, stored=stored, effective=effective)
+
+
+class ReindexIn(BaseModel):
+    source: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Only documents from this source (e.g. `freshdesk`); all when omitted.",
+    )
+    after: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="`next_cursor` of the previous page; omit it to start from the beginning.",
+    )
+    limit: int = Field(default=200, ge=1, le=MAX_PAGE_DOCUMENTS, description="Documents per page.")
+
+
+class ReindexPageOut(BaseModel):
+    documents: int = Field(description="Documents in this page.")
+    reindexed: int = Field(description="Documents chunked and embedded again.")
+    chunks: int = Field(description="Chunks written.")
+    needs_refetch: list[str] = Field(
+        description="`source:external_id` of documents stored before re-indexing was possible "
+        "(or missing from the object store): the next sync of their connector restores them."
+    )
+    next_cursor: str | None = Field(
+        description="Send it as `after` to continue; `null` when the company is done."
+    )
+
+
+@router.post(
+    "/companies/{company_id}/reindex",
+    response_model=ReindexPageOut,
+    responses={400: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+)
+async def reindex_company(
+    company_id: CompanyIdPath, state: StateDep, actor: PlatformAdmin, body: ReindexIn | None = None
+) -> Any:
+    """Chunk and embed one page of a company's documents again from the object store, without
+    fetching anything from the helpdesk platforms — after an embedding-model or chunking
+    change. Call it again with `after` = `next_cursor` until `next_cursor` is `null`; each page
+    is complete when it returns, so a stopped re-index resumes from its last cursor. Search
+    keeps answering meanwhile and the company's cached answers are voided. Audited
+    (`knowledge.reindex`). `helpdesk knowledge reindex` does the same from the command line."""
+    request = body or ReindexIn()
+    await service.get_company(state.database, company_id)  # 404 for an unknown company
+    page = await build_reindexer(state.database, state.sync.parts).reindex_page(
+        company_id, after=request.after, source=request.source, limit=request.limit, actor=actor
+    )
+    return ReindexPageOut(**asdict(page))

@@ -85,36 +85,40 @@ async def get_current_tenant(
     if x_company_id is not None and not is_valid_company_id(x_company_id):
         raise InvalidCompanyId("X-Company-ID is not a valid company id")
     token = _bearer(authorization)
-    state: AppState = request.app.state.helpdesk
-    # --- console cookie (issue 16): an alternative credential when no Bearer is given ---
+    # --- console cookie (issue 16): the alternative credential when no Bearer is given ---
     console_cookie = request.cookies.get(CONSOLE_COOKIE) if token is None else None
     if console_cookie:
-        tenant = await authenticate_console_cookie(request, state, console_cookie, x_company_id)
+        state_: AppState = request.app.state.helpdesk
+        tenant = await authenticate_console_cookie(request, state_, console_cookie, x_company_id)
         enforce_route_policy(request, tenant)
+        request.scope.setdefault("state", {})["company_id"] = tenant.company_id
+        count_company_request(tenant.company_id)
+        await state_.plans.hit_request(tenant.company_id)
+        return tenant
     # --- end console cookie ---
-    elif token is None:
+    if token is None:
         raise Unauthorized("missing `Authorization: Bearer <API key>`", code="missing_api_key")
+    state: AppState = request.app.state.helpdesk
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    cached = state.credentials.get(digest)
+    if cached is not None:
+        tenant = cached
     else:
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        cached = state.credentials.get(digest)
-        if cached is not None:
-            tenant = cached
-        else:
-            if token.startswith(TOKEN_SCHEME):
-                tenant = await authenticate_widget_token(
-                    database, token, signer=state.widget_signer, clock=clock
-                )
-            else:
-                tenant = await authenticate_api_key(database, token, clock=clock)
-            state.credentials.put(digest, tenant)
-        if x_company_id is None:
-            raise AppError("the X-Company-ID header is required", code="missing_company_id")
-        if x_company_id != tenant.company_id:
-            raise Forbidden(
-                "the API key does not belong to the company named in X-Company-ID",
-                code="company_mismatch",
+        if token.startswith(TOKEN_SCHEME):
+            tenant = await authenticate_widget_token(
+                database, token, signer=state.widget_signer, clock=clock
             )
-        enforce_route_policy(request, tenant)  # API key scopes (issue 16)
+        else:
+            tenant = await authenticate_api_key(database, token, clock=clock)
+        state.credentials.put(digest, tenant)
+    if x_company_id is None:
+        raise AppError("the X-Company-ID header is required", code="missing_company_id")
+    if x_company_id != tenant.company_id:
+        raise Forbidden(
+            "the API key does not belong to the company named in X-Company-ID",
+            code="company_mismatch",
+        )
+    enforce_route_policy(request, tenant)  # API key scopes (issue 16)
     request.scope.setdefault("state", {})["company_id"] = tenant.company_id
     count_company_request(tenant.company_id)
     # The company's plan: requests per minute (429 with Retry-After beyond it).
@@ -210,6 +214,7 @@ async def get_indexer(state: StateDep) -> KnowledgeIndexer:
         phone_region=parts.phone_region,
         document_room=parts.document_room,
         open_tickets_indexed=parts.open_tickets_indexed,
+        reviews_indexed=parts.reviews_indexed,
     )
 
 

@@ -20,11 +20,13 @@ if TYPE_CHECKING:
     from backend.ingest.sync import SyncService
     from backend.insight.triage import TriageService
     from backend.llm.router import LLMRouter
+    from backend.replies.service import ReviewReplyService
     from backend.tenancy.credential_cache import CredentialCache
     from backend.tenancy.lifecycle import CompanyLifecycle
     from backend.tenancy.plans import PlanService
     from backend.tenancy.widget_tokens import WidgetTokenSigner
     from backend.vectors import VectorStore
+    from backend.webhooks.service import WebhookService
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
@@ -45,10 +47,13 @@ class AppState:
     assistant: AssistantService
     widget_signer: WidgetTokenSigner
     triage: TriageService
+    replies: ReviewReplyService
     credentials: CredentialCache
     plans: PlanService
     # name → check; /readyz runs each configured store's check.
     readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    webhooks: WebhookService | None = None
+    """Webhooks in (backend.webhooks); set by open_stack."""
 
 
 def company_lifecycle(state: AppState) -> CompanyLifecycle:

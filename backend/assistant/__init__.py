@@ -4,7 +4,7 @@ Built on :mod:`backend.retrieval` (grounding) and :mod:`backend.llm` (generation
 result carries its citations. See :mod:`backend.assistant.assistant` for the rules.
 """
 
-from backend.assistant.assistant import Assistant, sentiment_of
+from backend.assistant.assistant import Assistant
 from backend.assistant.injection import injection_reason, looks_like_injection
 from backend.assistant.redaction import RedactionReport, luhn_valid, redact_pii
 from backend.assistant.settings import (
@@ -47,5 +47,4 @@ __all__ = [
     "looks_like_injection",
     "luhn_valid",
     "redact_pii",
-    "sentiment_of",
 ]

@@ -44,6 +44,7 @@ from backend.assistant.types import (
 from backend.errors import BadRequest
 from backend.ingest.indexer import document_uuid
 from backend.ingest.normalize import DETECTION_SAMPLE_CHARS, detect_language
+from backend.language import base_language, rating_sentiment
 from backend.llm.providers.extractive import PROVIDER_NAME as EXTRACTIVE
 from backend.llm.router import LLMRouter
 from backend.llm.types import ChatMessage, Completed, LLMRequest, LLMResult, Passage, Task
@@ -76,24 +77,6 @@ async def _detect(text: str) -> str | None:
     """Language detection off the event loop (pure-Python CPU work), on a bounded sample,
     so one big request cannot stall every other request of the process."""
     return await asyncio.to_thread(detect_language, text[:DETECTION_SAMPLE_CHARS])
-
-
-def _base_language(code: str | None) -> str | None:
-    if not code or not code.strip():
-        return None
-    return re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0] or None
-
-
-def sentiment_of(rating: float | None, scale: float) -> str:
-    """positive / neutral / negative, with the thresholds the extractive composer uses."""
-    if rating is None or scale <= 0:
-        return "neutral"
-    share = rating / scale
-    if share >= 0.7:
-        return "positive"
-    if share <= 0.5:
-        return "negative"
-    return "neutral"
 
 
 def _clip(text: str, limit: int = _MAX_MESSAGE_CHARS) -> str:
@@ -224,8 +207,8 @@ class Assistant:
         passages, flagged = await _screened(retrieved)
         passages = await self._continued(company_id, passages, scope)
         language = (
-            _base_language(await _detect(question))
-            or (_base_language(ticket.language) if ticket else None)
+            base_language(await _detect(question))
+            or (base_language(ticket.language) if ticket else None)
             or DEFAULT_LANGUAGE
         )
         ticket_text = (
@@ -316,11 +299,11 @@ class Assistant:
         validate_company_id(company_id)
         settings = await self.settings_for(company_id)
         language = (
-            _base_language(await _detect(review.text))
-            or _base_language(review.language)
+            base_language(await _detect(review.text))
+            or base_language(review.language)
             or DEFAULT_LANGUAGE
         )
-        sentiment = sentiment_of(review.rating, review.rating_scale)
+        sentiment = rating_sentiment(review.rating, review.rating_scale)
         # A reviewer's instruction to the assistant never reaches the model writing the reply.
         for_prompt = review.model_copy(
             update={"text": without_injected_sentences(review.text)[0] or "…"}
@@ -365,9 +348,9 @@ class Assistant:
             raise BadRequest("the ticket has no messages to summarize", code="empty_ticket")
         public_text = "\n".join(m.text for m in thread if not m.internal)
         resolved_language = (
-            _base_language(language)
-            or _base_language(await _detect(public_text))
-            or _base_language(ticket.language)
+            base_language(language)
+            or base_language(await _detect(public_text))
+            or base_language(ticket.language)
             or DEFAULT_LANGUAGE
         )
         document_id = str(document_uuid(company_id, ticket.source, ticket.id))
@@ -446,9 +429,9 @@ class Assistant:
         """The language of the customer's own messages, else the ticket's, else English.
         CPU work: call it off the event loop."""
         return (
-            _base_language(detect_language(ticket.customer_text()[:DETECTION_SAMPLE_CHARS]))
-            or _base_language(detect_language(ticket.subject))
-            or _base_language(ticket.language)
+            base_language(detect_language(ticket.customer_text()[:DETECTION_SAMPLE_CHARS]))
+            or base_language(detect_language(ticket.subject))
+            or base_language(ticket.language)
             or DEFAULT_LANGUAGE
         )
 

@@ -178,6 +178,7 @@ class ConsoleAuth:
             company = await company_repo.get_company(session, user.company_id)
             if company is not None and company.status != "active":
                 raise company_suspended(user.company_id)
+            await store.delete_expired_sessions(session, user.id, self.clock.now())
             await store.insert_session(
                 session,
                 company_id=user.company_id,

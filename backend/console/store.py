@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db.models import ConsoleSession, ConsoleUser
-from backend.db.session import Database
+from backend.db.session import Database, _unavailable_when_down
 
 _LOOKUP_SETTINGS = frozenset(
     {"app.console_email", "app.console_invite_hash", "app.console_session_hash"}
@@ -31,7 +31,11 @@ async def lookup_session(
     """A read transaction in which the one row matching ``value`` is visible."""
     if setting not in _LOOKUP_SETTINGS:
         raise ValueError(f"not a console lookup setting: {setting}")
-    async with AsyncSession(database.engine, expire_on_commit=False) as session, session.begin():
+    async with (
+        _unavailable_when_down(),
+        AsyncSession(database.engine, expire_on_commit=False) as session,
+        session.begin(),
+    ):
         await session.execute(
             text("SELECT set_config(:setting, :value, true)"), {"setting": setting, "value": value}
         )
@@ -111,3 +115,13 @@ async def delete_user_sessions(session: AsyncSession, user_id: uuid.UUID) -> int
         delete(ConsoleSession).where(ConsoleSession.user_id == user_id).returning(ConsoleSession.id)
     )
     return len(result.all())
+
+
+async def delete_expired_sessions(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
+    """Expired sessions of one user go at their next sign-in: the table keeps no dead rows
+    beyond each user's last visit, without a sweeper job."""
+    await session.execute(
+        delete(ConsoleSession).where(
+            ConsoleSession.user_id == user_id, ConsoleSession.expires_at <= now
+        )
+    )

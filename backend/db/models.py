@@ -278,3 +278,55 @@ class TriageFeedback(Base):
     chosen: Mapped[str | None] = mapped_column(Text)
     accepted: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = _created_at()
+
+
+class ReviewReply(Base):
+    """A reply to one ingested review, from draft to published (migration 0010)."""
+
+    __tablename__ = "review_replies"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.company_id", ondelete="CASCADE"))
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    connector_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("connectors.id", ondelete="SET NULL")
+    )
+    source: Mapped[str] = mapped_column(Text)
+    external_id: Mapped[str] = mapped_column(Text)
+    review_url: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(Text)
+    rating: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
+    rating_scale: Mapped[Decimal] = mapped_column(Numeric(6, 2), server_default="5")
+    sentiment: Mapped[str] = mapped_column(Text)
+    topics: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    draft: Mapped[str] = mapped_column(Text)
+    reply_text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text, server_default="draft")
+    state_before_publish: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[datetime | None]
+    published_by: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
+    publish_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    platform_status: Mapped[int | None] = mapped_column(Integer)
+    platform_answer: Mapped[str | None] = mapped_column(Text)
+    platform_answered_at: Mapped[datetime | None]
+    alert_status: Mapped[str | None] = mapped_column(Text)
+    alerted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class ReplySettings(Base):
+    """A company's reply settings, where it changed a default (migration 0010)."""
+
+    __tablename__ = "reply_settings"
+
+    company_id: Mapped[str] = mapped_column(
+        ForeignKey("companies.company_id", ondelete="CASCADE"), primary_key=True
+    )
+    alert_webhook_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    alert_rating_threshold: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
+    ticket_notes_enabled: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

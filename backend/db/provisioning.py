@@ -7,7 +7,6 @@ table has ``FORCE ROW LEVEL SECURITY``, even the owner sees no tenant rows witho
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +40,6 @@ class DatabaseUrls:
 def to_asyncpg_dsn(url: str) -> str:
     """SQLAlchemy URL → plain libpq-style DSN for asyncpg."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def to_sqlalchemy_url(dsn: str) -> str:
-    return make_url(dsn).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
 def _quote_ident(name: str) -> str:
@@ -142,15 +137,6 @@ async def run_migrations(owner_url: str, *, app_role: str = "helpdesk_app") -> N
         await engine.dispose()
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as conn:
-        try:
-            result = await conn.execute(text("SELECT version_num FROM alembic_version"))
-        except Exception:
-            return None
-        return result.scalar_one_or_none()
-
-
 async def assert_runtime_role_is_safe(engine: AsyncEngine) -> None:
     """Refuse to serve as a role that could see every tenant's rows."""
     async with engine.connect() as conn:
@@ -169,7 +155,3 @@ async def assert_runtime_role_is_safe(engine: AsyncEngine) -> None:
             f"database role {row.rolname!r} must not be a superuser, bypass RLS or own "
             "tables; set HELPDESK_DATABASE_URL to the runtime role (see README)"
         )
-
-
-def run_migrations_sync(owner_url: str, *, app_role: str = "helpdesk_app") -> None:
-    asyncio.run(run_migrations(owner_url, app_role=app_role))

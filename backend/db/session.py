@@ -125,6 +125,16 @@ class Database:
             )
             yield session
 
+    @asynccontextmanager
+    async def webhook_lookup_session(self, connector_id: str) -> AsyncIterator[AsyncSession]:
+        """A transaction in which only the webhook endpoint row of ``connector_id`` is
+        visible (to learn its company before the request's signature is checked)."""
+        async with _unavailable_when_down(), self._sessions() as session, session.begin():
+            await _begin(
+                session, "SELECT set_config('app.webhook_connector', :c, true)", {"c": connector_id}
+            )
+            yield session
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

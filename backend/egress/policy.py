@@ -166,6 +166,9 @@ PLATFORM_HOSTS: Mapping[str, HostRule] = {
         )
     ),
     "trustpilot": HostRule(exact=frozenset({"api.trustpilot.com"})),
+    # Negative-review alerts (backend/replies): Slack incoming webhooks; any other receiver
+    # of the same JSON (a chat bridge, an on-call tool) must be on the operator allow-list.
+    "alert_webhook": HostRule(exact=frozenset({"hooks.slack.com"})),
 }
 
 

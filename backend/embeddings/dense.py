@@ -7,7 +7,6 @@ product and Qdrant's Cosine distance agree whichever encoder built the index.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import math
 import os
@@ -17,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,6 +34,7 @@ from backend.embeddings.query_model import (
     read_cpu_flags,
 )
 from backend.errors import AppError, BadRequest
+from backend.retry_after import parse_retry_after
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
 
@@ -360,21 +361,6 @@ class _QueryBatcher:
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def _retry_after_seconds(value: str | None, now: float) -> float | None:
-    """``Retry-After`` is either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 class OpenAICompatibleEncoder:
     """Any server speaking OpenAI's ``POST /v1/embeddings`` (OpenAI, vLLM, Ollama, TEI, …).
 
@@ -466,7 +452,10 @@ class OpenAICompatibleEncoder:
                     )
                 wait = None
                 if response.status_code == 429:
-                    wait = _retry_after_seconds(response.headers.get("retry-after"), self._clock())
+                    wait = parse_retry_after(
+                        response.headers.get("retry-after"),
+                        datetime.fromtimestamp(self._clock(), UTC),
+                    )
                 delay = self._backoff(attempt) if wait is None else min(wait, self._backoff_max)
                 await self._sleep(delay)
                 continue

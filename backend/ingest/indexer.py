@@ -20,6 +20,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from backend.adapters.base import Deletion, SourceDocument
@@ -31,6 +32,7 @@ from backend.embeddings.dense import DenseEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.chunking import Chunk, chunk_document
 from backend.ingest.normalize import NormalizedDocument, normalize_document, without_people
+from backend.ingest.stored_documents import stored_payload
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION, normalize_requester
 from backend.tenancy.company_id import validate_company_id
 from backend.vectors import ChunkPayload, ChunkPoint, VectorStore, point_id
@@ -56,6 +58,29 @@ class IndexedOpenTicket:
 OpenTicketsIndexed = Callable[[str, list[IndexedOpenTicket]], Awaitable[None]]
 """Called with a company id and the open tickets a write created or changed, after the
 write committed (triage suggests their fields from it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedReview:
+    """A review a write just created or changed that has no owner reply yet."""
+
+    document_id: uuid.UUID
+    connector_id: uuid.UUID | None
+    source: str
+    external_id: str
+    title: str
+    text: str
+    rating: float | None
+    rating_scale: float
+    language: str | None
+    author: str | None
+    url: str | None
+    created_at: datetime | None
+
+
+ReviewsIndexed = Callable[[str, list[IndexedReview]], Awaitable[None]]
+"""Called with a company id and the unreplied reviews a write created or changed, after the
+write committed (backend.replies drafts a reply for the new ones)."""
 
 _DOCUMENT_NAMESPACE = uuid.UUID("6f1c7a52-2b8e-4f43-9d55-0b7c0e3f4a11")
 
@@ -125,6 +150,7 @@ class KnowledgeIndexer:
         phone_region: str | None = DEFAULT_PHONE_REGION,
         document_room: DocumentRoom | None = None,
         open_tickets_indexed: OpenTicketsIndexed | None = None,
+        reviews_indexed: ReviewsIndexed | None = None,
     ) -> None:
         self.database = database
         self.vectors = vectors
@@ -138,18 +164,25 @@ class KnowledgeIndexer:
         self.phone_region = phone_region
         self.document_room = document_room
         self.open_tickets_indexed = open_tickets_indexed
+        self.reviews_indexed = reviews_indexed
 
     async def index(
         self,
         company_id: str,
         documents: Sequence[SourceDocument],
         deletions: Sequence[Deletion] = (),
+        *,
+        force: bool = False,
     ) -> IndexCounts:
         """Prepare and write one batch (callers that don't overlap the two halves)."""
-        prepared = await self.prepare(company_id, documents)
+        prepared = await self.prepare(company_id, documents, force=force)
         return await self.write(prepared, deletions)
 
-    async def prepare(self, company_id: str, documents: Sequence[SourceDocument]) -> PreparedBatch:
+    async def prepare(
+        self, company_id: str, documents: Sequence[SourceDocument], *, force: bool = False
+    ) -> PreparedBatch:
+        """Normalize, chunk and embed what changed. ``force`` re-embeds unchanged documents
+        too (a re-index after a model or chunking change)."""
         validate_company_id(company_id)
         counts = IndexCounts(fetched=len(documents))
         # The same document twice in one page (a platform re-emitting a boundary record):
@@ -172,7 +205,7 @@ class KnowledgeIndexer:
         candidates = []
         for key, doc in latest.items():
             previous = known.get(key)
-            if previous is not None and previous[0] == normalized[key].content_hash:
+            if not force and previous is not None and previous[0] == normalized[key].content_hash:
                 counts.unchanged += 1
                 continue
             # previous chunk count; None marks a document new to the index
@@ -291,9 +324,7 @@ class KnowledgeIndexer:
             await asyncio.gather(
                 *(
                     blobs.put_document(
-                        item.source.source,
-                        item.source.external_id,
-                        item.source.raw or item.source.model_dump(mode="json"),
+                        item.source.source, item.source.external_id, stored_payload(item.source)
                     )
                     for item in prepared.changed
                 )
@@ -319,9 +350,17 @@ class KnowledgeIndexer:
                 tickets = [ticket for ticket in opened if ticket is not None]
                 if tickets:
                     await self.open_tickets_indexed(company_id, tickets)
+            if self.reviews_indexed is not None:
+                found = [self._review(company_id, item) for item in prepared.changed]
+                reviews = [review for review in found if review is not None]
+                if reviews:
+                    await self.reviews_indexed(company_id, reviews)
         if deletions:
             counts.deleted += await self.delete(company_id, deletions)
         return counts
+
+    def _review(self, company_id: str, item: _ChangedDocument) -> IndexedReview | None:
+        return _unreplied_review(company_id, self.connector_id, item)
 
     async def delete(self, company_id: str, deletions: Sequence[Deletion]) -> int:
         """Remove documents from every store; returns how many rows existed."""
@@ -428,6 +467,30 @@ def _open_ticket(company_id: str, item: _ChangedDocument) -> IndexedOpenTicket |
         source=doc.source,
         external_id=doc.external_id,
         text=f"{norm.title}\n\n{body}".strip()[:4000],
+    )
+
+
+def _unreplied_review(
+    company_id: str, connector_id: uuid.UUID | None, item: _ChangedDocument
+) -> IndexedReview | None:
+    doc, norm = item.source, item.normalized
+    if doc.kind.value != "review" or doc.metadata.get("has_reply"):
+        return None
+    said = [p.text for p in doc.parts if p.label == "review"]
+    scale = doc.metadata.get("rating_scale")
+    return IndexedReview(
+        document_id=document_uuid(company_id, doc.source, doc.external_id),
+        connector_id=connector_id,
+        source=doc.source,
+        external_id=doc.external_id,
+        title=norm.title,
+        text="\n".join(said).strip()[:4000],
+        rating=doc.rating,
+        rating_scale=float(scale) if isinstance(scale, int | float) and scale > 0 else 5.0,
+        language=norm.language,
+        author=doc.requester,
+        url=doc.url,
+        created_at=doc.created_at,
     )
 
 

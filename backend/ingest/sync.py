@@ -51,6 +51,7 @@ from backend.ingest.indexer import (
     KnowledgeIndexer,
     OpenTicketsIndexed,
     PreparedBatch,
+    ReviewsIndexed,
 )
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION
 from backend.tenancy.service import company_suspended
@@ -79,6 +80,8 @@ class IndexingParts:
     """The plan's document limit (backend.tenancy.plans); ``None``: unlimited."""
     open_tickets_indexed: OpenTicketsIndexed | None = None
     """Triage of new and updated open tickets (see backend.insight.triage)."""
+    reviews_indexed: ReviewsIndexed | None = None
+    """Drafts and alerts for new reviews (see backend.replies)."""
 
 
 class SyncService:
@@ -284,6 +287,7 @@ class SyncService:
                         phone_region=self.parts.phone_region,
                         document_room=self.parts.document_room,
                         open_tickets_indexed=self.parts.open_tickets_indexed,
+                        reviews_indexed=self.parts.reviews_indexed,
                     )
                     blocked = await self._with_heartbeat(
                         company_id,

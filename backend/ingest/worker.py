@@ -14,10 +14,12 @@ from backend.config import Settings
 from backend.ingest.jobs import SYNC_TASK_NAME, build_broker, run_sync_job
 from backend.observability.logging import configure_logging
 from backend.stack import open_stack
+from backend.webhooks.jobs import DRAIN_TASK_NAME, run_webhook_drain
 
 settings = Settings()
 broker = build_broker(settings.redis_url, settings.redis_cluster_nodes)
 broker.register_task(run_sync_job, task_name=SYNC_TASK_NAME)
+broker.register_task(run_webhook_drain, task_name=DRAIN_TASK_NAME)
 _resources = AsyncExitStack()
 
 
@@ -26,6 +28,8 @@ async def open_worker_stack(state: TaskiqState) -> None:
     configure_logging(settings.log_level, json=settings.log_json)
     app_state = await _resources.enter_async_context(open_stack(settings, run_scheduler=True))
     state.sync_service = app_state.sync
+    # open_stack built its own broker; this worker consumes ``broker`` (webhook drains too).
+    state.webhook_service = app_state.webhooks
 
 
 @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)

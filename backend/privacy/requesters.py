@@ -36,6 +36,7 @@ from backend.db.repositories.audit_log import append_audit_entry
 from backend.db.session import Database
 from backend.errors import BadRequest
 from backend.ingest.indexer import KnowledgeChanged
+from backend.ingest.stored_documents import raw_payload
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION, lookup_forms, normalize_requester
 from backend.tenancy.company_id import validate_company_id
 from backend.vectors import VectorStore
@@ -163,7 +164,10 @@ class RequesterPrivacy:
                 session, [i.id for i in interactions]
             )
             blobs = TenantBlobs(self.blobs, company_id)
-            raw = {d.id: await blobs.get_document(d.source, d.external_id) for d in documents}
+            raw = {
+                d.id: raw_payload(await blobs.get_document(d.source, d.external_id))
+                for d in documents
+            }
             await append_audit_entry(
                 session,
                 company_id=company_id,

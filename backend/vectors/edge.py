@@ -12,6 +12,14 @@ takes an exclusive ``flock`` on ``<root>/owner.lock`` when it is built — befor
 opened — and holds it until :meth:`EdgeVectorStore.close` (the kernel drops it if the
 process dies); a second process is refused at start with :class:`EngineInUse`, which says
 who holds it.
+
+Many companies. Shards open lazily, on a company's first call, and the store keeps at most
+``max_open_shards`` of them open (each holds a few file descriptors: its WAL, segment files)
+and at most ``open_shards_memory_bytes`` of them by the memory each cost when it opened
+(measured as the process's resident-memory growth; mostly the shard's mapped files, page
+cache that the kernel charges to this process): past either budget the least recently used
+idle shard is flushed and closed. A closed shard reopens on its next call, and the cost of
+that cold call (open + query) is logged as ``vectors.cold_search``.
 """
 
 from __future__ import annotations
@@ -21,12 +29,14 @@ import fcntl
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import qdrant_edge as qe
+import structlog
 
 from backend.tenancy.company_id import validate_company_id
 from backend.vectors.filters import (
@@ -40,13 +50,8 @@ from backend.vectors.filters import (
     conditions_for,
 )
 from backend.vectors.namespace import namespace_for
-from backend.vectors.store import (
-    DEFAULT_DENSE_WEIGHT,
-    DEFAULT_RRF_K,
-    rrf_weights,
-    validate_points,
-    validate_query,
-)
+from backend.vectors.query import Nearest, QueryPlan, as_uuid, plan_query, to_hit, to_match
+from backend.vectors.store import DEFAULT_DENSE_WEIGHT, DEFAULT_RRF_K, validate_points
 from backend.vectors.types import (
     DENSE_VECTOR_NAME,
     MATCH_FIELDS,
@@ -62,6 +67,8 @@ from backend.vectors.types import (
 )
 
 T = TypeVar("T")
+
+_log = structlog.get_logger("helpdesk.vectors")
 
 # The healthcheck's own shard: a namespace no company id can produce (ids are lower-case
 # slugs; namespaces are derived from them), so it never holds tenant data.
@@ -93,8 +100,45 @@ def _to_edge_condition(condition: Condition) -> qe.FieldCondition | qe.Filter:
 
 
 def _edge_filter(company_id: str, vector_filter: VectorFilter | None) -> qe.Filter:
-    must: list[Any] = [_to_edge_condition(c) for c in conditions_for(company_id, vector_filter)]
+    return _edge_conditions(conditions_for(company_id, vector_filter))
+
+
+def _edge_conditions(conditions: Sequence[Condition]) -> qe.Filter:
+    must: list[Any] = [_to_edge_condition(c) for c in conditions]
     return qe.Filter(must=must)
+
+
+def _edge_nearest(nearest: Nearest) -> qe.Query:
+    if nearest.dense is not None:
+        return qe.Query.Nearest(list(nearest.dense), using=nearest.using)
+    assert nearest.sparse is not None
+    return qe.Query.Nearest(_edge_sparse(nearest.sparse), using=nearest.using)
+
+
+def _edge_request(plan: QueryPlan, with_payload: bool | qe.PayloadSelector) -> qe.QueryRequest:
+    """The shared plan as a qdrant-edge request."""
+    edge_filter = _edge_conditions(plan.conditions)
+    if not plan.fusion:
+        return qe.QueryRequest(
+            limit=plan.limit,
+            query=_edge_nearest(plan.lists[0]),
+            filter=edge_filter,
+            with_payload=with_payload,
+        )
+    prefetches = [
+        qe.Prefetch(limit=plan.candidates, query=_edge_nearest(q), filter=edge_filter)
+        for q in plan.lists
+    ]
+    # The 0.9 stubs declare Fusion.Rrf as a class nested in Fusion, not a subclass,
+    # so the type checker rejects what the engine accepts.
+    fusion: Any = qe.Fusion.Rrf(k=plan.rrf_k, weights=plan.rrf_weights)
+    return qe.QueryRequest(
+        limit=plan.limit,
+        prefetches=prefetches,
+        query=fusion,
+        filter=edge_filter,
+        with_payload=with_payload,
+    )
 
 
 def _edge_sparse(vector: SparseVector) -> qe.SparseVector:
@@ -111,10 +155,6 @@ def _stored_payload(point: ChunkPoint) -> dict[str, Any]:
 def _read_payload(stored: dict[str, Any] | None) -> ChunkPayload:
     data = {k: v for k, v in (stored or {}).items() if not k.endswith(_BOOL_MIRROR_SUFFIX)}
     return ChunkPayload.from_qdrant(data)
-
-
-def _as_uuid(raw: Any) -> uuid.UUID:
-    return raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
 
 
 OWNER_LOCK = "owner.lock"
@@ -144,12 +184,60 @@ def _take_ownership(root: Path) -> int:
     return fd
 
 
-class _Shard:
-    """An open shard and the lock that serializes calls into it."""
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
-    def __init__(self, shard: qe.EdgeShard) -> None:
+
+def _resident_bytes() -> int | None:
+    """This process's resident memory (anonymous and file-backed), or ``None`` off Linux."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _allocated_bytes(path: Path) -> int:
+    """Disk blocks a shard holds (its WAL and segment files are sparse: far smaller than
+    their apparent size)."""
+    total = 0
+    for entry in path.rglob("*"):
+        try:
+            if entry.is_file():
+                total += entry.stat().st_blocks * 512
+        except FileNotFoundError:  # a segment merged away meanwhile
+            continue
+    return total
+
+
+def _memory_cost(before: int | None, path: Path) -> int:
+    """What opening a shard cost in memory: the growth of resident memory across the open
+    (mostly its mapped WAL, payload and vector files: page cache counted against this
+    process), or, where that cannot be read, the disk it holds."""
+    after = _resident_bytes()
+    if before is not None and after is not None and after > before:
+        return after - before
+    return _allocated_bytes(path)
+
+
+class _Shard:
+    """An open shard and the lock that serializes calls into it.
+
+    ``closed`` is set, under ``lock``, when the shard is evicted: a caller that fetched the
+    object before the eviction sees it once it holds the lock and opens the shard again.
+    """
+
+    def __init__(
+        self, shard: qe.EdgeShard, *, memory_bytes: int, used: int, open_ms: float = 0.0
+    ) -> None:
         self.shard = shard
+        self.open_ms = open_ms
         self.lock = threading.Lock()
+        self.closed = False
+        # Written since it opened: only then does closing it need a flush (an fsync of its
+        # files, ~100 ms even with nothing new to write).
+        self.dirty = False
+        self.memory_bytes = memory_bytes
+        self.last_used = used
 
 
 class EdgeVectorStore:
@@ -163,7 +251,15 @@ class EdgeVectorStore:
         rrf_k: int = DEFAULT_RRF_K,
         dense_weight: float = DEFAULT_DENSE_WEIGHT,
         max_search_threads: int | None = 1,
+        max_open_shards: int | None = None,
+        open_shards_memory_bytes: int | None = None,
     ) -> None:
+        """``max_open_shards`` / ``open_shards_memory_bytes``: the budgets past which the least
+        recently used idle shards are closed (``None``: unbounded)."""
+        if max_open_shards is not None and max_open_shards < 1:
+            raise ValueError("max_open_shards must be at least 1")
+        if open_shards_memory_bytes is not None and open_shards_memory_bytes < 1:
+            raise ValueError("open_shards_memory_bytes must be positive")
         self._root = root
         self._dense_dimension = dense_dimension
         self._rrf_k = rrf_k
@@ -171,8 +267,13 @@ class EdgeVectorStore:
         # One search thread per shard by default: the API already runs queries concurrently
         # across requests, and the machines we target have few cores.
         self._max_search_threads = max_search_threads
+        self._max_open_shards = max_open_shards
+        self._open_shards_memory_bytes = open_shards_memory_bytes
         self._shards: dict[str, _Shard] = {}
         self._registry_lock = threading.Lock()
+        # A logical clock for least-recently-used order: bumping an int is cheap enough for
+        # the search fast path, which runs on the event loop without the registry lock.
+        self._ticks = 0
         self._owner_fd: int | None = _take_ownership(root)
 
     # --- shard lifecycle -----------------------------------------------------------------
@@ -199,14 +300,25 @@ class EdgeVectorStore:
     def _path(self, company_id: str) -> Path:
         return self._root / namespace_for(company_id)
 
+    def _tick(self) -> int:
+        self._ticks += 1
+        return self._ticks
+
+    def open_shard_count(self) -> int:
+        """Company shards open now (the healthcheck's probe shard is not counted)."""
+        return sum(1 for name in list(self._shards) if name != _PROBE)
+
     def _open(self, company_id: str, *, create: bool) -> _Shard | None:
         """The company's open shard; loads it from disk or (if ``create``) creates it."""
         namespace = namespace_for(company_id)
         with self._registry_lock:
             opened = self._shards.get(namespace)
             if opened is not None:
+                opened.last_used = self._tick()
                 return opened
             path = self._path(company_id)
+            started = time.perf_counter()
+            resident = _resident_bytes()
             if (path / "edge_config.json").exists():
                 # With our config: older shards take on the current payload placement.
                 shard = qe.EdgeShard.load(str(path), self._config())
@@ -216,9 +328,65 @@ class EdgeVectorStore:
                 self._create_indexes(shard)
             else:
                 return None
-            opened = _Shard(shard)
+            opened = _Shard(
+                shard,
+                memory_bytes=_memory_cost(resident, path),
+                used=self._tick(),
+                open_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
             self._shards[namespace] = opened
+            self._evict_over_budget(keep=namespace)
+            _log.debug(
+                "vectors.shard_opened",
+                company_id=company_id,
+                open_ms=opened.open_ms,
+                open_shards=self.open_shard_count(),
+                memory_bytes=opened.memory_bytes,
+            )
             return opened
+
+    def _over_budget(self) -> bool:
+        tenants = [s for name, s in self._shards.items() if name != _PROBE]
+        if self._max_open_shards is not None and len(tenants) > self._max_open_shards:
+            return True
+        if self._open_shards_memory_bytes is not None:
+            return sum(s.memory_bytes for s in tenants) > self._open_shards_memory_bytes
+        return False
+
+    def _evict_over_budget(self, *, keep: str) -> None:
+        """Close least recently used shards until the budgets hold (registry lock held).
+
+        A shard in use (its lock taken: a write, an optimize) is skipped, never waited for,
+        so one long call cannot stall every other company's open; the budget is then
+        exceeded until the next open finds it idle.
+        """
+        while self._over_budget():
+            candidates = sorted(
+                (s.last_used, name)
+                for name, s in self._shards.items()
+                if name not in (keep, _PROBE)
+            )
+            for _used, name in candidates:
+                victim = self._shards[name]
+                if victim.lock.acquire(blocking=False):
+                    started = time.perf_counter()
+                    try:
+                        if victim.dirty:
+                            victim.shard.flush()
+                        victim.shard.close()
+                        victim.closed = True
+                    finally:
+                        victim.lock.release()
+                    del self._shards[name]
+                    _log.debug(
+                        "vectors.shard_closed",
+                        namespace=name,
+                        reason="budget",
+                        close_ms=round((time.perf_counter() - started) * 1000, 3),
+                    )
+                    break
+            else:
+                return  # every other shard is busy (or the budget fits only the new one)
 
     @staticmethod
     def _create_indexes(shard: qe.EdgeShard) -> None:
@@ -234,14 +402,24 @@ class EdgeVectorStore:
             shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Float))
 
     async def _run(
-        self, company_id: str, call: Callable[[qe.EdgeShard], T], *, create: bool, default: T
+        self,
+        company_id: str,
+        call: Callable[[qe.EdgeShard], T],
+        *,
+        create: bool,
+        default: T,
+        write: bool = True,
     ) -> T:
         def locked() -> T:
-            opened = self._open(company_id, create=create)
-            if opened is None:
-                return default
-            with opened.lock:
-                return call(opened.shard)
+            while True:
+                opened = self._open(company_id, create=create)
+                if opened is None:
+                    return default
+                with opened.lock:
+                    if opened.closed:  # evicted between the lookup and the lock: reopen
+                        continue
+                    opened.dirty = opened.dirty or write
+                    return call(opened.shard)
 
         return await asyncio.to_thread(locked)
 
@@ -258,10 +436,26 @@ class EdgeVectorStore:
         opened = self._shards.get(namespace_for(company_id))
         if opened is not None and opened.lock.acquire(blocking=False):
             try:
-                return call(opened.shard)
+                if not opened.closed:
+                    opened.last_used = self._tick()
+                    return call(opened.shard)
             finally:
                 opened.lock.release()
-        return await self._run(company_id, call, create=False, default=default)
+        if opened is not None:
+            return await self._run(company_id, call, create=False, default=default, write=False)
+        # Cold: the shard is opened from disk first. Log what that first call cost.
+        started = time.perf_counter()
+        result = await self._run(company_id, call, create=False, default=default, write=False)
+        reopened = self._shards.get(namespace_for(company_id))
+        if reopened is not None:  # a company with no shard on disk opened nothing
+            _log.info(
+                "vectors.cold_search",
+                company_id=company_id,
+                open_ms=reopened.open_ms,
+                total_ms=round((time.perf_counter() - started) * 1000, 3),
+                open_shards=self.open_shard_count(),
+            )
+        return result
 
     # --- contract ---------------------------------------------------------------------------
 
@@ -334,52 +528,19 @@ class EdgeVectorStore:
         with_payload: bool | qe.PayloadSelector,
     ) -> qe.QueryRequest | None:
         """The engine request for a search, or ``None`` when it cannot match anything."""
-        validate_company_id(company_id)
-        candidates = validate_query(
+        plan = plan_query(
+            company_id,
             dense=dense,
             sparse=sparse,
+            filter=filter,
             limit=limit,
             mode=mode,
             prefetch_limit=prefetch_limit,
             dense_dimension=self._dense_dimension,
+            rrf_k=self._rrf_k,
+            dense_weight=self._dense_weight,
         )
-        edge_filter = _edge_filter(company_id, filter)
-        dense_query = (
-            qe.Query.Nearest(list(dense), using=DENSE_VECTOR_NAME) if dense is not None else None
-        )
-        # An empty sparse query (only stopwords, or punctuation) matches nothing; skip it.
-        sparse_query = (
-            qe.Query.Nearest(_edge_sparse(sparse), using=SPARSE_VECTOR_NAME)
-            if sparse is not None and not sparse.is_empty
-            else None
-        )
-        if mode is SearchMode.DENSE:
-            return qe.QueryRequest(
-                limit=limit, query=dense_query, filter=edge_filter, with_payload=with_payload
-            )
-        if mode is SearchMode.SPARSE:
-            if sparse_query is None:
-                return None
-            return qe.QueryRequest(
-                limit=limit, query=sparse_query, filter=edge_filter, with_payload=with_payload
-            )
-        prefetches = [
-            qe.Prefetch(limit=candidates, query=q, filter=edge_filter)
-            for q in (dense_query, sparse_query)
-            if q is not None
-        ]
-        # The 0.9 stubs declare Fusion.Rrf as a class nested in Fusion, not a subclass,
-        # so the type checker rejects what the engine accepts.
-        fusion: Any = qe.Fusion.Rrf(
-            k=self._rrf_k, weights=rrf_weights(self._dense_weight, len(prefetches))
-        )
-        return qe.QueryRequest(
-            limit=limit,
-            prefetches=prefetches,
-            query=fusion,
-            filter=edge_filter,
-            with_payload=with_payload,
-        )
+        return None if plan is None else _edge_request(plan, with_payload)
 
     async def _search(self, company_id: str, request: qe.QueryRequest) -> list[qe.ScoredPoint]:
         no_hits: list[qe.ScoredPoint] = []
@@ -409,7 +570,7 @@ class EdgeVectorStore:
         if request is None:
             return []
         return [
-            VectorHit(id=_as_uuid(p.id), score=float(p.score), payload=_read_payload(p.payload))
+            to_hit(p.id, p.score, _read_payload(p.payload))
             for p in await self._search(company_id, request)
         ]
 
@@ -436,10 +597,7 @@ class EdgeVectorStore:
         )
         if request is None:
             return []
-        return [
-            VectorMatch.from_fields(_as_uuid(p.id), float(p.score), p.payload)
-            for p in await self._search(company_id, request)
-        ]
+        return [to_match(p.id, p.score, p.payload) for p in await self._search(company_id, request)]
 
     async def payloads(
         self, company_id: str, ids: Sequence[uuid.UUID]
@@ -453,7 +611,7 @@ class EdgeVectorStore:
             company_id, lambda shard: shard.retrieve(wanted, True, False), default=no_records
         )
         return own_payloads(
-            company_id, ((_as_uuid(r.id), _read_payload(r.payload)) for r in records)
+            company_id, ((as_uuid(r.id), _read_payload(r.payload)) for r in records)
         )
 
     async def count(self, company_id: str, filter: VectorFilter | None = None) -> int:
@@ -477,6 +635,7 @@ class EdgeVectorStore:
                 if opened is not None:
                     with opened.lock:
                         opened.shard.close()
+                        opened.closed = True
                 shutil.rmtree(path, ignore_errors=True)
 
         await asyncio.to_thread(drop)
@@ -498,7 +657,7 @@ class EdgeVectorStore:
                         if (path / "edge_config.json").exists()
                         else qe.EdgeShard.create(str(path), self._config())
                     )
-                    opened = self._shards[_PROBE] = _Shard(shard)
+                    opened = self._shards[_PROBE] = _Shard(shard, memory_bytes=0, used=0)
             with opened.lock:
                 opened.shard.count(qe.CountRequest(exact=True))
             return True
@@ -515,6 +674,7 @@ class EdgeVectorStore:
                     with opened.lock:
                         opened.shard.flush()
                         opened.shard.close()
+                        opened.closed = True
                 self._shards.clear()
                 if self._owner_fd is not None:
                     os.close(self._owner_fd)  # releases the owner lock

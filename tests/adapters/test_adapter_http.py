@@ -16,9 +16,9 @@ from backend.adapters.http import (
     normalize_hostname,
     parse_link_header,
     parse_rate_limit_reset,
-    parse_retry_after,
     request_with_retries,
 )
+from backend.retry_after import parse_retry_after
 
 START = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 URL = "https://acme.example/api/items"

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import pytest
+from redis.asyncio import Redis
+from starlette.requests import Request
 
+from backend.api.console import _cookie_secure
+from backend.console.service import LoginLimiter, RateLimited
 from backend.db.session import Database
+from backend.tenancy.plans import build_limiter_storage
 from tests.conftest import CompanyWithKey
 from tests.console.conftest import PASSWORD, SignIn
 
@@ -181,12 +189,6 @@ async def test_audit_entries_name_the_user(make_company: MakeCompany, console_us
 
 
 def test_cookie_is_secure_except_on_loopback_outside_production() -> None:
-    from types import SimpleNamespace
-
-    from starlette.requests import Request
-
-    from backend.api.console import _cookie_secure
-
     def request(host: str) -> Request:
         return Request(
             {
@@ -207,3 +209,22 @@ def test_cookie_is_secure_except_on_loopback_outside_production() -> None:
     assert _cookie_secure(request("console.acme.example"), state("development")) is True
     assert _cookie_secure(request("127.0.0.1:8000"), state("development")) is False
     assert _cookie_secure(request("localhost:8000"), state("development")) is False
+
+
+async def test_sign_in_limit_is_shared_through_redis() -> None:
+    """Two API processes (two limiters on one Redis) count one budget per e-mail."""
+    storage = build_limiter_storage("redis://127.0.0.1:6379/12", None)
+    first = LoginLimiter(storage, attempts=2, window_seconds=60)
+    second = LoginLimiter(storage, attempts=2, window_seconds=60)
+    email = f"{secrets.token_hex(6)}@limit.example"
+    await first.hit(email=email, client_ip=f"10.1.{secrets.randbelow(250)}.1")
+    await second.hit(email=email, client_ip=f"10.2.{secrets.randbelow(250)}.1")
+    with pytest.raises(RateLimited):
+        await first.hit(email=email, client_ip=f"10.3.{secrets.randbelow(250)}.1")
+    # Nothing personal in Redis: the e-mail is hashed in the key.
+    redis = Redis.from_url("redis://127.0.0.1:6379/12")
+    try:
+        keys = [k async for k in redis.scan_iter(match="hd:*console-login*")]
+    finally:
+        await redis.aclose()
+    assert keys and not any(email.encode() in k for k in keys)

@@ -89,6 +89,9 @@ async def test_settings_round_trip_and_isolation(
 ) -> None:
     acme, globex = await make_company("acme"), await make_company("globex")
     owner = await console_user(acme, "owner")
+    ticket = {"ticket": {"subject": "Reset", "description": "I cannot reset my password."}}
+    before = await client.post("/v1/draft-reply", json=ticket, headers=acme.headers)
+    assert before.status_code == 200 and "Howdy" not in before.json()["answer"]
     changed = await owner.client.patch(
         "/v1/company/settings",
         json={
@@ -106,6 +109,9 @@ async def test_settings_round_trip_and_isolation(
     assert read["tone"]["greeting"] == "Howdy {name},"
     assert read["languages"] == ["en", "ko"] and read["pii_redaction"] is True
     assert read["llm"]["monthly_budget_usd"] == 50
+    # The draft cached before the change is not served with the old tone.
+    after = await client.post("/v1/draft-reply", json=ticket, headers=acme.headers)
+    assert after.status_code == 200 and "Howdy" in after.json()["answer"], after.text
     cleared = await owner.client.patch(
         "/v1/company/settings", json={"pii_redaction": None}, headers=owner.unsafe
     )

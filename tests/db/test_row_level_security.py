@@ -52,10 +52,22 @@ SEED = {
     "analytics_sync_daily": "INSERT INTO analytics_sync_daily "
     "(company_id, day, connector_id, last_status, last_finished_at) "
     "VALUES (:c, current_date, :connector, 'succeeded', now())",
+    "review_replies": "INSERT INTO review_replies "
+    "(company_id, document_id, source, external_id, sentiment, draft, reply_text) "
+    "VALUES (:c, :document, 'freshdesk', 'review:1', 'negative', 'd', 'd')",
+    "reply_settings": "INSERT INTO reply_settings (company_id, ticket_notes_enabled) "
+    "VALUES (:c, true)",
     "console_users": "INSERT INTO console_users (id, company_id, email, role) "
     "VALUES (:user, :c, 'u-' || gen_random_uuid() || '@seed.example', 'agent')",
-    "console_sessions": "INSERT INTO console_sessions (company_id, user_id, token_hash, expires_at) "
+    "console_sessions": "INSERT INTO console_sessions "
+    "(company_id, user_id, token_hash, expires_at) "
     "VALUES (:c, :user, gen_random_uuid()::text::bytea, now())",
+    "webhook_endpoints": "INSERT INTO webhook_endpoints (connector_id, company_id, secret_sealed) "
+    "VALUES (:connector, :c, 'sealed'::bytea)",
+    "webhook_events": "INSERT INTO webhook_events (company_id, connector_id, event_id) "
+    "VALUES (:c, :connector, 'evt-1')",
+    "webhook_pending": "INSERT INTO webhook_pending (company_id, connector_id, external_id) "
+    "VALUES (:c, :connector, 'ticket:1')",
 }
 
 

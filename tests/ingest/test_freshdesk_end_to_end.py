@@ -38,6 +38,7 @@ from backend.errors import Conflict, NotFound
 from backend.ingest.connectors import ConnectorService
 from backend.ingest.indexer import document_uuid
 from backend.ingest.jobs import JobQueue, SyncScheduler
+from backend.ingest.stored_documents import raw_payload
 from backend.ingest.sync import IndexingParts, SyncService
 from backend.secretbox import SecretBox
 from backend.vectors import VectorStore, point_id
@@ -208,7 +209,7 @@ async def test_freshdesk_sync_end_to_end(
     stored = [key async for key in blobs.list_documents(SOURCE)]
     assert len(stored) == articles + tickets
     first_ticket = replay.dataset.tickets[0]
-    raw = await blobs.get_document(SOURCE, f"ticket:{first_ticket['id']}")
+    raw = raw_payload(await blobs.get_document(SOURCE, f"ticket:{first_ticket['id']}"))
     assert raw is not None
     assert raw["ticket"]["subject"] == first_ticket["subject"]
     # The replay's agent reply (from the gold article) came through the conversations API.

@@ -5,15 +5,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from backend.db.session import Database
-from backend.embeddings import SentenceTransformerEncoder, SparseEncoder
-from backend.retrieval import HybridRetriever
-from tests.knowledge_corpus import Corpus, build_corpus, build_store
-
-
-@pytest.fixture(scope="session")
-def dense_encoder() -> SentenceTransformerEncoder:
-    # The model itself is cached per process by backend.embeddings.dense: one load per run.
-    return SentenceTransformerEncoder(batch_size=32, torch_threads=1)
+from backend.embeddings import SentenceTransformerEncoder
+from tests.knowledge_corpus import Corpus, open_corpus
 
 
 @pytest.fixture(scope="session", params=["edge", "server-memory"])
@@ -25,12 +18,5 @@ async def corpus(
 ) -> AsyncIterator[Corpus]:
     """The same corpus on both vector engines: retrieval must behave the same on each."""
     root = tmp_path_factory.mktemp(f"retrieval-{request.param}")
-    store = build_store(request.param, root, dense_encoder.dimension)
-    built = await build_corpus(database, dense_encoder, SparseEncoder(), store, root / "blobs")
-    yield built
-    await store.close()
-
-
-@pytest.fixture
-def retriever(corpus: Corpus, dense_encoder: SentenceTransformerEncoder) -> HybridRetriever:
-    return HybridRetriever(corpus.store, dense_encoder, SparseEncoder())
+    async with open_corpus(database, dense_encoder, request.param, root) as built:
+        yield built

@@ -1,4 +1,7 @@
-"""One contract, two engines: every test runs against qdrant-edge and qdrant-client."""
+"""One contract, two engines: every test runs against qdrant-edge and qdrant-client, the
+server engine in both its layouts (one shared collection partitioned by company, and a
+collection per company), so every tenant-isolation test below also proves that companies
+sharing one collection never see, count or delete each other's points."""
 
 from __future__ import annotations
 
@@ -30,14 +33,17 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-ENGINES = ["edge", "server"]
+ENGINES = ["edge", "server-shared", "server-per_company"]
 
 
 def make_store(engine: str, tmp_path: Path, *, dense_weight: float = 1.0) -> VectorStore:
     if engine == "edge":
         return EdgeVectorStore(tmp_path / "edge", dense_dimension=DIM, dense_weight=dense_weight)
     return QdrantServerVectorStore(
-        AsyncQdrantClient(location=":memory:"), dense_dimension=DIM, dense_weight=dense_weight
+        AsyncQdrantClient(location=":memory:"),
+        dense_dimension=DIM,
+        dense_weight=dense_weight,
+        layout="shared" if engine == "server-shared" else "per_company",
     )
 
 

@@ -35,9 +35,11 @@ from backend.adapters.base import (
     Checkpoint,
     Clock,
     Deletion,
+    FetchedItem,
     FetchFailure,
     Page,
     SourceDocument,
+    gone,
 )
 from backend.adapters.freshdesk.documents import (
     SOURCE,
@@ -282,6 +284,30 @@ class FreshdeskAdapter:
                 "spam": finished.spam and finished.spam.model_copy(update={"page": 1}),
                 "article_versions": finished.article_versions,
             }
+        )
+
+    async def fetch_item(self, item_ref: str) -> FetchedItem:
+        """One ticket with its conversations (``ticket:<id>``): ``GET /api/v2/tickets/<id>``.
+        A 404 (deleted for good) and tickets flagged deleted or spam come back as deletions."""
+        kind, _, raw_id = item_ref.partition(":")
+        if kind != "ticket" or not raw_id.isdigit():
+            return FetchedItem(
+                failures=[FetchFailure(where=item_ref, message="not a ticket", retryable=False)]
+            )
+        result = await self._get(f"/tickets/{raw_id}", {"include": "requester"}, item_ref)
+        if isinstance(result, FetchFailure):
+            if gone(result):
+                return FetchedItem(
+                    deletions=[Deletion(source=SOURCE, external_id=item_ref, reason="deleted")]
+                )
+            return FetchedItem(failures=[result])
+        ticket, _ = result
+        if not isinstance(ticket, dict) or "id" not in ticket:
+            failure = FetchFailure(where=item_ref, message="unexpected payload", retryable=False)
+            return FetchedItem(failures=[failure])
+        documents, deletions, failures, counts = await self._tickets_with_conversations([ticket])
+        return FetchedItem(
+            documents=documents, deletions=deletions, failures=failures, counts=counts
         )
 
     # -- steps ------------------------------------------------------------------------------

@@ -63,10 +63,6 @@ def normalize_ticket_status(code: Any) -> str | None:
     return TICKET_STATUSES.get(code, "pending")
 
 
-def _label(labels: dict[int, str], code: Any) -> Any:
-    return labels.get(code, code) if isinstance(code, int) else code
-
-
 def _body_part(
     html: Any, text: Any, *, label: PartLabel, role: AuthorRole | None, internal: bool, at: Any
 ) -> DocumentPart | None:

@@ -22,13 +22,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from backend.adapters.base import (
     Checkpoint,
     Clock,
+    Deletion,
     DocumentKind,
     DocumentPart,
+    FetchedItem,
     FetchFailure,
     Page,
     SourceDocument,
     UtcDatetime,
     as_utc,
+    gone,
 )
 from backend.adapters.http import RateLimiter, get_json
 from backend.adapters.reviews.ratings import GOOGLE_STAR_RATINGS
@@ -189,6 +192,48 @@ class GoogleBusinessReviewsAdapter:
             "Accept": "application/json",
             "Authorization": f"Bearer {credentials.access_token.get_secret_value()}",
         }
+
+    async def fetch_item(self, item_ref: str) -> FetchedItem:
+        """One review by its resource name (``accounts/a/locations/l/reviews/r``, as the
+        Pub/Sub notification names it): ``GET /v4/<name>``. Only reviews of this
+        connector's account (and location, when set) are read; a 404 is a deletion."""
+        parts = item_ref.split("/")
+        valid = (
+            len(parts) == 6
+            and (parts[0], parts[2], parts[4]) == ("accounts", "locations", "reviews")
+            and all(part and part.replace("-", "").replace("_", "").isalnum() for part in parts)
+        )
+        settings = self.settings
+        mine = valid and (
+            (not settings.account or parts[1] == _strip_prefix(settings.account, "accounts/"))
+            and (
+                not settings.location or parts[3] == _strip_prefix(settings.location, "locations/")
+            )
+        )
+        if not mine:
+            failure = FetchFailure(
+                where="review", message="not a review of this connector", retryable=False
+            )
+            return FetchedItem(failures=[failure])
+        location = "/".join(parts[:4])
+        url = f"{settings.reviews_base_url.rstrip('/')}/v4/{item_ref}"
+        result = await self._get(url, {}, where=f"review:{parts[5]}")
+        if isinstance(result, FetchFailure):
+            if gone(result):
+                deletion = Deletion(
+                    source=SOURCE, external_id=f"review:{parts[5]}", reason="deleted"
+                )
+                return FetchedItem(deletions=[deletion])
+            return FetchedItem(failures=[result])
+        review, _ = result
+        try:
+            document = review_document(review, location=location, summary={})
+        except (AttributeError, KeyError, TypeError, ValueError, ValidationError) as exc:
+            failure = FetchFailure(
+                where=f"review:{parts[5]}", message=f"unexpected payload: {exc}", retryable=False
+            )
+            return FetchedItem(failures=[failure])
+        return FetchedItem(documents=[document])
 
     def initial_checkpoint(self, since: datetime | None = None) -> GoogleReviewsCheckpoint:
         return GoogleReviewsCheckpoint(since=since)

@@ -23,11 +23,13 @@ from backend.adapters.base import (
     Deletion,
     DocumentKind,
     DocumentPart,
+    FetchedItem,
     FetchFailure,
     Page,
     SourceDocument,
     UtcDatetime,
     as_utc,
+    gone,
 )
 from backend.adapters.http import RateLimiter, get_json
 
@@ -45,12 +47,18 @@ class TrustpilotSettings(BaseModel):
     lookback_days: int = Field(default=30, ge=0)
     """How far below the last watermark a sync re-reads to catch new replies and edits."""
     max_attempts: int = Field(default=5, ge=1, le=10)
+    business_user_id: str | None = Field(default=None, max_length=100)
+    """The business user replies are posted as (``authorBusinessUserId``); needed only to
+    publish review replies (backend/replies)."""
 
 
 class TrustpilotCredentials(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     api_key: SecretStr
+    access_token: SecretStr | None = None
+    """A business user's OAuth access token: the private reply endpoint needs it, reading
+    reviews does not."""
 
 
 class TrustpilotCheckpoint(Checkpoint):
@@ -175,6 +183,51 @@ class TrustpilotReviewsAdapter:
             "Accept": "application/json",
             "apikey": credentials.api_key.get_secret_value(),
         }
+
+    async def fetch_item(self, item_ref: str) -> FetchedItem:
+        """One service review (``review:<id>``): ``GET /v1/reviews/<id>``. A 404 and a
+        review that is no longer active come back as deletions; a review of another
+        business unit is refused (a webhook cannot pull foreign reviews into this index)."""
+        kind, _, review_id = item_ref.partition(":")
+        if kind != "review" or not review_id.isalnum():
+            failure = FetchFailure(where=item_ref, message="not a review", retryable=False)
+            return FetchedItem(failures=[failure])
+        settings = self.settings
+        result = await get_json(
+            self.client,
+            f"{settings.base_url.rstrip('/')}/v1/reviews/{review_id}",
+            limiter=self.limiter,
+            clock=self.clock,
+            where=item_ref,
+            headers=self._headers,
+            max_attempts=settings.max_attempts,
+        )
+        if isinstance(result, FetchFailure):
+            if gone(result):
+                deletion = Deletion(source=SOURCE, external_id=item_ref, reason="deleted")
+                return FetchedItem(deletions=[deletion])
+            return FetchedItem(failures=[result])
+        review, _ = result
+        unit = review.get("businessUnit") if isinstance(review, dict) else None
+        if not isinstance(review, dict) or (
+            isinstance(unit, dict) and unit.get("id") not in (None, settings.business_unit_id)
+        ):
+            failure = FetchFailure(
+                where=item_ref, message="not a review of this business unit", retryable=False
+            )
+            return FetchedItem(failures=[failure])
+        try:
+            document = review_document(review, business_unit_id=settings.business_unit_id)
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            failure = FetchFailure(
+                where=item_ref, message=f"unexpected payload: {exc}", retryable=False
+            )
+            return FetchedItem(failures=[failure])
+        status = review.get("status")
+        if status and status != "active":
+            deletion = Deletion(source=SOURCE, external_id=item_ref, reason=str(status))
+            return FetchedItem(deletions=[deletion])
+        return FetchedItem(documents=[document])
 
     def initial_checkpoint(self, since: datetime | None = None) -> TrustpilotCheckpoint:
         return TrustpilotCheckpoint(watermark=since)

@@ -28,9 +28,11 @@ from backend.adapters.base import (
     Checkpoint,
     Clock,
     Deletion,
+    FetchedItem,
     FetchFailure,
     Page,
     SourceDocument,
+    gone,
 )
 from backend.adapters.http import RateLimiter, get_json, next_link, normalize_hostname
 from backend.adapters.servicenow.documents import (
@@ -189,6 +191,49 @@ class ServiceNowAdapter:
                 "incidents": finished.incidents.model_copy(update={"page": 1}),
             }
         )
+
+    async def fetch_item(self, item_ref: str) -> FetchedItem:
+        """One incident with its journal (``incident:<sys_id>``): ``GET
+        /api/now/table/incident/<sys_id>``. A 404 (deleted, or no longer readable by the
+        integration user) comes back as a deletion."""
+        kind, _, sys_id = item_ref.partition(":")
+        if kind != "incident" or not sys_id.isalnum():
+            failure = FetchFailure(where=item_ref, message="not an incident", retryable=False)
+            return FetchedItem(failures=[failure])
+        params = {
+            "sysparm_display_value": "false",
+            "sysparm_exclude_reference_link": "true",
+            "sysparm_fields": ",".join(INCIDENT_FIELDS),
+        }
+        result = await self._get(f"{self._base}/incident/{sys_id}", params, item_ref)
+        if isinstance(result, FetchFailure):
+            if gone(result):
+                deletion = Deletion(source=SOURCE, external_id=item_ref, reason="deleted")
+                return FetchedItem(deletions=[deletion])
+            return FetchedItem(failures=[result])
+        body, _ = result
+        record = body.get("result") if isinstance(body, dict) else None
+        if not isinstance(record, dict) or str(record.get("sys_id")) != sys_id:
+            failure = FetchFailure(where=item_ref, message="unexpected payload", retryable=False)
+            return FetchedItem(failures=[failure])
+        failures: list[FetchFailure] = []
+        journal = await self._journal([sys_id])
+        if isinstance(journal, FetchFailure):
+            if journal.retryable:
+                return FetchedItem(failures=[journal])
+            failures.append(journal)
+            journal = {}
+        counts: Counter[str] = Counter()
+        files = await self._files("incident", [record], counts, failures)
+        if files is None:
+            return FetchedItem(failures=failures)
+        document = incident_document(
+            record,
+            journal.get(sys_id, []),
+            instance=self.settings.instance,
+            attachments=files[sys_id],
+        )
+        return FetchedItem(documents=[document], failures=failures, counts=dict(counts))
 
     # -- HTTP -------------------------------------------------------------------------------
 

@@ -28,9 +28,11 @@ from backend.adapters.attachments import AttachmentReader, AttachmentResults
 from backend.adapters.base import (
     Clock,
     Deletion,
+    FetchedItem,
     FetchFailure,
     Page,
     SourceDocument,
+    gone,
 )
 from backend.adapters.http import RateLimiter, get_json
 from backend.adapters.zendesk.documents import (
@@ -112,6 +114,49 @@ class ZendeskAdapter:
         if checkpoint.phase == "articles" and self.settings.include_articles:
             return await self._fetch_articles(checkpoint)
         return Page(checkpoint=self._after(checkpoint, checkpoint.phase))
+
+    async def fetch_item(self, item_ref: str) -> FetchedItem:
+        """One ticket with its comments (``ticket:<id>``): ``GET /api/v2/tickets/<id>.json``.
+        A 404 and a ticket with status ``deleted`` come back as deletions."""
+        kind, _, raw_id = item_ref.partition(":")
+        if kind != "ticket" or not raw_id.isdigit():
+            return FetchedItem(failures=[_shape_failure(item_ref, "not a ticket")])
+        url = f"{self.settings.api_root}/api/v2/tickets/{raw_id}.json"
+        result = await self._get(url, params=None, where=item_ref)
+        if isinstance(result, FetchFailure):
+            if gone(result):
+                deletion = Deletion(source=SOURCE, external_id=item_ref, reason="deleted")
+                return FetchedItem(deletions=[deletion])
+            return FetchedItem(failures=[result])
+        body, _ = result
+        ticket = body.get("ticket") if isinstance(body, dict) else None
+        if not isinstance(ticket, dict) or "id" not in ticket:
+            return FetchedItem(failures=[_shape_failure(item_ref, "no 'ticket' in response")])
+        if ticket.get("status") == "deleted":
+            deletion = Deletion(source=SOURCE, external_id=item_ref, reason="deleted")
+            return FetchedItem(deletions=[deletion])
+        thread = await self._fetch_comments(ticket["id"])
+        if isinstance(thread, FetchFailure):
+            return FetchedItem(failures=[thread])
+        comments, users = thread
+        files = await self._attachments.read_all(
+            attachment_refs(comments, ticket.get("requester_id"), users),
+            where=item_ref,
+            headers=self._headers,
+            auth=self._auth,
+            credentials_host=urlsplit(self.settings.agent_root).hostname,
+        )
+        try:
+            document = ticket_document(
+                ticket,
+                comments,
+                agent_root=self.settings.agent_root,
+                users=users,
+                attachments=files,
+            )
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            return FetchedItem(failures=[_shape_failure(item_ref, str(exc)), *files.failures])
+        return FetchedItem(documents=[document], failures=files.failures, counts=dict(files.counts))
 
     # -- phases ---------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from backend.api.v1.assistant import CitationOut
 from backend.assistant.settings import AssistantSettings
 from backend.assistant.types import TicketContext
 from backend.db.models import Company
+from backend.db.repositories import companies as company_repo
 from backend.db.repositories.audit_log import append_audit_entry
 from backend.errors import NotFound
 from backend.tenancy import service as company_service
@@ -75,7 +76,7 @@ class CompanySettingsBody(BaseModel):
     ) = Field(
         default=None, description="Web origins the widget may run on (https://support.acme.com)."
     )
-    audiences: list[Literal["agent", "customer"]] | None = Field(
+    audiences: Annotated[list[Literal["agent", "customer"]], Field(max_length=2)] | None = Field(
         default=None, description="Who the widget serves."
     )
     llm: LlmSettingsBody | None = None
@@ -110,33 +111,42 @@ async def read_company_settings(tenant: KeyTenant, session: TenantSession) -> An
 
 @router.patch("/company/settings", response_model=CompanySettingsBody)
 async def change_company_settings(
-    body: CompanySettingsBody, tenant: KeyTenant, session: TenantSession
+    body: CompanySettingsBody, tenant: KeyTenant, state: StateDep
 ) -> Any:
     """Change the settings you send (others keep their value; send null to clear one).
-    Applies to the next draft; widget origins within `HELPDESK_PLAN_CACHE_SECONDS`."""
-    company = await session.get(Company, tenant.company_id)
-    if company is None:
-        raise NotFound("company not found", code="company_not_found")
+    Applies to the next draft (cached answers made with the old settings are dropped);
+    widget origins within `HELPDESK_PLAN_CACHE_SECONDS`."""
     changes = body.model_dump(mode="json", exclude_unset=True)
-    merged = dict(company.settings or {})
-    for key, value in changes.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    # The merged settings must still be valid for the assistant (400 otherwise).
-    AssistantSettings.from_company_settings(merged)
-    company.settings = merged
-    await append_audit_entry(
-        session,
-        company_id=tenant.company_id,
-        actor=tenant.actor,
-        action="company.settings",
-        target=tenant.company_id,
-        details={"changed": sorted(changes)},
-    )
-    await session.flush()
-    return CompanySettingsBody.model_validate(_read(company))
+    async with state.database.tenant_session(tenant.company_id) as session:
+        company = await session.get(Company, tenant.company_id)
+        if company is None:
+            raise NotFound("company not found", code="company_not_found")
+        merged = dict(company.settings or {})
+        for key, value in changes.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        # The merged settings must still be valid for the assistant (400 otherwise).
+        AssistantSettings.from_company_settings(merged)
+        company.settings = merged
+        # Answers cached under the old tone or redaction are stale now (private caches key
+        # on the generation; the shared cache is voided below, after the commit).
+        await company_repo.bump_knowledge_generation(session, tenant.company_id)
+        await append_audit_entry(
+            session,
+            company_id=tenant.company_id,
+            actor=tenant.actor,
+            action="company.settings",
+            target=tenant.company_id,
+            details={"changed": sorted(changes)},
+        )
+        await session.flush()
+        result = CompanySettingsBody.model_validate(_read(company))
+    knowledge_changed = state.sync.parts.knowledge_changed
+    if knowledge_changed is not None:
+        await knowledge_changed(tenant.company_id)
+    return result
 
 
 class PreviewTicket(BaseModel):

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,3 +138,18 @@ async def delete_documents_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]
         delete(Document).where(Document.id.in_(list(ids))).returning(Document.id)
     )
     return len(list(result.scalars()))
+
+
+async def list_document_keys_after(
+    session: AsyncSession, *, after: tuple[str, str] | None, source: str | None, limit: int
+) -> list[tuple[str, str, uuid.UUID | None]]:
+    """(source, external_id, connector_id) in key order after ``after``: a re-index's pages."""
+    query = select(Document.source, Document.external_id, Document.connector_id).order_by(
+        Document.source, Document.external_id
+    )
+    if source is not None:
+        query = query.where(Document.source == source)
+    if after is not None:
+        query = query.where(tuple_(Document.source, Document.external_id) > after)
+    result = await session.execute(query.limit(limit))
+    return [(row.source, row.external_id, row.connector_id) for row in result]

@@ -60,15 +60,6 @@ async def insert_feedback(
     return feedback
 
 
-async def list_feedback(session: AsyncSession, interaction_id: uuid.UUID) -> list[Feedback]:
-    result = await session.execute(
-        select(Feedback)
-        .where(Feedback.interaction_id == interaction_id)
-        .order_by(Feedback.created_at)
-    )
-    return list(result.scalars())
-
-
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 

@@ -54,10 +54,3 @@ async def month_totals(session: AsyncSession, month: date) -> tuple[int, float]:
         )
     ).one()
     return int(row[0]), float(row[1])
-
-
-async def list_usage(session: AsyncSession, *, since: date | None) -> list[Usage]:
-    query = select(Usage).order_by(Usage.month.desc(), Usage.provider, Usage.model)
-    if since is not None:
-        query = query.where(Usage.month >= since)
-    return list((await session.execute(query)).scalars())

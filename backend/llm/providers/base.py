@@ -10,11 +10,10 @@ never retry or fall back themselves: that is the router's job. Providers leave
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
@@ -29,6 +28,7 @@ from backend.llm.errors import (
     ProviderUnavailable,
 )
 from backend.llm.types import Completed, LLMRequest, LLMResult, TextDelta
+from backend.retry_after import parse_retry_after_headers
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=10.0, pool=5.0)
 
@@ -73,32 +73,6 @@ async def iter_sse(response: httpx.Response) -> AsyncIterator[SSEEvent]:
         yield SSEEvent(event or "message", "\n".join(data))
 
 
-def parse_retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    # OpenAI and Azure OpenAI send a millisecond-precision variant next to the standard header.
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    # An HTTP date is absolute, so it is compared with the real wall clock, not the injected one.
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def _error_message(body: str) -> str:
     try:
         payload = json.loads(body)
@@ -119,7 +93,8 @@ def error_from_status(
 ) -> ProviderError:
     """Map a non-2xx HTTP answer to the typed error the router acts on."""
     message = f"HTTP {status}: {_error_message(body)}"
-    retry_after = parse_retry_after(headers)
+    # An HTTP date is absolute: compared with the wall clock, as no clock is injected here.
+    retry_after = parse_retry_after_headers(headers, datetime.now(UTC))
     if status == 429:
         return ProviderRateLimited(
             message, provider=provider, status=status, retry_after=retry_after
@@ -169,7 +144,3 @@ def join_url(base_url: str, path: str) -> str:
 
 def non_negative_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def header_map(headers: Mapping[str, str] | None) -> dict[str, str]:
-    return dict(headers or {})

@@ -41,6 +41,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from backend.language import base_language
 from backend.llm.providers.review_reply import compose_review_reply
 from backend.llm.types import (
     Completed,
@@ -294,10 +295,6 @@ def _terms(text: str) -> list[str]:
     return terms
 
 
-def _normalise_language(language: str) -> str:
-    return re.split(r"[-_]", language.strip().casefold(), maxsplit=1)[0]
-
-
 def _join_sentences(sentences: Sequence[str]) -> str:
     out = ""
     for sentence in sentences:
@@ -489,7 +486,7 @@ class ExtractiveComposer:
     # ----------------------------------------------------------------------------- compose
 
     def compose(self, req: LLMRequest) -> LLMResult:
-        template = TEMPLATES.get(_normalise_language(req.language), _GENERIC)
+        template = TEMPLATES.get(base_language(req.language) or "", _GENERIC)
         tone = req.tone or {}
         if req.task == "summarize":
             text, cited = self._summary(req, template)

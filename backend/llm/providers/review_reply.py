@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from backend.language import base_language, rating_sentiment
 from backend.llm.types import LLMRequest
 
 
@@ -334,17 +335,6 @@ def _first_name(author: str | None) -> str | None:
     return name
 
 
-def sentiment(rating: float | None, scale: float) -> str:
-    if rating is None or scale <= 0:
-        return "neutral"
-    share = rating / scale
-    if share >= 0.7:  # 4-5 of 5, 7-10 of 10
-        return "positive"
-    if share <= 0.5:  # 1-2 of 5, 1-5 of 10
-        return "negative"
-    return "neutral"
-
-
 def compose_review_reply(
     req: LLMRequest,
     *,
@@ -353,7 +343,7 @@ def compose_review_reply(
 ) -> tuple[str, tuple[str, ...]]:
     """(reply text, cited passage ids). ``candidates`` are quotable policy sentences
     (text, passage index, terms) from the request's public passages."""
-    language = re.split(r"[-_]", req.language.strip().casefold(), maxsplit=1)[0]
+    language = base_language(req.language) or "en"
     phrases = PHRASES.get(language, PHRASES["en"])
     read_as = language if language in PHRASES else "en"
     tone = req.tone or {}
@@ -361,7 +351,7 @@ def compose_review_reply(
     clauses = read_review(review, read_as)
     praise = [c for c in clauses if c.polarity > 0]
     complaints = [c for c in clauses if c.polarity < 0]
-    by_rating = sentiment(req.rating, req.rating_scale)
+    by_rating = rating_sentiment(req.rating, req.rating_scale)
     if by_rating == "positive" and complaints:
         mood = "mixed"
     elif by_rating == "neutral":

@@ -20,7 +20,7 @@ API keys gain ``scopes``; keys that exist keep every scope. Sync runs gain ``chu
 passages written, for the console's progress).
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010 (was 0008; re-chained after merging main, which brought 0010)
 Create Date: 2026-12-05
 """
 
@@ -31,7 +31,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
 revision: str = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

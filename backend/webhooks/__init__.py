@@ -1,0 +1,1 @@
+"""Webhooks in: platforms push "this item changed", we re-fetch it (see service.py)."""
