@@ -72,6 +72,8 @@ async function replayApi() {
   const reviews = { by_day: days.map((day, i) => ({ day, platform: 'google_business', location: null, reviews: 5, average_rating: 3.6 + i * 0.1, positive: 2 + (i % 3), neutral: 1, negative: 2 - (i % 2) })) };
   const gaps = { gaps: [{ volume: 9, trend: 0.4, representative_questions: ['Can the hub work on 5 GHz?', 'Hub drops after router update'], draft_article: { title: 'Using the Lumen hub with 5 GHz routers', body: 'The hub only supports 2.4 GHz...', cites: ['ticket:LH-1001'] } }] };
   const accuracy = { fields: [{ field: 'priority', accepted: 30, overridden: 6, accuracy: 0.833 }, { field: 'group', accepted: 21, overridden: 9, accuracy: 0.7 }] };
+  const users = [{ id: 'u-1', email: 'admin@lumen.example', name: 'Demo Admin', role: 'owner', company_id: 'demo', invitation_pending: false }];
+  const keys = [];
   let companySettings = { tone: { style: 'friendly', greeting: 'Hi {name},', sign_off: 'Cheers,', signature: 'The Lumen Home support team' }, languages: ['en', 'ko'], pii_redaction: true, llm: { route: 'openai-mini', monthly_budget_usd: 50 }, widget_origins: ['https://lumen-home.freshdesk.com'], audiences: ['agent', 'customer'] };
 
   const route = async (method, path, body, headers) => {
@@ -125,6 +127,18 @@ async function replayApi() {
     if (path === '/v1/analytics/reviews') return [200, reviews];
     if (path === '/v1/insights/gaps') return [200, gaps];
     if (path === '/v1/triage/accuracy') return [200, accuracy];
+    if (path === '/console/api/users' && method === 'GET') return [200, users];
+    if (path === '/console/api/users' && method === 'POST') {
+      const invited = { id: `u-${users.length + 1}`, email: body.email, name: body.name, role: body.role, company_id: 'demo', invitation_pending: true };
+      users.push(invited);
+      return [201, { user: invited, invite_token: 'tok-replay', invite_url: '/console/#/accept?token=tok-replay' }];
+    }
+    if (path === '/v1/company/api-keys' && method === 'GET') return [200, keys];
+    if (path === '/v1/company/api-keys' && method === 'POST') {
+      const created = { id: `k-${keys.length + 1}`, name: body.name, prefix: 'hd_live_abcd', scopes: body.scopes, created_at: new Date().toISOString(), created_by: 'user:u-1', last_used_at: null, expires_at: null, revoked_at: null };
+      keys.push(created);
+      return [201, { ...created, key: 'hd_live_abcd_replayed-secret-key-value' }];
+    }
     if (path === '/v1/search') return [200, { results: [{ document_id: 'd1', passage_id: 'p1', external_id: 'article:1', title: 'Lumen Hub keeps going offline', url: 'https://help.lumenhome.example/en/articles/hub-offline', kind: 'article', source: 'freshdesk', language: 'en', status: null, internal: false, snippet: 'The hub only supports 2.4 GHz networks; mesh routers that steer bands drop it.', score: 0.0328, updated_at: null }, { document_id: 'd2', passage_id: 'p2', external_id: 'ticket:LH-1001', title: 'Hub disconnects every evening', url: null, kind: 'ticket', source: 'freshdesk', language: 'en', status: 'resolved', internal: true, snippet: 'Firmware 3.4 already installed; band steering was the cause.', score: 0.0311, updated_at: null }] }];
     if (path === '/v1/documents') return [200, [{ id: 'd1', connector_id: 'c-1', source: 'freshdesk', external_id: 'article:1', kind: 'article', title: 'Lumen Hub keeps going offline', url: null, language: 'en', status: null, tags: [], chunk_count: 3, source_updated_at: null, updated_at: new Date().toISOString() }]];
     return [404, { error: 'not_found', detail: path }];
@@ -264,6 +278,26 @@ async function main() {
     summary.kpis = await page.$$eval('[data-kpi]', (nodes) => Object.fromEntries(nodes.map((n) => [n.getAttribute('data-kpi'), n.textContent])));
     await shoot('insight', [1280]);
     step('charts read');
+
+    // Users and keys: an invitation link and a new key, each shown once.
+    await page.goto(`${base}/console/#/team`);
+    await page.locator('input[name="email"]').fill('new.agent@example.org');
+    await page.locator('input[name="name"]').fill('New Agent');
+    await page.getByRole('button', { name: 'Invite', exact: true }).click();
+    const link = page.locator('input[aria-label="Invitation link"]');
+    await link.waitFor();
+    summary.inviteLink = await link.inputValue();
+    await page.locator('td', { hasText: 'new.agent@example.org' }).waitFor();
+    await page.locator('input[name="key_name"]').fill('Helpdesk sync job');
+    await page.getByLabel('ingest (connectors, documents)').check();
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const newKey = page.locator('input[aria-label="New API key"]');
+    await newKey.waitFor();
+    summary.newKeyLength = (await newKey.inputValue()).length;
+    const keyRow = page.locator('tr', { hasText: 'Helpdesk sync job' });
+    await keyRow.waitFor();
+    summary.keyScopes = await keyRow.locator('td').nth(2).textContent();
+    step('team');
 
     // Korean.
     await page.getByLabel('Language', { exact: true }).selectOption('ko');

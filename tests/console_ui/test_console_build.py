@@ -99,3 +99,5 @@ def test_console_works_in_chromium_against_the_contract_replay() -> None:
     assert summary["kpis"]["calls"] == "301"
     assert summary["koreanNav"][3] == "인사이트" and summary["lang"] == "ko"
     assert summary["phoneOverflowPx"] <= 0
+    assert "/console/#/accept?token=" in summary["inviteLink"]
+    assert summary["newKeyLength"] > 20 and summary["keyScopes"] == "assistant, ingest"

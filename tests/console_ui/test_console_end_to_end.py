@@ -143,6 +143,8 @@ async def test_console_end_to_end_in_chromium(
     assert {"Calls per day", "Latency p95", "Cache hit rate"} <= set(drawn)
     assert summary["koreanNav"][3] == "인사이트"
     assert summary["phoneOverflowPx"] <= 0
+    assert summary["inviteLink"].startswith(f"{base}/console/#/accept?token=")
+    assert summary["newKeyLength"] > 20 and summary["keyScopes"] == "assistant, ingest"
 
     # What the browser did is in Postgres, in this company only, and audited as the user.
     async with state.database.tenant_session(company.company_id) as session:
@@ -150,6 +152,19 @@ async def test_console_end_to_end_in_chromium(
         documents = (await session.execute(text("SELECT count(*) FROM documents"))).scalar_one()
         actors = (await session.execute(text("SELECT DISTINCT actor FROM audit_log"))).scalars()
         actor_names = list(actors)
+        invited = (
+            await session.execute(
+                text("SELECT role FROM console_users WHERE email = :e"),
+                {"e": "new.agent@example.org"},
+            )
+        ).scalar_one()
+        scopes = (
+            await session.execute(
+                text("SELECT scopes FROM api_keys WHERE name = 'Helpdesk sync job'")
+            )
+        ).scalar_one()
+    assert invited == "agent"
+    assert sorted(scopes) == ["assistant", "ingest"]
     assert ("freshdesk", "Freshdesk support") in [tuple(row) for row in connectors]
     assert documents >= 3
     assert any(actor.startswith("user:") for actor in actor_names), actor_names
