@@ -38,6 +38,7 @@ async function replayApi() {
   const seen = [];
   const csrf = 'csrf-replay';
   let signedIn = false;
+  let agentSignedIn = false;
   const connectors = [];
   const runs = new Map();
   const freshdeskSchema = {
@@ -78,7 +79,18 @@ async function replayApi() {
 
   const route = async (method, path, body, headers) => {
     const user = { id: 'u-1', email: 'admin@lumen.example', name: 'Demo Admin', role: 'owner', company_id: 'demo' };
-    if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(method) && path !== '/console/api/session' && headers['x-csrf-token'] !== csrf) return [403, { error: 'csrf_failed', detail: 'missing X-CSRF-Token' }];
+    if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(method) && !['/console/api/session', '/console/api/invitations/accept'].includes(path) && headers['x-csrf-token'] !== csrf) return [403, { error: 'csrf_failed', detail: 'missing X-CSRF-Token' }];
+    if (path === '/console/api/invitations/accept') {
+      const invited = users.find((u) => u.invitation_pending);
+      if (!invited || body.token !== 'tok-replay') return [404, { error: 'invitation_not_found', detail: null }];
+      invited.invitation_pending = false;
+      invited.name = body.name;
+      agentSignedIn = true;
+      return [200, { user: invited, csrf_token: csrf }];
+    }
+    if (path === '/console/api/session' && method === 'GET' && agentSignedIn && !headers.cookie?.includes('owner')) {
+      return [200, { user: users.find((u) => u.role === 'agent'), csrf_token: csrf }];
+    }
     if (path === '/console/api/session' && method === 'POST') {
       if (body.password !== 'correct horse battery') return [401, { error: 'invalid_credentials', detail: null }];
       signedIn = true;
@@ -298,6 +310,20 @@ async function main() {
     await keyRow.waitFor();
     summary.keyScopes = await keyRow.locator('td').nth(2).textContent();
     step('team');
+
+    // The invitee accepts in a browser of their own and, as an agent, sees Knowledge only.
+    const invitee = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'en-US' });
+    const inviteePage = await invitee.newPage();
+    inviteePage.setDefaultTimeout(STEP_TIMEOUT_MS);
+    await inviteePage.goto(summary.inviteLink);
+    await inviteePage.getByLabel('Your name', { exact: true }).fill('New Agent');
+    await inviteePage.getByLabel('Choose a password', { exact: true }).fill('agent password 123');
+    await inviteePage.getByRole('button', { name: 'Accept and sign in' }).click();
+    await inviteePage.getByRole('navigation').waitFor();
+    summary.agentNav = await inviteePage.$$eval('nav a', (links) => links.map((a) => a.textContent));
+    summary.agentWho = await inviteePage.locator('.who').textContent();
+    await invitee.close();
+    step('invitation accepted');
 
     // Korean.
     await page.getByLabel('Language', { exact: true }).selectOption('ko');

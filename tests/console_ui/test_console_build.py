@@ -101,3 +101,4 @@ def test_console_works_in_chromium_against_the_contract_replay() -> None:
     assert summary["phoneOverflowPx"] <= 0
     assert "/console/#/accept?token=" in summary["inviteLink"]
     assert summary["newKeyLength"] > 20 and summary["keyScopes"] == "assistant, ingest"
+    assert summary["agentNav"] == ["Knowledge"] and summary["agentWho"] == "New Agent (agent)"

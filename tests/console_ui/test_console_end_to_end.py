@@ -145,6 +145,7 @@ async def test_console_end_to_end_in_chromium(
     assert summary["phoneOverflowPx"] <= 0
     assert summary["inviteLink"].startswith(f"{base}/console/#/accept?token=")
     assert summary["newKeyLength"] > 20 and summary["keyScopes"] == "assistant, ingest"
+    assert summary["agentNav"] == ["Knowledge"] and summary["agentWho"] == "New Agent (agent)"
 
     # What the browser did is in Postgres, in this company only, and audited as the user.
     async with state.database.tenant_session(company.company_id) as session:
