@@ -19,7 +19,7 @@ from backend.api.dependencies import ClockDep, StateDep
 from backend.console.http import console_auth
 from backend.console.service import COOKIE_NAME
 from backend.demo import SAMPLE_OPEN_TICKET_ID, SAMPLE_OPEN_TICKET_ID_KO, TICKET_SOURCE
-from backend.demo.loader import demo_console_email
+from backend.demo.loader import demo_console_email, demo_console_password_file
 from backend.errors import NotFound
 from backend.tenancy import service
 
@@ -65,8 +65,10 @@ async def demo_page(
 @router.get("/demo/console")
 async def demo_console(request: Request, state: StateDep) -> RedirectResponse:
     """Sign the demo admin in (with the password `helpdesk demo` stored) and open the
-    console: the same session cookie a sign-in sets, so the console runs as for anyone."""
-    password_file = state.settings.resolved_data_dir / "demo-console-password"
+    console: the same session cookie a sign-in sets, so the console runs as for anyone.
+    A link that signs in is for the demo only (this router exists in demo mode alone): the
+    demo company holds sample data, and its server runs on the operator's own machine."""
+    password_file = demo_console_password_file(state)
     if not password_file.exists():
         raise NotFound(
             "the demo company has no console user; run `helpdesk demo`", code="demo_not_prepared"

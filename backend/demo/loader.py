@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from pathlib import Path
 
 from backend.api.state import AppState
 from backend.console.http import console_auth
@@ -19,6 +20,11 @@ ACTOR = "demo"
 
 DEMO_HELPDESK_ORIGIN = "https://lumen-home.freshdesk.com"
 DEMO_CONSOLE_NAME = "Demo admin"
+
+
+def demo_console_password_file(state: AppState) -> Path:
+    """Where `helpdesk demo` keeps the demo console user's password (0600)."""
+    return state.settings.resolved_data_dir / "demo-console-password"
 
 
 def demo_console_email(company_id: str) -> str:
@@ -70,7 +76,7 @@ async def prepare_demo_console_user(state: AppState) -> str:
     invitation flow as any user; the password is kept in ``data_dir/demo-console-password``
     (0600) and returned. Idempotent: a later run keeps the user and its password."""
     company_id = state.settings.demo_company_id
-    password_file = state.settings.resolved_data_dir / "demo-console-password"
+    password_file = demo_console_password_file(state)
     email = demo_console_email(company_id)
     existing = await find_user_by_email(state.database, email)
     if existing is not None and existing.password_hash and password_file.exists():
