@@ -7,8 +7,8 @@ request names only a connector id, so ``webhook_endpoints`` has one more policy,
 (to learn its company), nothing else. The request is then verified against the secret and
 everything after runs in that company's ``tenant_session``.
 
-Revision ID: 0009
-Revises: 0011 (was 0008; re-chained after main gained 0010 and 0011)
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-05
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-revision: str = "0009"
+revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
