@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.installed-test
 # A real OpenAI-compatible server for provider protocol tests (see ../shared/datasets/README.md).
 LLAMA_WHEEL := ../shared/wheels/llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl
 
-.PHONY: demo serve test lint typecheck pytest install install-test install-bench widget system-deps services clean
+.PHONY: demo serve test lint typecheck pytest install install-test install-bench widget console system-deps services clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,17 @@ $(WIDGET_STAMP): $(WIDGET_SOURCES)
 ## Build the embeddable sidebar widget (TypeScript, Vite) into frontend-widget/dist.
 widget: $(WIDGET_STAMP)
 
+CONSOLE_STAMP := frontend-console/dist/.built
+CONSOLE_SOURCES := $(shell find frontend-console/src -type f 2>/dev/null) \
+	frontend-console/index.html frontend-console/package-lock.json frontend-console/vite.config.ts
+
+$(CONSOLE_STAMP): $(CONSOLE_SOURCES)
+	cd frontend-console && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	touch $(CONSOLE_STAMP)
+
+## Build the company console (TypeScript, Vite, uPlot) into frontend-console/dist (/console/).
+console: $(CONSOLE_STAMP)
+
 install: $(STAMP)
 
 install-test: $(TEST_STAMP)
@@ -43,7 +54,7 @@ install-bench: install
 	$(BIN)/pip install -q -e '.[bench]'
 
 ## Run the product on the embedded default (nothing to configure): API on 127.0.0.1:8000.
-demo: install widget
+demo: install widget console
 	$(BIN)/helpdesk demo
 
 serve: install
@@ -62,7 +73,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install-test widget system-deps services
+pytest: install-test widget console system-deps services
 	$(BIN)/pytest
 
 ## Everything CI runs: install, lint, type check, the whole test suite on real services.
@@ -70,4 +81,5 @@ test: install system-deps services lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .helpdesk-data .mypy_cache .ruff_cache .pytest_cache \
-		frontend-widget/node_modules frontend-widget/dist
+		frontend-widget/node_modules frontend-widget/dist \
+		frontend-console/node_modules frontend-console/dist

@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 
 from backend import __version__
 from backend.api import admin, console, demo, ops
+from backend.api.console_static import mount_console
 from backend.api.cors import CompanyCorsMiddleware, OriginPolicy
 from backend.api.edge import RequestEdgeMiddleware
 from backend.api.errors import install_error_handlers
@@ -185,4 +186,6 @@ def create_app(
     if settings.widget_dir.is_dir():
         # The embeddable widget bundle (and its demo page); nginx serves the same files.
         app.mount("/widget", StaticFiles(directory=settings.widget_dir), name="widget")
+    if settings.console_dir.is_dir():
+        mount_console(app, settings.console_dir)
     return app

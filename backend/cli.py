@@ -146,7 +146,7 @@ def demo(
     """Run the API with a demo company and sample data, and the widget on a sample ticket."""
     import os
 
-    from backend.demo.loader import prepare_demo
+    from backend.demo.loader import demo_console_email, prepare_demo
 
     api_key = _run(prepare_demo)
     settings = Settings()
@@ -157,9 +157,16 @@ def demo(
         if settings.widget_dir.is_dir()
         else "not built: run `make widget` (npm) to see the sidebar widget"
     )
+    company_console = (
+        f"{base}/demo/console   (signs in {demo_console_email(company_id)}; password in "
+        f"{settings.resolved_data_dir / 'demo-console-password'})"
+        if settings.console_dir.is_dir()
+        else "not built: run `make console` (npm) to see the company console"
+    )
     console.print(
         f"\n[bold]Helpdesk Assistant demo[/bold] — company [bold]{company_id}[/bold]\n"
         f"  widget demo: {widget}\n"
+        f"  console:     {company_console}\n"
         f"  API docs:    {base}/docs\n"
         f"  API key:     {api_key}  (stored in {settings.resolved_data_dir / 'demo-api-key'})\n"
         f"  try:         curl -X POST -H 'Authorization: Bearer {api_key}' "

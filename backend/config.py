@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         default=Path("frontend-widget/dist"),
         description="Built widget files, served at /widget/ when the folder exists.",
     )
+    console_dir: Path = Field(
+        default=Path("frontend-console/dist"),
+        description="Built company console (`make console`), served at /console/ when the "
+        "folder exists.",
+    )
     demo_mode: bool = Field(
         default=False, description="Serve /demo: the widget on a sample ticket (`helpdesk demo`)."
     )

@@ -1,4 +1,5 @@
-"""The demo page (only with HELPDESK_DEMO_MODE): the widget on a sample ticket.
+"""The demo pages (only with HELPDESK_DEMO_MODE): the widget on a sample ticket, and the
+company console signed in as the demo company's admin.
 
 `/demo` mints a fresh short-lived widget token for the demo company on the server, with the
 demo company's API key, and redirects to the widget's demo page with it — so the browser
@@ -15,7 +16,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
 from backend.api.dependencies import ClockDep, StateDep
+from backend.console.http import console_auth
+from backend.console.service import COOKIE_NAME
 from backend.demo import SAMPLE_OPEN_TICKET_ID, SAMPLE_OPEN_TICKET_ID_KO, TICKET_SOURCE
+from backend.demo.loader import demo_console_email, demo_console_password_file
 from backend.errors import NotFound
 from backend.tenancy import service
 from backend.tenancy.scope import open_rows
@@ -58,3 +62,34 @@ async def demo_page(
         }
     )
     return RedirectResponse(f"/widget/demo.html?{query}", status_code=307)
+
+
+@router.get("/demo/console")
+async def demo_console(request: Request, state: StateDep) -> RedirectResponse:
+    """Sign the demo admin in (with the password `helpdesk demo` stored) and open the
+    console: the same session cookie a sign-in sets, so the console runs as for anyone.
+    A link that signs in is for the demo only (this router exists in demo mode alone): the
+    demo company holds sample data, and its server runs on the operator's own machine."""
+    password_file = demo_console_password_file(state)
+    if not password_file.exists():
+        raise NotFound(
+            "the demo company has no console user; run `helpdesk demo`", code="demo_not_prepared"
+        )
+    signed_in = await console_auth(state).sign_in(
+        demo_console_email(state.settings.demo_company_id),
+        password_file.read_text().strip(),
+        client_ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+    response = RedirectResponse("/console/", status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        signed_in.token,
+        max_age=int(state.settings.console_session_hours * 3600),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
