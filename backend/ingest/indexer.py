@@ -285,10 +285,13 @@ class KnowledgeIndexer:
         left out counts as failed, with the reason in the run's errors."""
         if self.document_room is None or not any(c[2] is None for c in candidates):
             return candidates
+        # Read the in-flight count before the written rows: a page written and released
+        # while the count runs is then counted twice (erring towards refusing), never missed.
+        in_flight = self._admitted_unwritten[company_id]
         room = await self.document_room(company_id)
         if room is None:
             return candidates
-        room -= self._admitted_unwritten[company_id]
+        room -= in_flight
         kept = []
         refused = 0
         for candidate in candidates:
