@@ -35,10 +35,12 @@ _ROUTE_SCOPES: Final[tuple[tuple[str, Scope], ...]] = (
     ("/v1/analytics", "admin"),
     ("/v1/insights", "admin"),
     ("/v1/privacy", "admin"),
+    ("/v1/evaluation", "admin"),
     ("/v1/widget-tokens", "widget-mint"),
     ("/v1/connectors", "ingest"),
     ("/v1/sync-runs", "ingest"),
     ("/v1/documents", "ingest"),
+    ("/v1/knowledge", "ingest"),
 )
 
 # What an agent may read beyond the assistant: the knowledge it answers from.

@@ -28,7 +28,7 @@ from backend.blobs import BlobStore, TenantBlobs
 from backend.db.repositories import documents as document_repo
 from backend.db.repositories.audit_log import append_audit_entry
 from backend.db.session import Database
-from backend.errors import BadRequest
+from backend.errors import BadRequest, Conflict, NotFound
 from backend.ingest.indexer import KnowledgeIndexer
 from backend.ingest.stored_documents import read_stored_document
 from backend.ingest.sync import IndexingParts
@@ -142,6 +142,61 @@ class KnowledgeReindexer:
                 },
             )
         return page
+
+    async def reindex_document(
+        self, company_id: CompanyId, document_id: uuid.UUID, *, actor: str
+    ) -> ReindexedDocument:
+        """Chunk and embed one document again from its stored copy.
+
+        Raises :class:`NotFound` for an id the company does not have (another company's id
+        included: the lookup runs under the company's row-level security) and
+        :class:`NeedsRefetch` when the stored copy cannot be re-indexed; nothing is written then.
+        """
+        async with self._database.tenant_session(company_id) as session:
+            document = await document_repo.get_document(session, document_id)
+            key = (
+                None
+                if document is None
+                else (document.source, document.external_id, document.connector_id)
+            )
+        if key is None:
+            raise NotFound("no such document", code="document_not_found")
+        doc_source, external_id, connector_id = key
+        blobs = TenantBlobs(self._blobs, company_id)
+        stored = read_stored_document(await blobs.get_document(doc_source, external_id))
+        if stored is None:
+            raise NeedsRefetch(
+                "this document was stored before re-indexing was possible (or is missing from "
+                "the object store): the next sync of its connector brings it back",
+                code="document_needs_refetch",
+            )
+        counts = await self._indexer_for(connector_id).index(company_id, [stored], force=True)
+        async with self._scope_for(company_id) as scope:
+            if counts.upserted:
+                # New vectors: cached answers are voided once the audit entry commits.
+                await scope.knowledge_changed()
+            await append_audit_entry(
+                scope.session,
+                company_id=company_id,
+                actor=actor,
+                action="knowledge.reindex",
+                target=str(document_id),
+                details={"documents": 1, "reindexed": counts.upserted, "chunks": counts.chunks},
+            )
+        return ReindexedDocument(document_id=document_id, chunks=counts.chunks)
+
+
+@dataclass
+class ReindexedDocument:
+    """What re-indexing one document did."""
+
+    document_id: uuid.UUID
+    chunks: int
+    """Chunks written."""
+
+
+class NeedsRefetch(Conflict):
+    """The document's stored copy predates the re-indexable format (or is missing)."""
 
 
 def build_reindexer(database: Database, parts: IndexingParts) -> KnowledgeReindexer:

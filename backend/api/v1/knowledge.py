@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.api.dependencies import CurrentTenant, IndexerDep, TenantSession, require_api_key
-from backend.api.schemas import ERROR_RESPONSES, MAX_OFFSET, NOT_FOUND
+from backend.api.dependencies import (
+    CurrentTenant,
+    IndexerDep,
+    KeyTenant,
+    StateDep,
+    TenantSession,
+    require_api_key,
+)
+from backend.api.schemas import ERROR_RESPONSES, MAX_OFFSET, NOT_FOUND, ErrorBody
 from backend.db.models import Document
 from backend.db.repositories import documents as document_repo
 from backend.errors import NotFound
+from backend.ingest.reindex import MAX_PAGE_DOCUMENTS, build_reindexer
 
 # Management endpoints: API keys only, never a widget token.
 router = APIRouter(
@@ -143,3 +152,78 @@ async def delete_document(
     if not deleted:
         raise NotFound("no such document", code="document_not_found")
     return PurgeResult(deleted_documents=deleted)
+
+
+class ReindexedDocumentOut(BaseModel):
+    document_id: uuid.UUID
+    chunks: int = Field(description="Chunks written for the document.")
+
+
+class KnowledgeReindexIn(BaseModel):
+    source: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Only documents from this source (e.g. `freshdesk`); all when omitted.",
+    )
+    after: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="`next_cursor` of the previous page; omit it to start from the beginning.",
+    )
+    limit: int = Field(default=200, ge=1, le=MAX_PAGE_DOCUMENTS, description="Documents per page.")
+
+
+class KnowledgeReindexPageOut(BaseModel):
+    documents: int = Field(description="Documents in this page.")
+    reindexed: int = Field(description="Documents chunked and embedded again.")
+    chunks: int = Field(description="Chunks written.")
+    needs_refetch: list[str] = Field(
+        description="`source:external_id` of documents stored before re-indexing was possible "
+        "(or missing from the object store): the next sync of their connector restores them."
+    )
+    next_cursor: str | None = Field(
+        description="Send it as `after` to continue; `null` when every document is done."
+    )
+
+
+@router.post(
+    "/documents/{document_id}/reindex",
+    response_model=ReindexedDocumentOut,
+    responses={**NOT_FOUND, 409: {"model": ErrorBody}},
+)
+async def reindex_document(
+    document_id: uuid.UUID, tenant: KeyTenant, state: StateDep
+) -> ReindexedDocumentOut:
+    """Chunk and embed one document again from its stored copy, without fetching anything
+    from the helpdesk platform. Its search results are replaced in place and the company's
+    cached answers are voided. 409 `document_needs_refetch` when the document was stored
+    before re-indexing was possible: the next sync of its connector brings it back. Needs an
+    `ingest`-scoped key or a console owner/admin. Audited (`knowledge.reindex`)."""
+    done = await build_reindexer(state.database, state.sync.parts).reindex_document(
+        tenant.company_id, document_id, actor=tenant.actor
+    )
+    return ReindexedDocumentOut(document_id=done.document_id, chunks=done.chunks)
+
+
+@router.post(
+    "/knowledge/reindex",
+    response_model=KnowledgeReindexPageOut,
+    responses={400: {"model": ErrorBody}},
+)
+async def reindex_knowledge(
+    tenant: KeyTenant, state: StateDep, body: KnowledgeReindexIn | None = None
+) -> KnowledgeReindexPageOut:
+    """Chunk and embed one page of your documents again from their stored copies — e.g. after
+    a chunking change. Call again with `after` = `next_cursor` until `next_cursor` is `null`;
+    each page is complete when it returns, so a stopped re-index resumes from its last cursor.
+    Search keeps answering meanwhile. Needs an `ingest`-scoped key or a console owner/admin.
+    Audited (`knowledge.reindex`)."""
+    request = body or KnowledgeReindexIn()
+    page = await build_reindexer(state.database, state.sync.parts).reindex_page(
+        tenant.company_id,
+        after=request.after,
+        source=request.source,
+        limit=request.limit,
+        actor=tenant.actor,
+    )
+    return KnowledgeReindexPageOut(**asdict(page))
