@@ -25,6 +25,7 @@ from backend.api.v1 import (
     company_settings,
     connector_kinds,
     connectors,
+    evaluation,
     insights,
     knowledge,
     privacy,
@@ -177,6 +178,7 @@ def create_app(
     app.include_router(triage.router)
     app.include_router(analytics.router)
     app.include_router(insights.router)
+    app.include_router(evaluation.router)
     app.include_router(review_replies.router)
     app.include_router(review_replies.notes_router)
     app.include_router(webhooks.inbound)
