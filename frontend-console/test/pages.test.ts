@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { alignByDay } from '../src/charts';
 import { setLanguage } from '../src/i18n';
 import { errorCount, progressFigures, type SyncRun } from '../src/pages/connectors';
-import { hitRateByDay, ratingByDay } from '../src/pages/insight';
+import { comparisonTable, formatDelta, hitRateByDay, ratingByDay } from '../src/pages/insight';
 import { orNull, parseList } from '../src/pages/settings';
 import { assignableRoles } from '../src/pages/team';
 
@@ -64,5 +64,20 @@ describe('settings and roles', () => {
     expect(assignableRoles('owner')).toEqual(['owner', 'admin', 'agent']);
     expect(assignableRoles('admin')).toEqual(['admin', 'agent']);
     expect(assignableRoles('agent')).toEqual([]);
+  });
+});
+
+describe('evaluation comparison', () => {
+  it('signs deltas and flags regressions of the latest run', () => {
+    setLanguage('en');
+    expect(formatDelta(0.1)).toBe('+0.1');
+    expect(formatDelta(-0.05)).toBe('-0.05');
+    const table = comparisonTable({
+      base: 'r1', candidate: 'r2', tolerance: 0.02, regressions: ['answer_f1'],
+      deltas: { retrieval_hit_rate: 0.1, answer_f1: -0.05 },
+    });
+    expect(table.querySelector('caption')?.textContent).toBe('r2 minus r1');
+    const rows = [...table.querySelectorAll('tbody tr')].map((row) => row.textContent);
+    expect(rows).toEqual(['retrieval_hit_rate+0.1', 'answer_f1-0.05 regressed']);
   });
 });

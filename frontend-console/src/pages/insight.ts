@@ -5,7 +5,7 @@ import { ApiError, describeError, listOf } from '../api';
 import { alignByDay, barList, lineChart } from '../charts';
 import type { Context } from '../context';
 import { field, h } from '../dom';
-import { formatNumber, formatPercent, formatUsd } from '../format';
+import { formatNumber, formatPercent, formatTime, formatUsd } from '../format';
 import { t } from '../i18n';
 
 interface TaskDay { day: string; task: string; calls: number; cache_hits: number; latency_p50_ms: number | null; latency_p95_ms: number | null }
@@ -16,6 +16,23 @@ interface ReviewDay { day: string; platform: string; reviews: number; average_ra
 interface Gap { id?: string; volume: number; trend: number; representative_questions: string[]; draft_article: { title: string; body: string; cites: string[] } }
 interface FieldAccuracy { field: string; accepted: number; overridden: number; accuracy: number | null }
 interface EvaluationRun { id?: string; run_id?: string; created_at?: string; metrics?: Record<string, number> }
+interface EvaluationComparison { base: string; candidate: string; deltas: Record<string, number>; regressions: string[]; tolerance: number }
+
+/** A metric delta with its sign, e.g. "+0.12" / "-0.05". */
+export function formatDelta(delta: number): string {
+  return `${delta > 0 ? '+' : ''}${formatNumber(delta, 3)}`;
+}
+
+/** The latest two runs compared (newest minus the one before), as `helpdesk eval compare`. */
+export function comparisonTable(comparison: EvaluationComparison): HTMLElement {
+  return h('div', { class: 'table-wrap' }, h('table', {},
+    h('caption', {}, t('insight.compareCaption', { base: comparison.base, candidate: comparison.candidate })),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('insight.metric')), h('th', { scope: 'col' }, t('insight.delta')))),
+    h('tbody', {}, Object.entries(comparison.deltas).map(([metric, delta]) => h('tr', {},
+      h('td', {}, metric),
+      h('td', {}, formatDelta(delta), comparison.regressions.includes(metric) ? h('span', { class: 'tag', 'data-kind': 'error' }, ' ', t('insight.regression')) : '')))),
+  ));
+}
 
 export const WINDOWS = [7, 30, 90];
 
@@ -133,16 +150,21 @@ export async function insightPage(ctx: Context): Promise<HTMLElement> {
       : h('p', {}, t('insight.noTriage')),
   ]));
 
-  // Evaluation runs are shown only where the API lists them.
+  // Evaluation runs are shown only where the API lists them; the latest two are compared.
   const evaluationPanel = panel(t('insight.evaluation'), 'evaluation-title', api.get<unknown>('/v1/evaluation/runs').then(
-    (data) => {
+    async (data) => {
       const runs = listOf<EvaluationRun>(data, 'runs');
+      if (!runs.length) return [h('p', {}, t('insight.noRuns'))];
       const metrics = [...new Set(runs.flatMap((run) => Object.keys(run.metrics ?? {})))].slice(0, 6);
-      return [runs.length
-        ? h('div', { class: 'table-wrap' }, h('table', {},
-            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('insight.run')), metrics.map((m) => h('th', { scope: 'col' }, m)))),
-            h('tbody', {}, runs.map((run) => h('tr', {}, h('td', {}, run.run_id ?? run.id ?? ''), metrics.map((m) => h('td', {}, run.metrics?.[m] === undefined ? '—' : formatNumber(run.metrics[m], 3))))))))
-        : h('p', {}, t('insight.noRuns'))];
+      const table = h('div', { class: 'table-wrap' }, h('table', {},
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('insight.run')), h('th', { scope: 'col' }, t('insight.runDate')), metrics.map((m) => h('th', { scope: 'col' }, m)))),
+        h('tbody', {}, runs.map((run) => h('tr', {}, h('td', {}, run.run_id ?? run.id ?? ''), h('td', {}, formatTime(run.created_at)), metrics.map((m) => h('td', {}, run.metrics?.[m] === undefined ? '—' : formatNumber(run.metrics[m], 3))))))));
+      if (runs.length < 2) return [table];
+      const comparison = await api.get<EvaluationComparison>('/v1/evaluation/compare').then(
+        comparisonTable,
+        (error: unknown) => h('p', { class: 'status', 'data-kind': 'error' }, describeError(error)),
+      );
+      return [table, h('h3', {}, t('insight.compareLatest')), comparison];
     },
     (error) => {
       if (error instanceof ApiError && error.status === 404) return [h('p', { class: 'muted' }, t('insight.noEvaluationApi'))];
