@@ -25,8 +25,11 @@ router = APIRouter(
     dependencies=[Depends(require_api_key)],
 )
 
-RUN_ID_PATTERN = r"^[A-Za-z0-9._-]{1,80}$"
-RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="An evaluation run's id.")]
+RUN_ID_MAX = 80
+RUN_ID_PATTERN = r"^[A-Za-z0-9._-]+$"
+RunId = Annotated[
+    str, Path(pattern=RUN_ID_PATTERN, max_length=RUN_ID_MAX, description="An evaluation run's id.")
+]
 
 
 class EvaluationRunOut(BaseModel):
@@ -115,11 +118,17 @@ async def compare_evaluation_runs(
         str | None,
         Query(
             pattern=RUN_ID_PATTERN,
+            max_length=RUN_ID_MAX,
             description="Baseline run id; the one before `candidate` when omitted.",
         ),
     ] = None,
     candidate: Annotated[
-        str | None, Query(pattern=RUN_ID_PATTERN, description="Run id; the newest when omitted.")
+        str | None,
+        Query(
+            pattern=RUN_ID_PATTERN,
+            max_length=RUN_ID_MAX,
+            description="Run id; the newest when omitted.",
+        ),
     ] = None,
     tolerance: Annotated[
         float, Query(ge=0, le=1, description="A drop beyond this is a regression.")
