@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Final
 
 from fastapi import Request
 
-from backend.console.scopes import required_scope, role_allows
+from backend.console.scopes import accepted_scopes, required_scope, role_allows
 from backend.console.service import CSRF_HEADER, ConsoleAuth, csrf_matches
 from backend.errors import Forbidden
 from backend.tenancy.service import Tenant
@@ -69,5 +69,5 @@ def enforce_route_policy(request: Request, tenant: Tenant) -> None:
             raise Forbidden(f"the {tenant.role} role may not do this", code="role_forbidden")
         return
     scope = required_scope(path)
-    if scope not in tenant.scopes:
+    if not accepted_scopes(path) & tenant.scopes:
         raise Forbidden(f"this API key lacks the {scope!r} scope", code="insufficient_scope")

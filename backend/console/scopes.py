@@ -43,6 +43,12 @@ _ROUTE_SCOPES: Final[tuple[tuple[str, Scope], ...]] = (
     ("/v1/knowledge", "ingest"),
 )
 
+# Routes an ``admin`` key may call besides keys with the route's own scope: re-indexing is
+# both knowledge work (``ingest``) and the upkeep an administrator does after a model change.
+_ADMIN_ALSO: Final[frozenset[str]] = frozenset(
+    {"/v1/documents/{document_id}/reindex", "/v1/knowledge/reindex"}
+)
+
 # What an agent may read beyond the assistant: the knowledge it answers from.
 _AGENT_READABLE: Final[tuple[str, ...]] = ("/v1/documents",)
 _READ_METHODS: Final[frozenset[str]] = frozenset({"GET", "HEAD"})
@@ -54,6 +60,12 @@ def required_scope(path_template: str) -> Scope:
         if path_template == prefix or path_template.startswith(prefix + "/"):
             return scope
     return "assistant"
+
+
+def accepted_scopes(path_template: str) -> frozenset[str]:
+    """Any one of these scopes lets an API key call the route."""
+    scope = required_scope(path_template)
+    return frozenset({scope, "admin"}) if path_template in _ADMIN_ALSO else frozenset({scope})
 
 
 def role_allows(role: str, method: str, path_template: str) -> bool:

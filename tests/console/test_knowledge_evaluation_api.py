@@ -64,6 +64,20 @@ async def test_reindex_one_document_and_the_whole_company_for_that_company_only(
         response = await client.post(path, headers=customer, json={})
         assert response.status_code == 403, response.text
 
+    # An `admin`- or `ingest`-scoped key may re-index; an `assistant`-only key may not.
+    async def key_with(scope: str) -> dict[str, str]:
+        made = await owner.client.post(
+            "/v1/company/api-keys", json={"name": scope, "scopes": [scope]}, headers=owner.unsafe
+        )
+        assert made.status_code == 201, made.text
+        return {"Authorization": f"Bearer {made.json()['key']}", "X-Company-ID": acme.company_id}
+
+    for scope, status in (("admin", 200), ("ingest", 200), ("assistant", 403)):
+        response = await client.post(
+            f"/v1/documents/{document['id']}/reindex", headers=await key_with(scope)
+        )
+        assert response.status_code == status, (scope, response.text)
+
     # The whole company in pages, as the operator's re-index does.
     cursor, reindexed = None, 0
     while True:

@@ -198,7 +198,7 @@ async def reindex_document(
     from the helpdesk platform. Its search results are replaced in place and the company's
     cached answers are voided. 409 `document_needs_refetch` when the document was stored
     before re-indexing was possible: the next sync of its connector brings it back. Needs an
-    `ingest`-scoped key or a console owner/admin. Audited (`knowledge.reindex`)."""
+    `ingest`- or `admin`-scoped key or a console owner/admin. Audited (`knowledge.reindex`)."""
     done = await build_reindexer(state.database, state.sync.parts).reindex_document(
         tenant.company_id, document_id, actor=tenant.actor
     )
@@ -216,8 +216,8 @@ async def reindex_knowledge(
     """Chunk and embed one page of your documents again from their stored copies — e.g. after
     a chunking change. Call again with `after` = `next_cursor` until `next_cursor` is `null`;
     each page is complete when it returns, so a stopped re-index resumes from its last cursor.
-    Search keeps answering meanwhile. Needs an `ingest`-scoped key or a console owner/admin.
-    Audited (`knowledge.reindex`)."""
+    Search keeps answering meanwhile. Needs an `ingest`- or `admin`-scoped key or a console
+    owner/admin. Audited (`knowledge.reindex`)."""
     request = body or KnowledgeReindexIn()
     page = await build_reindexer(state.database, state.sync.parts).reindex_page(
         tenant.company_id,
