@@ -101,8 +101,10 @@ export async function knowledgePage(ctx: Context): Promise<HTMLElement> {
       await api.post(`/v1/documents/${doc.id}/reindex`);
       status.say(t('knowledge.reindexed'), 'ok');
     } catch (error) {
-      // Re-indexing one document is optional in the API; the next sync re-indexes otherwise.
-      status.say(error instanceof ApiError && (error.status === 404 || error.status === 405) ? t('knowledge.reindexMissing') : describeError(error), 'error');
+      // An older server has no such route (404 without our error code, or 405); a deleted
+      // document or a stored copy that needs a re-sync is explained by the API's own message.
+      const noRoute = error instanceof ApiError && ((error.status === 404 && error.code !== 'document_not_found') || error.status === 405);
+      status.say(noRoute ? t('knowledge.reindexMissing') : describeError(error), 'error');
     }
   };
   kind.addEventListener('change', () => { offset = 0; void load(); });
