@@ -6,9 +6,10 @@ route's path template here, so a route added later falls under a rule without to
 exists on every key made before scopes).
 
 - API keys carry scopes: ``assistant`` (search, answers, drafts, feedback, tickets, triage),
-  ``ingest`` (connectors, syncs, documents), ``admin`` (keys, settings, audit log, usage,
-  analytics, insights, privacy requests, the assistant preview), ``widget-mint`` (widget
-  tokens). A key lacking the route's scope gets 403 ``insufficient_scope``.
+  ``ingest`` (connectors, syncs, documents, re-index), ``admin`` (keys, settings, audit log,
+  usage, analytics, insights, evaluation runs, privacy requests, the assistant preview, and
+  re-index too), ``widget-mint`` (widget tokens). A key lacking the route's scope gets 403
+  ``insufficient_scope``.
 - Console users carry a role: ``owner`` and ``admin`` may call everything (who may manage
   whom is decided by the user endpoints), ``agent`` may use the assistant and read the
   knowledge (documents), nothing else: no connectors, settings, keys or users.
