@@ -242,6 +242,10 @@ class LLMRouter:
             chain = (choices.route, *route.chain)
         else:
             return route
+        if EXTRACTIVE in chain:
+            # The extractive composer always answers: whatever follows it is unreachable
+            # (and the plan appends it as the last resort anyway).
+            chain = chain[: chain.index(EXTRACTIVE)]
         known = tuple(dict.fromkeys(name for name in chain if name in self._providers))
         if len(known) < len(chain):
             logger.warning(

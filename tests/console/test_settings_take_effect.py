@@ -267,3 +267,18 @@ async def test_choices_are_cached_briefly_and_forgotten_on_change() -> None:
     assert await choices("acme") == CompanyChoices(monthly_budget_usd=5)
     assert await choices("globex") == CompanyChoices()
     assert reads == ["acme", "acme", "acme", "globex"]
+
+
+async def test_preferring_the_extractive_composer_calls_no_model(
+    make_company: MakeCompany,
+    console_user: SignIn,
+    client: httpx.AsyncClient,
+    hosted: ScriptedServer,
+    local: ScriptedServer,
+) -> None:
+    acme = await make_company("acme")
+    owner = await console_user(acme, "owner")
+    changed = await _patch(owner, {"llm": {"route": "extractive"}})
+    assert changed.status_code == 200, changed.text
+    assert await _draft(client, acme, "extractive preferred") == "extractive"
+    assert hosted.requests == [] and local.requests == []
