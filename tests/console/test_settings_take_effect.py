@@ -126,9 +126,14 @@ async def test_company_routes_and_budget_steer_the_router(
     )
     assert asked.status_code == 200 and asked.json()["provider"] == "local", asked.text
 
+    # The console sends only `route` and the budget: the per-task routes stay.
+    changed = await _patch(owner, {"llm": {"route": "openai", "monthly_budget_usd": None}})
+    assert changed.json()["llm"]["tasks"] == {"draft_reply": []}, changed.text
+
     # A budget of zero: only the extractive composer answers (the operator allows $100).
-    changed = await _patch(owner, {"llm": {"monthly_budget_usd": 0}})
+    changed = await _patch(owner, {"llm": {"route": None, "tasks": None, "monthly_budget_usd": 0}})
     assert changed.status_code == 200, changed.text
+    assert changed.json()["llm"] == {"route": None, "tasks": None, "monthly_budget_usd": 0}
     before = len(hosted.requests) + len(local.requests)
     assert await _draft(client, acme, "no budget") == "extractive"
     assert len(hosted.requests) + len(local.requests) == before, "no model was called"

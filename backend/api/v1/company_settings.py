@@ -73,8 +73,8 @@ class LlmSettingsBody(BaseModel):
         ge=0,
         le=1_000_000,
         description="Your monthly model spend limit. When the operator also set one, the "
-        "lower applies. Past 80% of it cheaper models answer; at 100% only the built-in "
-        "extractive composer does (answers never fail for budget).",
+        "lower applies. Near it (the operator's economy threshold) cheaper models answer; "
+        "at it only the built-in extractive composer does (answers never fail for budget).",
     )
 
 
@@ -141,7 +141,8 @@ async def read_company_settings(tenant: KeyTenant, session: TenantSession) -> An
 async def change_company_settings(
     body: CompanySettingsBody, tenant: KeyTenant, state: StateDep
 ) -> Any:
-    """Change the settings you send (others keep their value; send null to clear one).
+    """Change the settings you send (others keep their value; send null to clear one;
+    within `llm`, the fields you send, and `"llm": null` clears all of them).
     Applies to the next draft (cached answers made with the old settings are dropped);
     LLM routes and budget at once on the server that took the change and within
     `HELPDESK_PLAN_CACHE_SECONDS` on the others, as do widget origins. LLM routes may
@@ -158,6 +159,15 @@ async def change_company_settings(
         for key, value in changes.items():
             if value is None:
                 merged.pop(key, None)
+            elif key == "llm" and isinstance(merged.get("llm"), dict):
+                # Field by field: a client that knows only `route` and the budget (the
+                # console) keeps the per-task routes set through the API.
+                llm = {**merged["llm"], **value}
+                kept = {k: v for k, v in llm.items() if v is not None}
+                if kept:
+                    merged["llm"] = kept
+                else:
+                    merged.pop("llm")
             else:
                 merged[key] = value
         # The merged settings must still be valid for the assistant (400 otherwise).
