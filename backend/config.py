@@ -225,10 +225,14 @@ class Settings(BaseSettings):
     )
     llm_local_model: str = "local"
     llm_routes: str | None = Field(
-        default=None, description="JSON: fallback chains per task and per company."
+        default=None,
+        description="JSON: fallback chains per task and per company (a company's own "
+        "`llm` setting may reorder or narrow them among the configured providers).",
     )
     llm_budgets: str | None = Field(
-        default=None, description="JSON: monthly token/cost budgets per company."
+        default=None,
+        description="JSON: monthly token/cost budgets per company (a company's own "
+        "`llm.monthly_budget_usd` can only make its cost limit lower).",
     )
     llm_prices: str | None = Field(default=None, description="JSON: USD per million tokens.")
     llm_timeout_s: float = 30.0
@@ -442,8 +446,9 @@ class Settings(BaseSettings):
     plan_cache_seconds: float = Field(
         default=10.0,
         ge=0,
-        description="How long a process remembers a company's plan and CORS origins (a "
-        "change made through another process applies here at most this late).",
+        description="How long a process remembers a company's plan, CORS origins and LLM "
+        "routes and budget (a change made through another process applies here at most "
+        "this late).",
     )
 
     @field_validator(

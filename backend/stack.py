@@ -47,6 +47,7 @@ from backend.insight.gaps import GapFinder
 from backend.insight.triage import TriageService
 from backend.llm.builder import build_router_from_settings
 from backend.llm.cache import ResponseInvalidator
+from backend.llm.company_choice import CachedCompanyChoices
 from backend.llm.ledger import PostgresBudgetLedger
 from backend.llm.router import LLMRouter
 from backend.outbox import FileOutbox
@@ -85,6 +86,7 @@ class Stack:
     sync: SyncService
     jobs: JobQueue
     router: LLMRouter
+    llm_choices: CachedCompanyChoices
     assistant: AssistantService
     widget_signer: WidgetTokenSigner
     triage: TriageService
@@ -293,8 +295,14 @@ async def open_stack(
         await recorder.start()
         exit_stack.push_async_callback(recorder.close)
 
+        # Each company's own routes and budget, read per request (a short per-process cache,
+        # forgotten by the settings endpoint when they change).
+        llm_choices = CachedCompanyChoices(
+            company_settings_from_database(database), clock, ttl_s=settings.plan_cache_seconds
+        )
         router = build_router_from_settings(
             client=http,
+            company_choices=llm_choices,
             ledger=PostgresBudgetLedger(
                 database,
                 clock,
@@ -398,6 +406,7 @@ async def open_stack(
             sync=sync,
             jobs=jobs,
             router=router,
+            llm_choices=llm_choices,
             assistant=AssistantService(
                 assistant=assistant,
                 router=router,

@@ -12,6 +12,9 @@ Rules applied while preparing:
   excludes private-note passages and the ticket's own internal notes stay out of the prompt.
   The agent-facing ``answer`` and ``summarize`` may use them; their citations say internal.
 - Passages that try to instruct the model are flagged and left out (``flagged_passages``).
+- Answers and replies are written in the customer's language when the company lists it in
+  its ``languages`` setting (or lists none), else in the company's first language.
+  Summaries are for agents: their language is the caller's or the thread's.
 - With ``pii_redaction`` on, prompt text is redacted when the route can reach a provider
   outside our trust boundary (every provider but the extractive composer, unless the
   assistant is told a provider is local).
@@ -205,7 +208,7 @@ class Assistant:
         )
         passages, flagged = await _screened(retrieved)
         passages = await self._continued(company_id, passages, scope)
-        language = (
+        language = settings.reply_language(
             base_language(await _detect(question))
             or (base_language(ticket.language) if ticket else None)
             or DEFAULT_LANGUAGE
@@ -241,7 +244,7 @@ class Assistant:
         customer_text = ticket.customer_text().strip() or ticket.subject.strip()
         if not customer_text:
             raise BadRequest("the ticket has no customer message to reply to", code="empty_ticket")
-        language = await asyncio.to_thread(self.customer_language, ticket)
+        language = settings.reply_language(await asyncio.to_thread(self.customer_language, ticket))
         query = self._ticket_query(ticket)
 
         articles = await self._search_preferring_language(
@@ -295,7 +298,7 @@ class Assistant:
         self, company_id: CompanyId, review: ReviewContext, *, scope: AccessScope = AGENT_SCOPE
     ) -> PreparedRequest:
         settings = await self.settings_for(company_id)
-        language = (
+        language = settings.reply_language(
             base_language(await _detect(review.text))
             or base_language(review.language)
             or DEFAULT_LANGUAGE

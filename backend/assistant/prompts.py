@@ -123,8 +123,7 @@ def draft_reply_system(
         "The reply goes to the customer: never mention internal notes, other customers or "
         "other tickets by name, and never reveal anything not meant for the customer.",
         UNTRUSTED_DATA_RULE,
-        f"Write the reply in {language_name(language)}, the customer's language, whatever "
-        "language the passages are in.",
+        f"Write the reply in {language_name(language)}, whatever language the passages are in.",
     ]
     rules = tone_rules(tone)
     if rules:
@@ -154,7 +153,7 @@ def review_reply_system(
         guidance,
         CITATION_RULE,
         UNTRUSTED_DATA_RULE,
-        f"Write the reply in {language_name(language)}, the review's language.",
+        f"Write the reply in {language_name(language)}.",
     ]
     rules = tone_rules(tone)
     if rules:

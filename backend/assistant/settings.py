@@ -1,9 +1,10 @@
-"""Per-company assistant settings: reply tone and PII redaction.
+"""Per-company assistant settings: reply tone, reply languages and PII redaction.
 
 They live in the ``companies.settings`` JSON column::
 
     {"tone": {"greeting": "Hi {name},", "sign_off": "Cheers,", "style": "friendly",
               "signature": "The Acme team", "contact": "support@acme.example"},
+     "languages": ["en", "ko"],
      "pii_redaction": true,
      "retrieval": {"dense_weight": 4.0, "tuned_by_run": "20261205T031500Z-1a2b3c"}}
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backend.db.repositories import companies as company_repo
 from backend.db.session import Database
 from backend.errors import BadRequest, NotFound
+from backend.language import base_language
 
 
 class ToneSettings(BaseModel):
@@ -58,8 +60,18 @@ class AssistantSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     tone: ToneSettings = ToneSettings()
+    languages: tuple[str, ...] | None = None
+    """Languages replies are written in; ``None`` or empty: whatever the customer wrote."""
     pii_redaction: bool = False
     retrieval: RetrievalSettings = RetrievalSettings()
+
+    def reply_language(self, detected: str) -> str:
+        """``detected`` (a base language code) if the company replies in it, else the
+        company's first language; ``detected`` when the company listed none."""
+        listed = [code for code in (base_language(raw) for raw in self.languages or ()) if code]
+        if not listed or detected in listed:
+            return detected
+        return listed[0]
 
     @classmethod
     def from_company_settings(cls, raw: Mapping[str, Any] | None) -> AssistantSettings:

@@ -21,6 +21,7 @@ import httpx
 from backend.llm.breaker import BreakerPolicy
 from backend.llm.budget import BudgetLedger, BudgetPolicy
 from backend.llm.clock import Clock
+from backend.llm.company_choice import CompanyChoicesSource
 from backend.llm.errors import LLMConfigError
 from backend.llm.pricing import PriceTable
 from backend.llm.providers.anthropic import DEFAULT_BASE_URL as ANTHROPIC_BASE_URL
@@ -54,6 +55,7 @@ def build_router_from_settings(
     max_retry_after_s: float = 10.0,
     breaker_failures: int = 5,
     breaker_cooldown_s: float = 30.0,
+    company_choices: CompanyChoicesSource | None = None,
 ) -> LLMRouter:
     """A ready router. ``client`` is shared by all HTTP providers and owned by the caller."""
     if timeout_s <= 0 or connect_timeout_s <= 0:
@@ -120,4 +122,5 @@ def build_router_from_settings(
         clock=clock,
         retry=RetryPolicy(max_attempts=max_attempts, max_retry_after_s=max_retry_after_s),
         breaker=BreakerPolicy(failure_threshold=breaker_failures, cooldown_s=breaker_cooldown_s),
+        company_choices=company_choices,
     )

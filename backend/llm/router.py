@@ -1,7 +1,9 @@
 """The LLM router: which provider writes a given text, and what happens when it can't.
 
 For each request the router builds a plan: the route for (company, task) from
-:class:`RouteConfig`, narrowed by the company's monthly budget (normal chain → cheaper
+:class:`RouteConfig`, replaced by the company's own choice of configured providers when it
+made one (:mod:`backend.llm.company_choice`), narrowed by the company's monthly budget (the
+stricter of the operator's and the company's) (normal chain → cheaper
 ``economy_chain`` → extractive only), with the extractive composer appended as the last
 resort of every chain. It then walks the chain:
 
@@ -31,8 +33,14 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend.llm.breaker import BreakerPolicy, BreakerState, CircuitBreaker
-from backend.llm.budget import BudgetLedger, BudgetPolicy, BudgetStatus
+from backend.llm.budget import BudgetLedger, BudgetPolicy, BudgetStatus, CompanyBudget
 from backend.llm.clock import Clock, SystemClock, month_of
+from backend.llm.company_choice import (
+    DEFAULT_ROUTE,
+    NO_CHOICES,
+    CompanyChoices,
+    CompanyChoicesSource,
+)
 from backend.llm.errors import LLMConfigError, ProviderError, ProviderTimeout
 from backend.llm.pricing import PriceTable
 from backend.llm.providers.base import LLMProvider
@@ -143,8 +151,11 @@ class LLMRouter:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         breaker: BreakerPolicy | None = None,
+        company_choices: CompanyChoicesSource | None = None,
     ) -> None:
+        """``company_choices``: each company's own routes and budget (read per request)."""
         self._clock: Clock = clock or SystemClock()
+        self._company_choices = company_choices
         self._routes = routes or RouteConfig()
         self._ledger = ledger
         self._budgets = budgets or BudgetPolicy()
@@ -179,9 +190,35 @@ class LLMRouter:
 
     # ------------------------------------------------------------------------------ plan
 
-    async def budget_status(self, company_id: str) -> BudgetStatus | None:
-        """The company's spend this month against its limits; None when it has no limits."""
+    async def company_choices(self, company_id: str) -> CompanyChoices:
+        """The company's own LLM choices; none when they cannot be read (answering goes on
+        with the operator's routes and budget)."""
+        if self._company_choices is None:
+            return NO_CHOICES
+        try:
+            return await self._company_choices(company_id)
+        except Exception:
+            logger.exception("llm_company_choices_lookup_failed", company_id=company_id)
+            return NO_CHOICES
+
+    def limits_for(self, company_id: str, choices: CompanyChoices) -> CompanyBudget:
+        """The operator's limits, made stricter by the company's own monthly budget."""
         limits = self._budgets.limits_for(company_id)
+        own = choices.monthly_budget_usd
+        if own is None:
+            return limits
+        operator = limits.monthly_cost_usd
+        return limits.model_copy(
+            update={"monthly_cost_usd": own if operator is None else min(own, operator)}
+        )
+
+    async def budget_status(
+        self, company_id: str, choices: CompanyChoices | None = None
+    ) -> BudgetStatus | None:
+        """The company's spend this month against its limits; None when it has no limits."""
+        if choices is None:
+            choices = await self.company_choices(company_id)
+        limits = self.limits_for(company_id, choices)
         if self._ledger is None or limits.unlimited:
             return None
         month = month_of(self._clock.now())
@@ -194,9 +231,36 @@ class LLMRouter:
             return None
         return BudgetStatus(limits.state(tokens, cost), month, tokens, cost, limits)
 
+    def route_for(self, company_id: str, task: Task, choices: CompanyChoices) -> TaskRoute:
+        """The operator's route, with the company's chain for this task (or its preferred
+        provider first) when it chose one. Only configured providers are kept: a name an
+        operator has since removed is skipped, never resolved to anything else."""
+        route = self._routes.route_for(company_id, task)
+        if task in choices.tasks:
+            chain: tuple[str, ...] = choices.tasks[task]
+        elif choices.route is not None and choices.route != DEFAULT_ROUTE:
+            chain = (choices.route, *route.chain)
+        else:
+            return route
+        if EXTRACTIVE in chain:
+            # The extractive composer always answers: whatever follows it is unreachable
+            # (and the plan appends it as the last resort anyway).
+            chain = chain[: chain.index(EXTRACTIVE)]
+        known = tuple(dict.fromkeys(name for name in chain if name in self._providers))
+        if len(known) < len(chain):
+            logger.warning(
+                "llm_company_route_unknown_provider",
+                company_id=company_id,
+                task=task,
+                chosen=list(chain),
+                configured=sorted(self._providers),
+            )
+        return route.model_copy(update={"chain": known})
+
     async def plan(self, req: LLMRequest) -> RoutePlan:
-        route = self._routes.route_for(req.company_id, req.task)
-        budget = await self.budget_status(req.company_id)
+        choices = await self.company_choices(req.company_id)
+        route = self.route_for(req.company_id, req.task, choices)
+        budget = await self.budget_status(req.company_id, choices)
         state = budget.state if budget is not None else "ok"
         if state == "ok":
             names = route.chain

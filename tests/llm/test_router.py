@@ -13,6 +13,7 @@ from backend.llm.breaker import BreakerPolicy, CircuitBreaker
 from backend.llm.budget import BudgetPolicy, CompanyBudget, InMemoryBudgetLedger
 from backend.llm.builder import build_router_from_settings
 from backend.llm.clock import month_of
+from backend.llm.company_choice import CompanyChoices
 from backend.llm.errors import LLMConfigError
 from backend.llm.pricing import PriceTable
 from backend.llm.providers.anthropic import AnthropicProvider
@@ -648,3 +649,51 @@ async def test_cancelled_probe_frees_the_slot(
     assert router.breaker_state("openai") == "half_open"
     server.script(openai_completion("recovered"))
     assert (await router.complete(_request())).provider == "openai"
+
+
+# ------------------------------------------------------------------ company choices
+
+
+async def test_company_choices_narrow_routes_and_budgets(
+    server: ScriptedServer,
+    second_server: ScriptedServer,
+    http_client: httpx.AsyncClient,
+    clock: FakeClock,
+) -> None:
+    """A company's own route keeps only configured providers; its budget only tightens the
+    operator's; choices that cannot be read leave the operator's routes in place."""
+    stored = {
+        "acme": CompanyChoices(route="anthropic", monthly_budget_usd=5.0),
+        # "local" was configured once and removed by the operator since.
+        "globex": CompanyChoices(tasks={"answer": ("local", "openai")}, monthly_budget_usd=50),
+    }
+
+    async def choices(company_id: str) -> CompanyChoices:
+        if company_id == "broken":
+            raise ConnectionError("settings unreadable")
+        return stored.get(company_id, CompanyChoices())
+
+    ledger = InMemoryBudgetLedger(clock)
+    router = LLMRouter(
+        _router(server, second_server, http_client, clock).providers.values(),
+        RouteConfig(default=TaskRoute(chain=("openai",), economy_chain=("openai",), timeout_s=5)),
+        ledger=ledger,
+        budgets=BudgetPolicy(default=CompanyBudget(monthly_cost_usd=10.0)),
+        clock=clock,
+        company_choices=choices,
+    )
+    assert (await router.plan(_request("acme"))).chain == ("anthropic", "openai", "extractive")
+    assert (await router.plan(_request("acme", "summarize"))).chain[0] == "anthropic"
+    assert (await router.plan(_request("globex"))).chain == ("openai", "extractive")
+    assert (await router.plan(_request("globex", "summarize"))).chain == ("openai", "extractive")
+    assert (await router.plan(_request("broken"))).chain == ("openai", "extractive")
+
+    month = month_of(clock.now())
+    ledger.add_spend("acme", month, tokens=0, cost=4.5)  # 90 % of its own $5
+    ledger.add_spend("globex", month, tokens=0, cost=9.5)  # 95 % of the operator's $10
+    acme = await router.plan(_request("acme"))
+    assert acme.budget is not None and acme.budget.state == "economy"
+    assert acme.budget.limits.monthly_cost_usd == 5.0
+    globex = await router.plan(_request("globex"))
+    assert globex.budget is not None and globex.budget.limits.monthly_cost_usd == 10.0
+    assert globex.budget.state == "economy"

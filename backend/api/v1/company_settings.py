@@ -8,6 +8,7 @@ named here are read or written through these endpoints.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter
@@ -19,7 +20,9 @@ from backend.assistant.settings import AssistantSettings
 from backend.assistant.types import Citation, TicketContext, UsageReport
 from backend.db.models import Company
 from backend.db.repositories.audit_log import append_audit_entry
-from backend.errors import NotFound
+from backend.errors import BadRequest, NotFound
+from backend.llm.company_choice import DEFAULT_ROUTE, MAX_CHAIN
+from backend.llm.types import Task
 from backend.tenancy import service as company_service
 from backend.tenancy.scope import open_rows
 
@@ -46,13 +49,33 @@ class ToneSettingsBody(BaseModel):
     )
 
 
+ProviderName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
 class LlmSettingsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    route: Annotated[str, Field(max_length=100)] | None = Field(
-        default=None, description="The LLM route to prefer (one the operator configured)."
+    route: ProviderName | None = Field(
+        default=None,
+        description="A model provider to try first for every task: one of those the "
+        "operator configured (`openai`, `anthropic`, `local`, `extractive`), or `default` "
+        "for the operator's routes. Unknown names are refused (400).",
     )
-    monthly_budget_usd: float | None = Field(default=None, ge=0, le=1_000_000)
+    tasks: dict[Task, Annotated[list[ProviderName], Field(max_length=MAX_CHAIN)]] | None = Field(
+        default=None,
+        description="Per task (`answer`, `draft_reply`, `review_reply`, `summarize`), the "
+        "configured providers to try in order; the built-in extractive composer always "
+        "answers last. Wins over `route` for that task.",
+        examples=[{"review_reply": ["local"]}],
+    )
+    monthly_budget_usd: float | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="Your monthly model spend limit. When the operator also set one, the "
+        "lower applies. Near it (the operator's economy threshold) cheaper models answer; "
+        "at it only the built-in extractive composer does (answers never fail for budget).",
+    )
 
 
 class CompanySettingsBody(BaseModel):
@@ -65,7 +88,12 @@ class CompanySettingsBody(BaseModel):
             Field(max_length=_MAX_LANGUAGES),
         ]
         | None
-    ) = Field(default=None, description="Languages you support (BCP 47, e.g. en, ko).")
+    ) = Field(
+        default=None,
+        description="Languages the assistant replies in (BCP 47, e.g. en, ko): a customer "
+        "writing in a listed language is answered in it, any other in the first listed. "
+        "Unset: the customer's language, whatever it is.",
+    )
     pii_redaction: bool | None = Field(
         default=None, description="Redact personal data before text leaves for a hosted model."
     )
@@ -101,7 +129,8 @@ def _read(company: Company) -> dict[str, Any]:
 @router.get("/company/settings", response_model=CompanySettingsBody)
 async def read_company_settings(tenant: KeyTenant, session: TenantSession) -> Any:
     """Your assistant settings: tone, languages, PII redaction, LLM route and monthly
-    budget, widget origins and audiences (unset ones are null)."""
+    budget, widget origins and audiences (unset ones are null). Widget tokens cannot read
+    them (an API key or a console session of an owner or admin can)."""
     company = await session.get(Company, tenant.company_id)
     if company is None:
         raise NotFound("company not found", code="company_not_found")
@@ -112,10 +141,15 @@ async def read_company_settings(tenant: KeyTenant, session: TenantSession) -> An
 async def change_company_settings(
     body: CompanySettingsBody, tenant: KeyTenant, state: StateDep
 ) -> Any:
-    """Change the settings you send (others keep their value; send null to clear one).
+    """Change the settings you send (others keep their value; send null to clear one;
+    within `llm`, the fields you send, and `"llm": null` clears all of them).
     Applies to the next draft (cached answers made with the old settings are dropped);
-    widget origins within `HELPDESK_PLAN_CACHE_SECONDS`."""
+    LLM routes and budget at once on the server that took the change and within
+    `HELPDESK_PLAN_CACHE_SECONDS` on the others, as do widget origins. LLM routes may
+    name only providers the operator configured (400 `unknown_llm_provider`)."""
     changes = body.model_dump(mode="json", exclude_unset=True)
+    if body.llm is not None:
+        _check_providers(body.llm, state.router.providers)
     async with state.for_tenant(tenant.company_id) as scope:
         session = scope.session
         company = await session.get(Company, tenant.company_id)
@@ -125,6 +159,15 @@ async def change_company_settings(
         for key, value in changes.items():
             if value is None:
                 merged.pop(key, None)
+            elif key == "llm" and isinstance(merged.get("llm"), dict):
+                # Field by field: a client that knows only `route` and the budget (the
+                # console) keeps the per-task routes set through the API.
+                llm = {**merged["llm"], **value}
+                kept = {k: v for k, v in llm.items() if v is not None}
+                if kept:
+                    merged["llm"] = kept
+                else:
+                    merged.pop("llm")
             else:
                 merged[key] = value
         # The merged settings must still be valid for the assistant (400 otherwise).
@@ -143,7 +186,22 @@ async def change_company_settings(
         )
         await session.flush()
         result = CompanySettingsBody.model_validate(_read(company))
+    state.llm_choices.forget(tenant.company_id)
     return result
+
+
+def _check_providers(llm: LlmSettingsBody, configured: Mapping[str, object]) -> None:
+    """Companies choose among the operator's providers by name only (the egress rule: no
+    company can make the server call an address it picked)."""
+    named = {name for chain in (llm.tasks or {}).values() for name in chain}
+    if llm.route is not None and llm.route != DEFAULT_ROUTE:
+        named.add(llm.route)
+    unknown = sorted(named - set(configured))
+    if unknown:
+        raise BadRequest(
+            f"not a configured model provider: {unknown}; configured: {sorted(configured)}",
+            code="unknown_llm_provider",
+        )
 
 
 class PreviewTicket(BaseModel):

@@ -30,6 +30,7 @@ from backend.api.schemas import (
     TicketOut,
 )
 from backend.assistant.types import Citation
+from backend.db.models import Company
 from backend.db.repositories import documents as document_repo
 from backend.db.repositories import interactions as interaction_repo
 from backend.errors import Forbidden, NotFound
@@ -97,15 +98,33 @@ class InteractionOut(BaseModel):
     created_at: datetime
 
 
-@router.post("/widget-tokens", status_code=status.HTTP_201_CREATED, response_model=WidgetTokenOut)
+@router.post(
+    "/widget-tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WidgetTokenOut,
+    responses={403: {"model": ErrorBody}},
+)
 async def create_widget_token(
-    body: WidgetTokenCreate, tenant: KeyTenant, state: StateDep, clock: ClockDep
+    body: WidgetTokenCreate,
+    tenant: KeyTenant,
+    session: TenantSession,
+    state: StateDep,
+    clock: ClockDep,
 ) -> WidgetTokenOut:
     """Mint a short-lived token for the sidebar widget, server-side, with your API key: the
     browser gets this token, never the key. It is scoped to your company (and to one ticket
     if `ticket_id` is given), lasts at most an hour, and dies if the key is revoked. Its
     `audience` decides what it may see: `agent` (the default, as for tokens minted before
-    audiences existed) or `customer` (public knowledge only)."""
+    audiences existed) or `customer` (public knowledge only). An audience your company's
+    `audiences` setting leaves out is refused (403 `audience_not_allowed`)."""
+    company = await session.get(Company, tenant.company_id)
+    allowed = (company.settings or {}).get("audiences") if company is not None else None
+    if isinstance(allowed, list) and body.audience not in allowed:
+        raise Forbidden(
+            f"your company's settings do not allow {body.audience!r} widget tokens "
+            f"(allowed: {allowed})",
+            code="audience_not_allowed",
+        )
     token, expires_at = mint_widget_token(
         tenant,
         signer=state.widget_signer,
