@@ -50,6 +50,8 @@ from backend.replies.platforms import (
     ticket_note_call,
 )
 from backend.secretbox import SecretBox
+from backend.tenancy.company_id import CompanyId
+from backend.tenancy.scope import open_rows
 
 _log = structlog.get_logger("helpdesk.replies")
 
@@ -568,10 +570,10 @@ class ReviewReplyService:
     ) -> PlannedCall:
         if connector_id is None:
             raise PublishNotPossible("the review's connector is gone: nothing to publish with")
-        connector = await self.connectors.get(company_id, connector_id)
+        async with open_rows(self.database, CompanyId(company_id)) as rows:
+            connector = await self.connectors.get(rows, connector_id)
+            documents = await reply_repo.get_review_documents(rows.session, [document_id])
         config = self.connectors.open(connector)
-        async with self.database.tenant_session(company_id) as session:
-            documents = await reply_repo.get_review_documents(session, [document_id])
         metadata = documents[0].metadata_ if documents else {}
         return review_reply_call(config, external_id=external_id, metadata=metadata, text=text)
 
@@ -602,7 +604,8 @@ class ReviewReplyService:
                 "ticket_notes_enabled)",
                 code="ticket_notes_disabled",
             )
-        connector = await self.connectors.get(company_id, connector_id)
+        async with open_rows(self.database, CompanyId(company_id)) as rows:
+            connector = await self.connectors.get(rows, connector_id)
         config = self.connectors.open(connector)
         call = ticket_note_call(config, ticket_id=ticket_id, text=text, table=table)
         answer = await self.caller.send(
