@@ -51,7 +51,7 @@ from backend.replies.platforms import (
 )
 from backend.secretbox import SecretBox
 from backend.tenancy.company_id import CompanyId
-from backend.tenancy.scope import open_rows
+from backend.tenancy.scope import TenantRows, open_rows
 
 _log = structlog.get_logger("helpdesk.replies")
 
@@ -238,7 +238,8 @@ class ReviewReplyService:
         """Send the company's alert for a negative review, once per review. Returns the
         alert status written (``sent``, ``failed``, ``no_webhook``), ``None`` if not negative
         or already alerted."""
-        settings = await self.settings(company_id)
+        async with open_rows(self.database, CompanyId(company_id)) as rows:
+            settings = await self.settings(rows)
         if not self._is_negative(reply, settings.alert_rating_threshold):
             return None
         url = await self._alert_url(company_id)
@@ -308,13 +309,12 @@ class ReviewReplyService:
             row.alert_webhook_encrypted, _alert_associated_data(company_id)
         ).decode()
 
-    async def settings(self, company_id: str) -> ReplySettingsView:
-        async with self.database.tenant_session(company_id) as session:
-            row = await reply_repo.get_settings(session)
+    async def settings(self, rows: TenantRows) -> ReplySettingsView:
+        row = await reply_repo.get_settings(rows.session)
         host = None
         if row is not None and row.alert_webhook_encrypted is not None:
             url = self.secrets.decrypt(
-                row.alert_webhook_encrypted, _alert_associated_data(company_id)
+                row.alert_webhook_encrypted, _alert_associated_data(rows.company_id)
             ).decode()
             host = urlsplit(url).hostname
         threshold = (
@@ -353,9 +353,10 @@ class ReviewReplyService:
         return url
 
     async def update_settings(
-        self, company_id: str, changes: dict[str, Any], *, actor: str
+        self, rows: TenantRows, changes: dict[str, Any], *, actor: str
     ) -> ReplySettingsView:
         """Change the given settings only. ``alert_webhook_url``: ``None`` removes it."""
+        company_id = rows.company_id
         values: dict[str, Any] = {}
         details: dict[str, Any] = {}
         if "alert_webhook_url" in changes:
@@ -378,37 +379,34 @@ class ReviewReplyService:
         if "ticket_notes_enabled" in changes:
             values["ticket_notes_enabled"] = bool(changes["ticket_notes_enabled"])
             details["ticket_notes_enabled"] = values["ticket_notes_enabled"]
-        async with self.database.tenant_session(company_id) as session:
-            await reply_repo.save_settings(session, company_id, values)
-            await audit_repo.append_audit_entry(
-                session,
-                company_id=company_id,
-                actor=actor,
-                action="reply_settings.updated",
-                details=details,
-            )
-        return await self.settings(company_id)
+        await reply_repo.save_settings(rows.session, company_id, values)
+        await audit_repo.append_audit_entry(
+            rows.session,
+            company_id=company_id,
+            actor=actor,
+            action="reply_settings.updated",
+            details=details,
+        )
+        return await self.settings(rows)
 
     # ------------------------------------------------------------------ workflow
 
     async def list(
-        self, company_id: str, *, states: Sequence[str] | None, limit: int, before: Any = None
+        self, rows: TenantRows, *, states: Sequence[str] | None, limit: int, before: Any = None
     ) -> list[ReviewReply]:
-        async with self.database.tenant_session(company_id) as session:
-            return await reply_repo.list_replies(
-                session, states=states, limit=limit, created_before=before
-            )
+        return await reply_repo.list_replies(
+            rows.session, states=states, limit=limit, created_before=before
+        )
 
-    async def get(self, company_id: str, reply_id: uuid.UUID) -> ReviewReply:
-        async with self.database.tenant_session(company_id) as session:
-            reply = await reply_repo.get_reply(session, reply_id)
+    async def get(self, rows: TenantRows, reply_id: uuid.UUID) -> ReviewReply:
+        reply = await reply_repo.get_reply(rows.session, reply_id)
         if reply is None:
             raise NotFound("no such review reply", code="review_reply_not_found")
         return reply
 
     async def _transition(
         self,
-        company_id: str,
+        rows: TenantRows,
         reply_id: uuid.UUID,
         *,
         actor: str,
@@ -418,31 +416,29 @@ class ReviewReplyService:
     ) -> ReviewReply:
         """Lock the row, check its state, apply the change and audit it, in one transaction.
         ``apply`` returns the audit details, or ``None`` for a repeat that changes nothing."""
-        async with self.database.tenant_session(company_id) as session:
-            reply = await reply_repo.get_reply(session, reply_id, for_update=True)
-            if reply is None:
-                raise NotFound("no such review reply", code="review_reply_not_found")
-            if reply.state not in allowed:
-                raise Conflict(
-                    f"a {reply.state} reply cannot be {action}", code="invalid_reply_state"
-                )
-            details = apply(reply)
-            if details is not None:
-                reply.updated_by = actor
-                reply.updated_at = self.clock.now()
-                await audit_repo.append_audit_entry(
-                    session,
-                    company_id=company_id,
-                    actor=actor,
-                    action=f"review_reply.{action}",
-                    target=str(reply.id),
-                    details=details,
-                )
-            await session.flush()
-            await session.refresh(reply)
-            return reply
+        session = rows.session
+        reply = await reply_repo.get_reply(session, reply_id, for_update=True)
+        if reply is None:
+            raise NotFound("no such review reply", code="review_reply_not_found")
+        if reply.state not in allowed:
+            raise Conflict(f"a {reply.state} reply cannot be {action}", code="invalid_reply_state")
+        details = apply(reply)
+        if details is not None:
+            reply.updated_by = actor
+            reply.updated_at = self.clock.now()
+            await audit_repo.append_audit_entry(
+                session,
+                company_id=rows.company_id,
+                actor=actor,
+                action=f"review_reply.{action}",
+                target=str(reply.id),
+                details=details,
+            )
+        await session.flush()
+        await session.refresh(reply)
+        return reply
 
-    async def approve(self, company_id: str, reply_id: uuid.UUID, *, actor: str) -> ReviewReply:
+    async def approve(self, rows: TenantRows, reply_id: uuid.UUID, *, actor: str) -> ReviewReply:
         def apply(reply: ReviewReply) -> dict[str, Any] | None:
             if reply.state != "draft":
                 return None  # approving an approved or edited reply again changes nothing
@@ -451,11 +447,11 @@ class ReviewReplyService:
             return {"from": "draft"}
 
         return await self._transition(
-            company_id, reply_id, actor=actor, action="approved", allowed=EDITABLE, apply=apply
+            rows, reply_id, actor=actor, action="approved", allowed=EDITABLE, apply=apply
         )
 
     async def reject(
-        self, company_id: str, reply_id: uuid.UUID, *, actor: str, reason: str | None
+        self, rows: TenantRows, reply_id: uuid.UUID, *, actor: str, reason: str | None
     ) -> ReviewReply:
         def apply(reply: ReviewReply) -> dict[str, Any] | None:
             if reply.state == "rejected":
@@ -464,7 +460,7 @@ class ReviewReplyService:
             return {"from": previous, "reason": reason}
 
         return await self._transition(
-            company_id,
+            rows,
             reply_id,
             actor=actor,
             action="rejected",
@@ -473,7 +469,7 @@ class ReviewReplyService:
         )
 
     async def edit(
-        self, company_id: str, reply_id: uuid.UUID, *, actor: str, text: str
+        self, rows: TenantRows, reply_id: uuid.UUID, *, actor: str, text: str
     ) -> ReviewReply:
         """An edit is the editor's approval of the new text (state ``edited``)."""
         cleaned = text.strip()
@@ -492,7 +488,7 @@ class ReviewReplyService:
             return {"from": previous, "chars": len(cleaned)}
 
         return await self._transition(
-            company_id, reply_id, actor=actor, action="edited", allowed=EDITABLE, apply=apply
+            rows, reply_id, actor=actor, action="edited", allowed=EDITABLE, apply=apply
         )
 
     async def publish(self, company_id: str, reply_id: uuid.UUID, *, actor: str) -> ReviewReply:
@@ -598,7 +594,9 @@ class ReviewReplyService:
         actor: str,
     ) -> NoteResult:
         """Add ``text`` to a helpdesk ticket as a private note, if the company turned it on."""
-        if not (await self.settings(company_id)).ticket_notes_enabled:
+        async with open_rows(self.database, CompanyId(company_id)) as rows:
+            notes_enabled = (await self.settings(rows)).ticket_notes_enabled
+        if not notes_enabled:
             raise PublishNotPossible(
                 "posting drafts as private notes is off for this company (reply settings: "
                 "ticket_notes_enabled)",
