@@ -55,7 +55,7 @@ from backend.tenancy.scope import TenantRows, open_rows
 
 _log = structlog.get_logger("helpdesk.replies")
 
-ReviewDrafter = Callable[[str, ReviewContext], Awaitable[str]]
+ReviewDrafter = Callable[[CompanyId, ReviewContext], Awaitable[str]]
 """(company id, review) → the reply text (the assistant's ``review_reply`` task)."""
 
 SYSTEM_ACTOR: Final = "system:ingest"
@@ -67,7 +67,7 @@ _ALERT_QUOTE_CHARS: Final = 300
 _STARS_SCALE: Final = Decimal(5)
 
 
-def _alert_associated_data(company_id: str) -> bytes:
+def _alert_associated_data(company_id: CompanyId) -> bytes:
     # Binds the sealed URL to its company and purpose: it cannot be replayed as a
     # connector secret or into another company's row.
     return b"\x00".join((b"reply-alert-webhook", company_id.encode()))
@@ -153,7 +153,9 @@ class ReviewReplyService:
 
     # ------------------------------------------------------------------ ingest hook
 
-    async def on_reviews_indexed(self, company_id: str, reviews: Sequence[IndexedReview]) -> None:
+    async def on_reviews_indexed(
+        self, company_id: CompanyId, reviews: Sequence[IndexedReview]
+    ) -> None:
         """Ingest hook: a draft for every recent review new to the company, and an alert for
         the negative ones. Reviews older than ``max_review_age`` are left alone, so a first
         sync's years of backlog neither spend a model call each nor flood the alert channel.
@@ -173,7 +175,7 @@ class ReviewReplyService:
                     review=review.external_id,
                 )
 
-    async def draft_for(self, company_id: str, review: IndexedReview) -> ReviewReply | None:
+    async def draft_for(self, company_id: CompanyId, review: IndexedReview) -> ReviewReply | None:
         """Draft a reply for a review that has none yet (``None`` when it already had one)."""
         async with self.database.tenant_session(company_id) as session:
             existing = await session.execute(
@@ -233,12 +235,12 @@ class ReviewReplyService:
     # ------------------------------------------------------------------ alerts
 
     async def alert_if_negative(
-        self, company_id: str, reply: ReviewReply, review_text: str
+        self, company_id: CompanyId, reply: ReviewReply, review_text: str
     ) -> str | None:
         """Send the company's alert for a negative review, once per review. Returns the
         alert status written (``sent``, ``failed``, ``no_webhook``), ``None`` if not negative
         or already alerted."""
-        async with open_rows(self.database, CompanyId(company_id)) as rows:
+        async with open_rows(self.database, company_id) as rows:
             settings = await self.settings(rows)
         if not self._is_negative(reply, settings.alert_rating_threshold):
             return None
@@ -300,7 +302,7 @@ class ReviewReplyService:
 
     # ------------------------------------------------------------------ settings
 
-    async def _alert_url(self, company_id: str) -> str | None:
+    async def _alert_url(self, company_id: CompanyId) -> str | None:
         async with self.database.tenant_session(company_id) as session:
             row = await reply_repo.get_settings(session)
         if row is None or row.alert_webhook_encrypted is None:
@@ -491,7 +493,9 @@ class ReviewReplyService:
             rows, reply_id, actor=actor, action="edited", allowed=EDITABLE, apply=apply
         )
 
-    async def publish(self, company_id: str, reply_id: uuid.UUID, *, actor: str) -> ReviewReply:
+    async def publish(
+        self, company_id: CompanyId, reply_id: uuid.UUID, *, actor: str
+    ) -> ReviewReply:
         """Post the approved text to the platform, once."""
         async with self.database.tenant_session(company_id) as session:
             reply = await reply_repo.get_reply(session, reply_id, for_update=True)
@@ -558,7 +562,7 @@ class ReviewReplyService:
 
     async def _reply_call(
         self,
-        company_id: str,
+        company_id: CompanyId,
         connector_id: uuid.UUID | None,
         document_id: uuid.UUID,
         external_id: str,
@@ -566,14 +570,14 @@ class ReviewReplyService:
     ) -> PlannedCall:
         if connector_id is None:
             raise PublishNotPossible("the review's connector is gone: nothing to publish with")
-        async with open_rows(self.database, CompanyId(company_id)) as rows:
+        async with open_rows(self.database, company_id) as rows:
             connector = await self.connectors.get(rows, connector_id)
             documents = await reply_repo.get_review_documents(rows.session, [document_id])
         config = self.connectors.open(connector)
         metadata = documents[0].metadata_ if documents else {}
         return review_reply_call(config, external_id=external_id, metadata=metadata, text=text)
 
-    async def _release(self, company_id: str, reply_id: uuid.UUID) -> None:
+    async def _release(self, company_id: CompanyId, reply_id: uuid.UUID) -> None:
         """Undo a publish claim when nothing was sent (the call could not even be built)."""
         async with self.database.tenant_session(company_id) as session:
             reply = await reply_repo.get_reply(session, reply_id, for_update=True)
@@ -585,7 +589,7 @@ class ReviewReplyService:
 
     async def post_ticket_note(
         self,
-        company_id: str,
+        company_id: CompanyId,
         *,
         connector_id: uuid.UUID,
         ticket_id: str,
@@ -594,7 +598,7 @@ class ReviewReplyService:
         actor: str,
     ) -> NoteResult:
         """Add ``text`` to a helpdesk ticket as a private note, if the company turned it on."""
-        async with open_rows(self.database, CompanyId(company_id)) as rows:
+        async with open_rows(self.database, company_id) as rows:
             notes_enabled = (await self.settings(rows)).ticket_notes_enabled
         if not notes_enabled:
             raise PublishNotPossible(
@@ -602,7 +606,7 @@ class ReviewReplyService:
                 "ticket_notes_enabled)",
                 code="ticket_notes_disabled",
             )
-        async with open_rows(self.database, CompanyId(company_id)) as rows:
+        async with open_rows(self.database, company_id) as rows:
             connector = await self.connectors.get(rows, connector_id)
         config = self.connectors.open(connector)
         call = ticket_note_call(config, ticket_id=ticket_id, text=text, table=table)
