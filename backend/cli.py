@@ -500,7 +500,8 @@ def ingest_backfill(
 
     async def work(state: Stack) -> list[str]:
         if from_scratch:
-            await state.connectors.reset_checkpoint(company_id, connector_id, actor=CLI_ACTOR)
+            async with state.for_tenant(validate_company_id(company_id)) as scope:
+                await state.connectors.reset_checkpoint(scope, connector_id, actor=CLI_ACTOR)
         summary = await run_sync_with_progress(state, company_id, connector_id)
         return summary.lines()
 
@@ -684,7 +685,8 @@ def plans_show(company_id: str) -> None:
     """A company's plan: the limits set for it and the effective ones."""
 
     async def work(state: Stack) -> tuple[dict[str, object], dict[str, object]]:
-        stored = await state.plans.stored_plan(company_id)
+        async with open_rows(state.database, validate_company_id(company_id)) as rows:
+            stored = await state.plans.stored_plan(rows)
         return stored, state.plans.effective(stored).model_dump()
 
     stored, effective = _run(work)
@@ -717,7 +719,8 @@ def plans_set(
         raise typer.BadParameter(str(exc)) from exc
 
     async def work(state: Stack) -> dict[str, object]:
-        effective = await state.plans.set_plan(company_id, stored, actor=CLI_ACTOR)
+        async with open_rows(state.database, validate_company_id(company_id)) as rows:
+            effective = await state.plans.set_plan(rows, stored, actor=CLI_ACTOR)
         return effective.model_dump()
 
     _print_plan(company_id, dict(stored), _run(work))

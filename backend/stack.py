@@ -336,7 +336,6 @@ async def open_stack(
             cache_seconds=settings.plan_cache_seconds,
         )
         connectors = ConnectorService(
-            database,
             secret_box,
             egress=egress.policy,
             files=files,

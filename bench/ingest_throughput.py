@@ -57,6 +57,7 @@ from backend.ingest.operator import ensure_connector
 from backend.ingest.sync import IndexingParts, SyncService
 from backend.stack import Stack, open_stack
 from backend.tenancy import service as tenancy
+from backend.tenancy.company_id import CompanyId
 
 # Runs as `python bench/ingest_throughput.py` too, where only bench/ is on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -242,15 +243,16 @@ async def _measure(
             settings={"path": str(export), "default_kind": "ticket"},
         )
     else:
-        connector = await state.connectors.create(
-            company_id,
-            platform="freshdesk",
-            name="stackfaq",
-            settings={"domain": DOMAIN, "per_page": args.per_page},
-            credentials={"api_key": API_KEY},
-            schedule_minutes=None,
-            actor="bench",
-        )
+        async with state.for_tenant(CompanyId(company_id)) as scope:
+            connector = await state.connectors.create(
+                scope,
+                platform="freshdesk",
+                name="stackfaq",
+                settings={"domain": DOMAIN, "per_page": args.per_page},
+                credentials={"api_key": API_KEY},
+                schedule_minutes=None,
+                actor="bench",
+            )
         connector_id = connector.id
 
     # Warm-up: load the model and run a few batches so neither measurement pays for it.

@@ -52,6 +52,7 @@ from backend.egress import StaticResolver
 from backend.embeddings.dense import SentenceTransformerEncoder
 from backend.stack import Stack, open_stack
 from backend.tenancy import service as tenancy
+from backend.tenancy.company_id import CompanyId
 from backend.webhooks.jobs import register_drain_task
 from backend.webhooks.platforms import InboundWebhook
 from backend.webhooks.service import WebhookService
@@ -147,15 +148,16 @@ async def _measure(
     live = state.webhooks
     company_id = f"bench-{secrets.token_hex(3)}"
     await tenancy.create_company(state.database, company_id=company_id, name="Bench", actor="bench")
-    connector = await state.connectors.create(
-        company_id,
-        platform="freshdesk",
-        name="StackFAQ",
-        settings={"domain": DOMAIN},
-        credentials={"api_key": API_KEY},
-        schedule_minutes=None,
-        actor="bench",
-    )
+    async with state.for_tenant(CompanyId(company_id)) as scope:
+        connector = await state.connectors.create(
+            scope,
+            platform="freshdesk",
+            name="StackFAQ",
+            settings={"domain": DOMAIN},
+            credentials={"api_key": API_KEY},
+            schedule_minutes=None,
+            actor="bench",
+        )
     broker = InMemoryBroker()
     service = WebhookService(
         database=live.database,

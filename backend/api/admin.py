@@ -294,7 +294,8 @@ class PlanOut(BaseModel):
 )
 async def read_plan(company_id: CompanyIdPath, state: StateDep, _actor: PlatformAdmin) -> Any:
     """A company's plan: what was set for it, and the effective limits."""
-    stored = await state.plans.stored_plan(company_id)
+    async with open_rows(state.database, company_id) as rows:
+        stored = await state.plans.stored_plan(rows)
     return PlanOut(company_id=company_id, stored=stored, effective=state.plans.effective(stored))
 
 
@@ -308,7 +309,8 @@ async def set_plan(
     per month, documents, connectors. Applies in this process at once, in others within
     `HELPDESK_PLAN_CACHE_SECONDS`. Audited."""
     stored = body.model_dump(exclude_unset=True)
-    effective = await state.plans.set_plan(company_id, stored, actor=actor)
+    async with open_rows(state.database, company_id) as rows:
+        effective = await state.plans.set_plan(rows, stored, actor=actor)
     return PlanOut(company_id=company_id, stored=stored, effective=effective)
 
 

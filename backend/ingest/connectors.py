@@ -1,5 +1,9 @@
 """Connectors: a company's configured sources (platform, settings, encrypted credentials).
 
+Every method that reads or writes a company's connectors takes the caller's
+:class:`~backend.tenancy.scope.TenantRows` (a request's scope, or one a job opened): the
+caller owns the transaction, so the service never opens a session of its own.
+
 Credentials are sealed with AES-256-GCM (:mod:`backend.secretbox`) bound to the company and
 connector ids, so a ciphertext copied into another company's row does not decrypt; they are
 never returned by the API or written to logs.
@@ -20,14 +24,16 @@ from backend.adapters.registry import connector_base_urls, validate_connector
 from backend.db.models import Connector
 from backend.db.repositories import connectors as connector_repo
 from backend.db.repositories.audit_log import append_audit_entry
-from backend.db.session import Database
 from backend.egress import EgressPolicy, EgressRefused
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.ingest.file_imports import FILE_PLATFORMS, FileImportPolicy
 from backend.secretbox import SecretBox, connector_associated_data
+from backend.tenancy.company_id import CompanyId
+from backend.tenancy.scope import TenantRows
 
-# The plan's connector limit for a company (``None``: no limit).
-ConnectorLimit = Callable[[str], Awaitable[int | None]]
+# The plan's connector limit for a company, read in the caller's transaction (``None``: no
+# limit).
+ConnectorLimit = Callable[[TenantRows], Awaitable[int | None]]
 
 __all__ = ["FILE_PLATFORMS", "ConnectorConfig", "ConnectorService", "operator_managed"]
 
@@ -70,14 +76,12 @@ class ConnectorConfig:
 class ConnectorService:
     def __init__(
         self,
-        database: Database,
         secrets: SecretBox,
         *,
         egress: EgressPolicy | None = None,
         files: FileImportPolicy | None = None,
         connector_limit: ConnectorLimit | None = None,
     ) -> None:
-        self.database = database
         self.secrets = secrets
         # Production defaults: the strict policy, and no file imports at all.
         self.egress = egress if egress is not None else EgressPolicy()
@@ -99,7 +103,9 @@ class ConnectorService:
             raise BadRequest(exc.reason, code="egress_refused") from None
         return stored
 
-    def _seal(self, company_id: str, connector_id: uuid.UUID, credentials: BaseModel) -> bytes:
+    def _seal(
+        self, company_id: CompanyId, connector_id: uuid.UUID, credentials: BaseModel
+    ) -> bytes:
         plaintext = orjson.dumps(_reveal(credentials))
         return self.secrets.encrypt(
             plaintext, connector_associated_data(company_id, str(connector_id))
@@ -107,7 +113,7 @@ class ConnectorService:
 
     async def create(
         self,
-        company_id: str,
+        rows: TenantRows,
         *,
         platform: str,
         name: str,
@@ -127,21 +133,26 @@ class ConnectorService:
         valid_settings, valid_credentials = validate_connector(platform, settings, credentials)
         stored_settings = self._checked_settings(platform, valid_settings)
         connector_id = uuid.uuid4()
+        session, company_id = rows.session, rows.company_id
+        # Held until the caller's transaction ends, so two concurrent creates cannot both
+        # slip under the plan's limit.
+        await connector_repo.lock_company_connectors(session, company_id)
+        # Operator imports (`helpdesk ingest`) are the operator's, not the tenant's
+        # spending: the plan bounds what the company itself connects.
+        limit = (
+            await self.connector_limit(rows)
+            if self.connector_limit is not None and not allow_file_platforms
+            else None
+        )
+        if limit is not None and await connector_repo.count_connectors(session) >= limit:
+            raise Conflict(
+                f"your plan allows {limit} connectors; remove one first",
+                code="plan_limit_connectors",
+            )
         try:
-            async with self.database.tenant_session(company_id) as session:
-                await connector_repo.lock_company_connectors(session, company_id)
-                # Operator imports (`helpdesk ingest`) are the operator's, not the tenant's
-                # spending: the plan bounds what the company itself connects.
-                limit = (
-                    await self.connector_limit(company_id)
-                    if self.connector_limit is not None and not allow_file_platforms
-                    else None
-                )
-                if limit is not None and await connector_repo.count_connectors(session) >= limit:
-                    raise Conflict(
-                        f"your plan allows {limit} connectors; remove one first",
-                        code="plan_limit_connectors",
-                    )
+            # A savepoint: a duplicate name undoes the insert only, not the caller's
+            # transaction.
+            async with session.begin_nested():
                 connector = await connector_repo.insert_connector(
                     session,
                     company_id=company_id,
@@ -153,21 +164,21 @@ class ConnectorService:
                     enabled=enabled,
                     connector_id=connector_id,
                 )
-                await append_audit_entry(
-                    session,
-                    company_id=company_id,
-                    actor=actor,
-                    action="connector.create",
-                    target=str(connector_id),
-                    details={"platform": platform, "name": name},
-                )
         except IntegrityError as exc:
             raise Conflict(f"a connector named {name!r} exists", code="connector_exists") from exc
+        await append_audit_entry(
+            session,
+            company_id=company_id,
+            actor=actor,
+            action="connector.create",
+            target=str(connector_id),
+            details={"platform": platform, "name": name},
+        )
         return connector
 
     async def update(
         self,
-        company_id: str,
+        rows: TenantRows,
         connector_id: uuid.UUID,
         *,
         actor: str,
@@ -180,108 +191,102 @@ class ConnectorService:
         by_operator: bool = False,
     ) -> Connector:
         """Change a connector; a file import only ``by_operator`` (the CLI)."""
-        async with self.database.tenant_session(company_id) as session:
-            connector = await connector_repo.get_connector_for_update(session, connector_id)
-            if connector is None:
-                raise NotFound("no such connector", code="connector_not_found")
-            if not by_operator:
-                _refuse_operator_managed(connector)
-            changed: list[str] = []
-            if settings is not None or credentials is not None:
-                current = self.open(connector)
-                valid_settings, valid_credentials = validate_connector(
-                    connector.platform,
-                    settings if settings is not None else current.settings,
-                    credentials if credentials is not None else current.credentials,
-                )
-                if settings is not None:
-                    connector.settings = self._checked_settings(connector.platform, valid_settings)
-                    # Other settings may mean another account or scope: start over.
-                    connector.checkpoint = None
-                    changed.append("settings")
-                if credentials is not None:
-                    connector.credentials_encrypted = self._seal(
-                        company_id, connector_id, valid_credentials
-                    )
-                    changed.append("credentials")
-            if name is not None:
-                connector.name = name
-                changed.append("name")
-            if schedule_minutes is not None or clear_schedule:
-                connector.schedule_minutes = None if clear_schedule else schedule_minutes
-                changed.append("schedule")
-            if enabled is not None:
-                connector.enabled = enabled
-                changed.append("enabled")
-            try:
-                await session.flush()
-            except IntegrityError as exc:
-                raise Conflict(
-                    f"a connector named {name!r} exists", code="connector_exists"
-                ) from exc
-            await append_audit_entry(
-                session,
-                company_id=company_id,
-                actor=actor,
-                action="connector.update",
-                target=str(connector_id),
-                details={"changed": changed},
+        session = rows.session
+        connector = await connector_repo.get_connector_for_update(session, connector_id)
+        if connector is None:
+            raise NotFound("no such connector", code="connector_not_found")
+        if not by_operator:
+            _refuse_operator_managed(connector)
+        changed: list[str] = []
+        if settings is not None or credentials is not None:
+            current = self.open(connector)
+            valid_settings, valid_credentials = validate_connector(
+                connector.platform,
+                settings if settings is not None else current.settings,
+                credentials if credentials is not None else current.credentials,
             )
-            await session.refresh(connector)
+            if settings is not None:
+                connector.settings = self._checked_settings(connector.platform, valid_settings)
+                # Other settings may mean another account or scope: start over.
+                connector.checkpoint = None
+                changed.append("settings")
+            if credentials is not None:
+                connector.credentials_encrypted = self._seal(
+                    rows.company_id, connector_id, valid_credentials
+                )
+                changed.append("credentials")
+        if name is not None:
+            connector.name = name
+            changed.append("name")
+        if schedule_minutes is not None or clear_schedule:
+            connector.schedule_minutes = None if clear_schedule else schedule_minutes
+            changed.append("schedule")
+        if enabled is not None:
+            connector.enabled = enabled
+            changed.append("enabled")
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"a connector named {name!r} exists", code="connector_exists") from exc
+        await append_audit_entry(
+            session,
+            company_id=rows.company_id,
+            actor=actor,
+            action="connector.update",
+            target=str(connector_id),
+            details={"changed": changed},
+        )
+        await session.refresh(connector)
         return connector
 
-    async def get(self, company_id: str, connector_id: uuid.UUID) -> Connector:
-        async with self.database.tenant_session(company_id) as session:
-            connector = await connector_repo.get_connector(session, connector_id)
+    async def get(self, rows: TenantRows, connector_id: uuid.UUID) -> Connector:
+        connector = await connector_repo.get_connector(rows.session, connector_id)
         if connector is None:
             raise NotFound("no such connector", code="connector_not_found")
         return connector
 
-    async def list(self, company_id: str) -> list[Connector]:
-        async with self.database.tenant_session(company_id) as session:
-            return await connector_repo.list_connectors(session)
+    async def list(self, rows: TenantRows) -> list[Connector]:
+        return await connector_repo.list_connectors(rows.session)
 
     async def reset_checkpoint(
-        self, company_id: str, connector_id: uuid.UUID, *, actor: str
+        self, rows: TenantRows, connector_id: uuid.UUID, *, actor: str
     ) -> None:
         """Make the next sync a full backfill."""
-        async with self.database.tenant_session(company_id) as session:
-            connector = await connector_repo.get_connector_for_update(session, connector_id)
-            if connector is None:
-                raise NotFound("no such connector", code="connector_not_found")
-            connector.checkpoint = None
-            await append_audit_entry(
-                session,
-                company_id=company_id,
-                actor=actor,
-                action="connector.reset",
-                target=str(connector_id),
-            )
+        connector = await connector_repo.get_connector_for_update(rows.session, connector_id)
+        if connector is None:
+            raise NotFound("no such connector", code="connector_not_found")
+        connector.checkpoint = None
+        await append_audit_entry(
+            rows.session,
+            company_id=rows.company_id,
+            actor=actor,
+            action="connector.reset",
+            target=str(connector_id),
+        )
 
-    async def get_tenant_managed(self, company_id: str, connector_id: uuid.UUID) -> Connector:
+    async def get_tenant_managed(self, rows: TenantRows, connector_id: uuid.UUID) -> Connector:
         """A connector a tenant may act on (sync, delete): 403 for an operator's file import."""
-        connector = await self.get(company_id, connector_id)
+        connector = await self.get(rows, connector_id)
         _refuse_operator_managed(connector)
         return connector
 
     async def delete(
-        self, company_id: str, connector_id: uuid.UUID, *, actor: str, by_operator: bool = False
+        self, rows: TenantRows, connector_id: uuid.UUID, *, actor: str, by_operator: bool = False
     ) -> None:
-        async with self.database.tenant_session(company_id) as session:
-            connector = await connector_repo.get_connector(session, connector_id)
-            if connector is None:
-                raise NotFound("no such connector", code="connector_not_found")
-            if not by_operator:
-                _refuse_operator_managed(connector)
-            await connector_repo.delete_connector(session, connector)
-            await append_audit_entry(
-                session,
-                company_id=company_id,
-                actor=actor,
-                action="connector.delete",
-                target=str(connector_id),
-                details={"platform": connector.platform},
-            )
+        connector = await connector_repo.get_connector(rows.session, connector_id)
+        if connector is None:
+            raise NotFound("no such connector", code="connector_not_found")
+        if not by_operator:
+            _refuse_operator_managed(connector)
+        await connector_repo.delete_connector(rows.session, connector)
+        await append_audit_entry(
+            rows.session,
+            company_id=rows.company_id,
+            actor=actor,
+            action="connector.delete",
+            target=str(connector_id),
+            details={"platform": connector.platform},
+        )
 
     def open(self, connector: Connector) -> ConnectorConfig:
         """Decrypt and validate a connector's credentials (for a sync)."""

@@ -80,7 +80,7 @@ class IndexedReview:
     created_at: datetime | None
 
 
-ReviewsIndexed = Callable[[str, list[IndexedReview]], Awaitable[None]]
+ReviewsIndexed = Callable[[CompanyId, list[IndexedReview]], Awaitable[None]]
 """Called with a company id and the unreplied reviews a write created or changed, after the
 write committed (backend.replies drafts a reply for the new ones)."""
 

@@ -104,26 +104,27 @@ async def ensure_connector(
     if platform in FILE_PLATFORMS:
         # Stored as its checked real path, so an unchanged import compares equal.
         settings = state.connectors.files.resolve_settings(platform, settings)
-    for connector in await state.connectors.list(company_id):
-        if connector.name == name:
-            if connector.platform != platform:
-                raise ValueError(f"connector {name!r} exists for platform {connector.platform}")
-            if connector.settings != settings:
-                await state.connectors.update(
-                    company_id, connector.id, actor=OPERATOR, settings=settings, by_operator=True
-                )
-            return connector.id
-    created = await state.connectors.create(
-        company_id,
-        platform=platform,
-        name=name,
-        settings=settings,
-        credentials=credentials or {},
-        schedule_minutes=None,
-        actor=OPERATOR,
-        allow_file_platforms=True,
-    )
-    return created.id
+    async with state.for_tenant(validate_company_id(company_id)) as scope:
+        for connector in await state.connectors.list(scope):
+            if connector.name == name:
+                if connector.platform != platform:
+                    raise ValueError(f"connector {name!r} exists for platform {connector.platform}")
+                if connector.settings != settings:
+                    await state.connectors.update(
+                        scope, connector.id, actor=OPERATOR, settings=settings, by_operator=True
+                    )
+                return connector.id
+        created = await state.connectors.create(
+            scope,
+            platform=platform,
+            name=name,
+            settings=settings,
+            credentials=credentials or {},
+            schedule_minutes=None,
+            actor=OPERATOR,
+            allow_file_platforms=True,
+        )
+        return created.id
 
 
 async def run_sync_with_progress(

@@ -44,6 +44,7 @@ from backend.ingest.normalize import detect_language
 from backend.retrieval import HybridRetriever
 from backend.retrieval.filters import SOLVED_STATUSES, SearchFilters
 from backend.tenancy.company_id import CompanyId
+from backend.tenancy.scope import TenantRows, open_rows
 from backend.vectors import SearchMode
 
 _log = structlog.get_logger("helpdesk.triage")
@@ -318,6 +319,10 @@ class TriageResult:
 
 
 class TriageService:
+    """Suggestions for one company's tickets, read and stored in the caller's
+    :class:`~backend.tenancy.scope.TenantRows` (a request's scope); the ingest hook opens
+    one per ticket."""
+
     def __init__(
         self, database: Database, retriever: HybridRetriever, rule: VoteRule | None = None
     ) -> None:
@@ -326,11 +331,11 @@ class TriageService:
         self.rule = rule or VoteRule()
 
     async def neighbors(
-        self, company_id: CompanyId, text: str, *, exclude_external_id: str | None = None
+        self, rows: TenantRows, text: str, *, exclude_external_id: str | None = None
     ) -> list[Neighbor]:
         """The company's most similar solved tickets, with their field values."""
         passages = await self._retriever.search(
-            company_id,
+            rows.company_id,
             text,
             filters=SearchFilters(kinds=("ticket",), statuses=SOLVED_STATUSES),
             limit=self.rule.candidates + 1,
@@ -343,11 +348,10 @@ class TriageService:
             if p.external_id is None or p.external_id != exclude_external_id
         ]
         ranked = rank_candidates(text, candidates, self.rule)
-        async with self._database.tenant_session(company_id) as session:
-            rows = await triage_repo.get_documents(
-                session, [uuid.UUID(c.document_id) for c, _ in ranked]
-            )
-        by_id = {str(row.id): row for row in rows}
+        documents = await triage_repo.get_documents(
+            rows.session, [uuid.UUID(c.document_id) for c, _ in ranked]
+        )
+        by_id = {str(document.id): document for document in documents}
         return [
             Neighbor(
                 document_id=c.document_id,
@@ -362,9 +366,9 @@ class TriageService:
         ]
 
     async def suggest(
-        self, company_id: CompanyId, text: str, *, exclude_external_id: str | None = None
+        self, rows: TenantRows, text: str, *, exclude_external_id: str | None = None
     ) -> TriageResult:
-        neighbors = await self.neighbors(company_id, text, exclude_external_id=exclude_external_id)
+        neighbors = await self.neighbors(rows, text, exclude_external_id=exclude_external_id)
         suggestions = vote(neighbors, self.rule)
         language = language_of(text, threshold=self.rule.threshold("language"))
         suggestions["language"] = language
@@ -375,7 +379,7 @@ class TriageService:
 
     async def triage_ticket(
         self,
-        company_id: CompanyId,
+        rows: TenantRows,
         *,
         document_id: uuid.UUID,
         source: str,
@@ -383,17 +387,16 @@ class TriageService:
         text: str,
     ) -> TriageResult:
         """Suggest for an indexed ticket and store the result with it."""
-        result = await self.suggest(company_id, text, exclude_external_id=external_id)
-        async with self._database.tenant_session(company_id) as session:
-            await triage_repo.save_suggestions(
-                session,
-                company_id=company_id,
-                document_id=document_id,
-                external_id=external_id,
-                source=source,
-                suggestions=result.suggestions_json(),
-                neighbors=result.neighbors_json(),
-            )
+        result = await self.suggest(rows, text, exclude_external_id=external_id)
+        await triage_repo.save_suggestions(
+            rows.session,
+            company_id=rows.company_id,
+            document_id=document_id,
+            external_id=external_id,
+            source=source,
+            suggestions=result.suggestions_json(),
+            neighbors=result.neighbors_json(),
+        )
         return result
 
     async def on_tickets_changed(
@@ -403,13 +406,15 @@ class TriageService:
         allowed to fail the sync that indexed them (suggestions are a convenience)."""
         for ticket in tickets:
             try:
-                await self.triage_ticket(
-                    company_id,
-                    document_id=ticket.document_id,
-                    source=ticket.source,
-                    external_id=ticket.external_id,
-                    text=ticket.text,
-                )
+                # One transaction per ticket: a failure loses that ticket's suggestions only.
+                async with open_rows(self._database, company_id) as rows:
+                    await self.triage_ticket(
+                        rows,
+                        document_id=ticket.document_id,
+                        source=ticket.source,
+                        external_id=ticket.external_id,
+                        text=ticket.text,
+                    )
             except Exception:
                 _log.exception(
                     "triage on ingest failed", company_id=company_id, ticket=ticket.external_id

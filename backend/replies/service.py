@@ -50,10 +50,12 @@ from backend.replies.platforms import (
     ticket_note_call,
 )
 from backend.secretbox import SecretBox
+from backend.tenancy.company_id import CompanyId
+from backend.tenancy.scope import TenantRows, open_rows
 
 _log = structlog.get_logger("helpdesk.replies")
 
-ReviewDrafter = Callable[[str, ReviewContext], Awaitable[str]]
+ReviewDrafter = Callable[[CompanyId, ReviewContext], Awaitable[str]]
 """(company id, review) → the reply text (the assistant's ``review_reply`` task)."""
 
 SYSTEM_ACTOR: Final = "system:ingest"
@@ -65,7 +67,7 @@ _ALERT_QUOTE_CHARS: Final = 300
 _STARS_SCALE: Final = Decimal(5)
 
 
-def _alert_associated_data(company_id: str) -> bytes:
+def _alert_associated_data(company_id: CompanyId) -> bytes:
     # Binds the sealed URL to its company and purpose: it cannot be replayed as a
     # connector secret or into another company's row.
     return b"\x00".join((b"reply-alert-webhook", company_id.encode()))
@@ -151,7 +153,9 @@ class ReviewReplyService:
 
     # ------------------------------------------------------------------ ingest hook
 
-    async def on_reviews_indexed(self, company_id: str, reviews: Sequence[IndexedReview]) -> None:
+    async def on_reviews_indexed(
+        self, company_id: CompanyId, reviews: Sequence[IndexedReview]
+    ) -> None:
         """Ingest hook: a draft for every recent review new to the company, and an alert for
         the negative ones. Reviews older than ``max_review_age`` are left alone, so a first
         sync's years of backlog neither spend a model call each nor flood the alert channel.
@@ -171,7 +175,7 @@ class ReviewReplyService:
                     review=review.external_id,
                 )
 
-    async def draft_for(self, company_id: str, review: IndexedReview) -> ReviewReply | None:
+    async def draft_for(self, company_id: CompanyId, review: IndexedReview) -> ReviewReply | None:
         """Draft a reply for a review that has none yet (``None`` when it already had one)."""
         async with self.database.tenant_session(company_id) as session:
             existing = await session.execute(
@@ -231,12 +235,13 @@ class ReviewReplyService:
     # ------------------------------------------------------------------ alerts
 
     async def alert_if_negative(
-        self, company_id: str, reply: ReviewReply, review_text: str
+        self, company_id: CompanyId, reply: ReviewReply, review_text: str
     ) -> str | None:
         """Send the company's alert for a negative review, once per review. Returns the
         alert status written (``sent``, ``failed``, ``no_webhook``), ``None`` if not negative
         or already alerted."""
-        settings = await self.settings(company_id)
+        async with open_rows(self.database, company_id) as rows:
+            settings = await self.settings(rows)
         if not self._is_negative(reply, settings.alert_rating_threshold):
             return None
         url = await self._alert_url(company_id)
@@ -297,7 +302,7 @@ class ReviewReplyService:
 
     # ------------------------------------------------------------------ settings
 
-    async def _alert_url(self, company_id: str) -> str | None:
+    async def _alert_url(self, company_id: CompanyId) -> str | None:
         async with self.database.tenant_session(company_id) as session:
             row = await reply_repo.get_settings(session)
         if row is None or row.alert_webhook_encrypted is None:
@@ -306,13 +311,12 @@ class ReviewReplyService:
             row.alert_webhook_encrypted, _alert_associated_data(company_id)
         ).decode()
 
-    async def settings(self, company_id: str) -> ReplySettingsView:
-        async with self.database.tenant_session(company_id) as session:
-            row = await reply_repo.get_settings(session)
+    async def settings(self, rows: TenantRows) -> ReplySettingsView:
+        row = await reply_repo.get_settings(rows.session)
         host = None
         if row is not None and row.alert_webhook_encrypted is not None:
             url = self.secrets.decrypt(
-                row.alert_webhook_encrypted, _alert_associated_data(company_id)
+                row.alert_webhook_encrypted, _alert_associated_data(rows.company_id)
             ).decode()
             host = urlsplit(url).hostname
         threshold = (
@@ -351,9 +355,10 @@ class ReviewReplyService:
         return url
 
     async def update_settings(
-        self, company_id: str, changes: dict[str, Any], *, actor: str
+        self, rows: TenantRows, changes: dict[str, Any], *, actor: str
     ) -> ReplySettingsView:
         """Change the given settings only. ``alert_webhook_url``: ``None`` removes it."""
+        company_id = rows.company_id
         values: dict[str, Any] = {}
         details: dict[str, Any] = {}
         if "alert_webhook_url" in changes:
@@ -376,37 +381,34 @@ class ReviewReplyService:
         if "ticket_notes_enabled" in changes:
             values["ticket_notes_enabled"] = bool(changes["ticket_notes_enabled"])
             details["ticket_notes_enabled"] = values["ticket_notes_enabled"]
-        async with self.database.tenant_session(company_id) as session:
-            await reply_repo.save_settings(session, company_id, values)
-            await audit_repo.append_audit_entry(
-                session,
-                company_id=company_id,
-                actor=actor,
-                action="reply_settings.updated",
-                details=details,
-            )
-        return await self.settings(company_id)
+        await reply_repo.save_settings(rows.session, company_id, values)
+        await audit_repo.append_audit_entry(
+            rows.session,
+            company_id=company_id,
+            actor=actor,
+            action="reply_settings.updated",
+            details=details,
+        )
+        return await self.settings(rows)
 
     # ------------------------------------------------------------------ workflow
 
     async def list(
-        self, company_id: str, *, states: Sequence[str] | None, limit: int, before: Any = None
+        self, rows: TenantRows, *, states: Sequence[str] | None, limit: int, before: Any = None
     ) -> list[ReviewReply]:
-        async with self.database.tenant_session(company_id) as session:
-            return await reply_repo.list_replies(
-                session, states=states, limit=limit, created_before=before
-            )
+        return await reply_repo.list_replies(
+            rows.session, states=states, limit=limit, created_before=before
+        )
 
-    async def get(self, company_id: str, reply_id: uuid.UUID) -> ReviewReply:
-        async with self.database.tenant_session(company_id) as session:
-            reply = await reply_repo.get_reply(session, reply_id)
+    async def get(self, rows: TenantRows, reply_id: uuid.UUID) -> ReviewReply:
+        reply = await reply_repo.get_reply(rows.session, reply_id)
         if reply is None:
             raise NotFound("no such review reply", code="review_reply_not_found")
         return reply
 
     async def _transition(
         self,
-        company_id: str,
+        rows: TenantRows,
         reply_id: uuid.UUID,
         *,
         actor: str,
@@ -416,31 +418,29 @@ class ReviewReplyService:
     ) -> ReviewReply:
         """Lock the row, check its state, apply the change and audit it, in one transaction.
         ``apply`` returns the audit details, or ``None`` for a repeat that changes nothing."""
-        async with self.database.tenant_session(company_id) as session:
-            reply = await reply_repo.get_reply(session, reply_id, for_update=True)
-            if reply is None:
-                raise NotFound("no such review reply", code="review_reply_not_found")
-            if reply.state not in allowed:
-                raise Conflict(
-                    f"a {reply.state} reply cannot be {action}", code="invalid_reply_state"
-                )
-            details = apply(reply)
-            if details is not None:
-                reply.updated_by = actor
-                reply.updated_at = self.clock.now()
-                await audit_repo.append_audit_entry(
-                    session,
-                    company_id=company_id,
-                    actor=actor,
-                    action=f"review_reply.{action}",
-                    target=str(reply.id),
-                    details=details,
-                )
-            await session.flush()
-            await session.refresh(reply)
-            return reply
+        session = rows.session
+        reply = await reply_repo.get_reply(session, reply_id, for_update=True)
+        if reply is None:
+            raise NotFound("no such review reply", code="review_reply_not_found")
+        if reply.state not in allowed:
+            raise Conflict(f"a {reply.state} reply cannot be {action}", code="invalid_reply_state")
+        details = apply(reply)
+        if details is not None:
+            reply.updated_by = actor
+            reply.updated_at = self.clock.now()
+            await audit_repo.append_audit_entry(
+                session,
+                company_id=rows.company_id,
+                actor=actor,
+                action=f"review_reply.{action}",
+                target=str(reply.id),
+                details=details,
+            )
+        await session.flush()
+        await session.refresh(reply)
+        return reply
 
-    async def approve(self, company_id: str, reply_id: uuid.UUID, *, actor: str) -> ReviewReply:
+    async def approve(self, rows: TenantRows, reply_id: uuid.UUID, *, actor: str) -> ReviewReply:
         def apply(reply: ReviewReply) -> dict[str, Any] | None:
             if reply.state != "draft":
                 return None  # approving an approved or edited reply again changes nothing
@@ -449,11 +449,11 @@ class ReviewReplyService:
             return {"from": "draft"}
 
         return await self._transition(
-            company_id, reply_id, actor=actor, action="approved", allowed=EDITABLE, apply=apply
+            rows, reply_id, actor=actor, action="approved", allowed=EDITABLE, apply=apply
         )
 
     async def reject(
-        self, company_id: str, reply_id: uuid.UUID, *, actor: str, reason: str | None
+        self, rows: TenantRows, reply_id: uuid.UUID, *, actor: str, reason: str | None
     ) -> ReviewReply:
         def apply(reply: ReviewReply) -> dict[str, Any] | None:
             if reply.state == "rejected":
@@ -462,7 +462,7 @@ class ReviewReplyService:
             return {"from": previous, "reason": reason}
 
         return await self._transition(
-            company_id,
+            rows,
             reply_id,
             actor=actor,
             action="rejected",
@@ -471,7 +471,7 @@ class ReviewReplyService:
         )
 
     async def edit(
-        self, company_id: str, reply_id: uuid.UUID, *, actor: str, text: str
+        self, rows: TenantRows, reply_id: uuid.UUID, *, actor: str, text: str
     ) -> ReviewReply:
         """An edit is the editor's approval of the new text (state ``edited``)."""
         cleaned = text.strip()
@@ -490,10 +490,12 @@ class ReviewReplyService:
             return {"from": previous, "chars": len(cleaned)}
 
         return await self._transition(
-            company_id, reply_id, actor=actor, action="edited", allowed=EDITABLE, apply=apply
+            rows, reply_id, actor=actor, action="edited", allowed=EDITABLE, apply=apply
         )
 
-    async def publish(self, company_id: str, reply_id: uuid.UUID, *, actor: str) -> ReviewReply:
+    async def publish(
+        self, company_id: CompanyId, reply_id: uuid.UUID, *, actor: str
+    ) -> ReviewReply:
         """Post the approved text to the platform, once."""
         async with self.database.tenant_session(company_id) as session:
             reply = await reply_repo.get_reply(session, reply_id, for_update=True)
@@ -560,7 +562,7 @@ class ReviewReplyService:
 
     async def _reply_call(
         self,
-        company_id: str,
+        company_id: CompanyId,
         connector_id: uuid.UUID | None,
         document_id: uuid.UUID,
         external_id: str,
@@ -568,14 +570,14 @@ class ReviewReplyService:
     ) -> PlannedCall:
         if connector_id is None:
             raise PublishNotPossible("the review's connector is gone: nothing to publish with")
-        connector = await self.connectors.get(company_id, connector_id)
+        async with open_rows(self.database, company_id) as rows:
+            connector = await self.connectors.get(rows, connector_id)
+            documents = await reply_repo.get_review_documents(rows.session, [document_id])
         config = self.connectors.open(connector)
-        async with self.database.tenant_session(company_id) as session:
-            documents = await reply_repo.get_review_documents(session, [document_id])
         metadata = documents[0].metadata_ if documents else {}
         return review_reply_call(config, external_id=external_id, metadata=metadata, text=text)
 
-    async def _release(self, company_id: str, reply_id: uuid.UUID) -> None:
+    async def _release(self, company_id: CompanyId, reply_id: uuid.UUID) -> None:
         """Undo a publish claim when nothing was sent (the call could not even be built)."""
         async with self.database.tenant_session(company_id) as session:
             reply = await reply_repo.get_reply(session, reply_id, for_update=True)
@@ -587,7 +589,7 @@ class ReviewReplyService:
 
     async def post_ticket_note(
         self,
-        company_id: str,
+        company_id: CompanyId,
         *,
         connector_id: uuid.UUID,
         ticket_id: str,
@@ -596,13 +598,16 @@ class ReviewReplyService:
         actor: str,
     ) -> NoteResult:
         """Add ``text`` to a helpdesk ticket as a private note, if the company turned it on."""
-        if not (await self.settings(company_id)).ticket_notes_enabled:
+        async with open_rows(self.database, company_id) as rows:
+            notes_enabled = (await self.settings(rows)).ticket_notes_enabled
+        if not notes_enabled:
             raise PublishNotPossible(
                 "posting drafts as private notes is off for this company (reply settings: "
                 "ticket_notes_enabled)",
                 code="ticket_notes_disabled",
             )
-        connector = await self.connectors.get(company_id, connector_id)
+        async with open_rows(self.database, company_id) as rows:
+            connector = await self.connectors.get(rows, connector_id)
         config = self.connectors.open(connector)
         call = ticket_note_call(config, ticket_id=ticket_id, text=text, table=table)
         answer = await self.caller.send(

@@ -36,12 +36,11 @@ def build_reply_service(
     clock: Clock,
     assistant: Assistant,
 ) -> ReviewReplyService:
-    async def draft(company_id: str, review: ReviewContext) -> str:
+    async def draft(company_id: CompanyId, review: ReviewContext) -> str:
         # The assistant's review_reply task: rating-aware, in the review's language, in the
-        # company's tone, citing only public knowledge.
-        # The id comes from the indexer's hook, checked where its sync or webhook job entered
-        # (the reply service's own signatures still say ``str``).
-        return (await assistant.review_reply(CompanyId(company_id), review)).text
+        # company's tone, citing only public knowledge. The id was checked where the sync or
+        # webhook job that indexed the review entered.
+        return (await assistant.review_reply(company_id, review)).text
 
     return ReviewReplyService(
         database=database,

@@ -39,6 +39,8 @@ from backend.db.repositories import plans as plan_repo
 from backend.db.repositories.audit_log import append_audit_entry
 from backend.db.session import Database
 from backend.errors import AppError, NotFound
+from backend.tenancy.company_id import CompanyId
+from backend.tenancy.scope import TenantRows, open_rows
 
 _log = structlog.get_logger("helpdesk.plans")
 
@@ -181,21 +183,29 @@ class PlanService:
         known = {k: v for k, v in stored.items() if k in PlanLimits.model_fields}
         return PlanLimits.model_validate({**self.defaults.model_dump(), **known})
 
-    async def stored_plan(self, company_id: str) -> dict[str, Any]:
-        async with self.database.tenant_session(company_id) as session:
-            stored = await plan_repo.get_plan(session, company_id)
+    async def stored_plan(self, rows: TenantRows) -> dict[str, Any]:
+        stored = await plan_repo.get_plan(rows.session, rows.company_id)
         if stored is None:
-            raise NotFound(f"no company {company_id!r}", code="company_not_found")
+            raise NotFound(f"no company {rows.company_id!r}", code="company_not_found")
         return stored
 
-    async def limits_for(self, company_id: str) -> PlanLimits:
-        """The company's effective limits, remembered ``cache_seconds`` per process."""
+    async def limits_for(self, company_id: str, rows: TenantRows | None = None) -> PlanLimits:
+        """The company's effective limits, remembered ``cache_seconds`` per process.
+
+        Read in ``rows`` when the caller has a transaction open; the per-request rate check
+        runs in the auth dependency, before the request's scope exists, so without one a
+        cache miss reads in a short transaction of its own."""
         now = time.monotonic()
         cached = self._plans.get(company_id)
         if cached is not None and cached.expires > now:
             return cached.limits
         try:
-            limits = self.effective(await self.stored_plan(company_id))
+            if rows is not None:
+                stored = await self.stored_plan(rows)
+            else:
+                async with open_rows(self.database, CompanyId(company_id)) as own:
+                    stored = await self.stored_plan(own)
+            limits = self.effective(stored)
         except NotFound:
             limits = self.defaults
         if len(self._plans) > 10_000:
@@ -203,21 +213,23 @@ class PlanService:
         self._plans[company_id] = _CachedPlan(limits, now + self.cache_seconds)
         return limits
 
-    async def set_plan(self, company_id: str, plan: dict[str, Any], *, actor: str) -> PlanLimits:
+    async def set_plan(self, rows: TenantRows, plan: dict[str, Any], *, actor: str) -> PlanLimits:
         """Replace the stored plan (limits it leaves out use the defaults), audited in the
-        same transaction."""
+        caller's transaction."""
         PlanLimits.model_validate(plan)  # the caller validated it; never store less
-        async with self.database.tenant_session(company_id) as session:
-            if not await plan_repo.set_plan(session, company_id, plan):
-                raise NotFound(f"no company {company_id!r}", code="company_not_found")
-            await append_audit_entry(
-                session,
-                company_id=company_id,
-                actor=actor,
-                action="company.plan",
-                target=company_id,
-                details=plan,
-            )
+        company_id = rows.company_id
+        if not await plan_repo.set_plan(rows.session, company_id, plan):
+            raise NotFound(f"no company {company_id!r}", code="company_not_found")
+        await append_audit_entry(
+            rows.session,
+            company_id=company_id,
+            actor=actor,
+            action="company.plan",
+            target=company_id,
+            details=plan,
+        )
+        # Dropped before the caller commits: a read in between caches the old plan for at
+        # most ``cache_seconds``, as in every other process.
         self._plans.pop(company_id, None)
         return self.effective(plan)
 
@@ -294,21 +306,21 @@ class PlanService:
             held = await plan_repo.count_documents(session)
         return max(0, limits.documents - held)
 
-    async def connector_limit(self, company_id: str) -> int | None:
+    async def connector_limit(self, rows: TenantRows) -> int | None:
         """How many connectors the company may have (``None``: no limit); the connector
-        service checks it under its per-company lock when one is created (409
-        ``plan_limit_connectors``)."""
-        return (await self.limits_for(company_id)).connectors
+        service checks it under its per-company lock, in its caller's transaction, when one
+        is created (409 ``plan_limit_connectors``)."""
+        return (await self.limits_for(rows.company_id, rows)).connectors
 
     # ------------------------------------------------------------------------- usage
 
-    async def usage(self, company_id: str) -> dict[str, Any]:
+    async def usage(self, rows: TenantRows) -> dict[str, Any]:
         """What the company has used of each limit right now."""
-        limits = await self.limits_for(company_id)
+        company_id = rows.company_id
+        limits = await self.limits_for(company_id, rows)
         month, next_month = _month(self.clock.now())
-        async with self.database.tenant_session(company_id) as session:
-            documents = await plan_repo.count_documents(session)
-            connectors = await plan_repo.count_connectors(session)
+        documents = await plan_repo.count_documents(rows.session)
+        connectors = await plan_repo.count_connectors(rows.session)
         rpm = limits.requests_per_minute
         requests_used: int | None = None
         calls_used: int | None = None

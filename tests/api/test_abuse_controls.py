@@ -21,7 +21,9 @@ from backend.config import Settings
 from backend.db.provisioning import DatabaseUrls
 from backend.db.session import Database
 from backend.stack import Stack
+from backend.tenancy.company_id import CompanyId
 from backend.tenancy.plans import PlanLimits, PlanService, RateLimited, build_limiter_storage
+from backend.tenancy.scope import open_rows
 from tests.cluster_fixtures import RedisClusterInfo
 from tests.conftest import CompanyWithKey
 from tests.live_server import serve_on_loopback
@@ -455,7 +457,8 @@ async def test_a_dead_limiter_store_lets_requests_through_quickly(
         await plans.hit_request(acme.company_id)
     # After the first failure the store is skipped for a while, not retried per request.
     assert time.perf_counter() - started < 0.5
-    usage = await plans.usage(acme.company_id)
+    async with open_rows(database, CompanyId(acme.company_id)) as rows:
+        usage = await plans.usage(rows)
     assert usage["requests_per_minute"] == {"limit": 1, "used": None}
 
 
@@ -476,7 +479,8 @@ async def test_plan_counters_on_a_redis_cluster_share_the_companys_slot(
     with pytest.raises(RateLimited):
         await plans.hit_request(acme.company_id)
     await plans.hit_assistant_call(acme.company_id)
-    usage = await plans.usage(acme.company_id)
+    async with open_rows(database, CompanyId(acme.company_id)) as rows:
+        usage = await plans.usage(rows)
     assert usage["requests_per_minute"]["used"] == 2
     assert usage["assistant_calls"]["used"] == 1
 

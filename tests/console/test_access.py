@@ -10,6 +10,8 @@ import httpx
 
 from backend.db.session import Database
 from backend.ingest.sync import SyncService
+from backend.stack import Stack
+from backend.tenancy.company_id import CompanyId
 from tests.conftest import CompanyWithKey
 from tests.console.conftest import PASSWORD, SignIn
 
@@ -174,21 +176,22 @@ async def test_another_company_is_out_of_reach_through_the_console(
     # Something of globex with an id: a connector (an operator file import needs no
     # network), a sync run of it, an API key, a user.
     sync: SyncService = app.state.helpdesk.sync  # type: ignore[attr-defined]
-    connectors = app.state.helpdesk.connectors  # type: ignore[attr-defined]
+    stack: Stack = app.state.helpdesk  # type: ignore[attr-defined]
     import_root = app.state.helpdesk.settings.import_root  # type: ignore[attr-defined]
     folder = import_root / f"articles-{globex.company_id}"
     folder.mkdir(parents=True)
     (folder / "reset.md").write_text("# Reset\nHold the button for ten seconds.\n")
-    connector = await connectors.create(
-        globex.company_id,
-        platform="article_folder",
-        name="Articles",
-        settings={"root": str(folder)},
-        credentials={},
-        schedule_minutes=None,
-        actor="test",
-        allow_file_platforms=True,
-    )
+    async with stack.for_tenant(CompanyId(globex.company_id)) as scope:
+        connector = await stack.connectors.create(
+            scope,
+            platform="article_folder",
+            name="Articles",
+            settings={"root": str(folder)},
+            credentials={},
+            schedule_minutes=None,
+            actor="test",
+            allow_file_platforms=True,
+        )
     run = await sync.request_sync(globex.company_id, connector.id, trigger="manual")
     globex_key_id = globex.key_id
     globex_user = globex_owner.user["id"]

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from backend.app import create_app
 from backend.config import Settings
 from backend.egress import StaticResolver
+from backend.tenancy.company_id import CompanyId
 from tests.adapters.freshdesk_api import API_KEY
 from tests.api.test_connectors import freshdesk_dataset
 from tests.conftest import CompanyWithKey
@@ -166,16 +167,17 @@ async def test_sync_run_progress_fields(
     folder.mkdir(parents=True)
     for n in range(3):
         (folder / f"article-{n}.md").write_text(f"# Article {n}\n" + "Restart the router. " * 40)
-    connector = await state.connectors.create(
-        company.company_id,
-        platform="article_folder",
-        name="KB",
-        settings={"root": str(folder)},
-        credentials={},
-        schedule_minutes=None,
-        actor="test",
-        allow_file_platforms=True,
-    )
+    async with state.for_tenant(CompanyId(company.company_id)) as scope:
+        connector = await state.connectors.create(
+            scope,
+            platform="article_folder",
+            name="KB",
+            settings={"root": str(folder)},
+            credentials={},
+            schedule_minutes=None,
+            actor="test",
+            allow_file_platforms=True,
+        )
     run = await state.sync.request_sync(company.company_id, connector.id, trigger="manual")
     await state.sync.run(company.company_id, run.id)
     shown = await owner.client.get(f"/v1/sync-runs/{run.id}")

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from backend.app import create_app
 from backend.config import Settings
 from backend.stack import Stack
+from backend.tenancy.company_id import CompanyId
 from tests.conftest import CompanyWithKey
 from tests.fault_servers import PrivateRedis, private_redis
 
@@ -46,15 +47,16 @@ async def test_a_redis_outage_is_a_503_naming_redis_and_heals_by_itself(
     acme: CompanyWithKey = await make_company("redisdown")  # type: ignore[operator]
     # A platform connector: tenants may sync those through the API (file imports are the
     # operator's). Queuing its sync touches Redis only; no worker runs it here.
-    connector = await state.connectors.create(
-        acme.company_id,
-        platform="freshdesk",
-        name="helpdesk",
-        settings={"domain": "acme.freshdesk.com"},
-        credentials={"api_key": "key"},
-        schedule_minutes=None,
-        actor="test",
-    )
+    async with state.for_tenant(CompanyId(acme.company_id)) as scope:
+        connector = await state.connectors.create(
+            scope,
+            platform="freshdesk",
+            name="helpdesk",
+            settings={"domain": "acme.freshdesk.com"},
+            credentials={"api_key": "key"},
+            schedule_minutes=None,
+            actor="test",
+        )
     sync_url = f"/v1/connectors/{connector.id}/sync"
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://faults") as client:

@@ -24,6 +24,7 @@ from backend.app import create_app
 from backend.config import Settings
 from backend.db.models import SyncRun
 from backend.stack import Stack
+from backend.tenancy.company_id import CompanyId
 from tests.conftest import CompanyWithKey
 
 TAKEOVER_S = 1.5
@@ -57,16 +58,17 @@ async def test_the_service_takes_a_dead_workers_sync_over_by_itself(
             for n in range(4)
         )
     )
-    connector = await state.connectors.create(
-        acme.company_id,
-        platform="file_export",
-        name="kb",
-        settings={"path": str(export)},
-        credentials={},
-        schedule_minutes=None,
-        actor="test",
-        allow_file_platforms=True,
-    )
+    async with state.for_tenant(CompanyId(acme.company_id)) as scope:
+        connector = await state.connectors.create(
+            scope,
+            platform="file_export",
+            name="kb",
+            settings={"path": str(export)},
+            credentials={},
+            schedule_minutes=None,
+            actor="test",
+            allow_file_platforms=True,
+        )
     # A worker claimed this run and was killed: 'running', heartbeat frozen 2 minutes ago.
     dead = await state.sync.request_sync(acme.company_id, connector.id, trigger="manual")
     frozen = state.clock.now() - timedelta(minutes=2)

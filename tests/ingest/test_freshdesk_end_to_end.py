@@ -41,6 +41,8 @@ from backend.ingest.jobs import JobQueue, SyncScheduler
 from backend.ingest.stored_documents import raw_payload
 from backend.ingest.sync import IndexingParts, SyncService
 from backend.secretbox import SecretBox
+from backend.tenancy.company_id import CompanyId
+from backend.tenancy.scope import open_rows
 from backend.vectors import VectorStore, point_id
 from backend.vectors.factory import build_vector_store
 from backend.vectors.types import SearchMode, VectorFilter
@@ -109,7 +111,7 @@ def open_stores(
         database=database,
         vectors=build_vector_store(None, None, data_dir, dense_dimension=encoder.dimension),
         blobs=LocalBlobStore(data_dir / "objects"),
-        connectors=ConnectorService(database, SecretBox.from_base64(key)),
+        connectors=ConnectorService(SecretBox.from_base64(key)),
         secret_key=key,
     )
 
@@ -132,15 +134,16 @@ def replay() -> Iterator[FreshdeskReplayServer]:
 
 
 async def create_connector(stores: Stores, company_id: str, *, per_page: int) -> uuid.UUID:
-    connector = await stores.connectors.create(
-        company_id,
-        platform="freshdesk",
-        name="helpdesk",
-        settings={"domain": DOMAIN, "per_page": per_page},
-        credentials={"api_key": API_KEY},
-        schedule_minutes=None,
-        actor="test",
-    )
+    async with open_rows(stores.database, CompanyId(company_id)) as scope:
+        connector = await stores.connectors.create(
+            scope,
+            platform="freshdesk",
+            name="helpdesk",
+            settings={"domain": DOMAIN, "per_page": per_page},
+            credentials={"api_key": API_KEY},
+            schedule_minutes=None,
+            actor="test",
+        )
     return connector.id
 
 
@@ -229,7 +232,8 @@ async def test_freshdesk_sync_end_to_end(
     )
     assert [key async for key in TenantBlobs(stores.blobs, other).list_documents(SOURCE)] == []
     with pytest.raises(NotFound):
-        await stores.connectors.get(other, connector_id)
+        async with open_rows(stores.database, CompanyId(other)) as rows:
+            await stores.connectors.get(rows, connector_id)
     with pytest.raises(NotFound):
         await service.request_sync(other, connector_id, trigger="manual")
 

@@ -28,6 +28,7 @@ from backend.app import create_app
 from backend.config import Settings
 from backend.db.provisioning import DatabaseUrls
 from backend.stack import Stack
+from backend.tenancy.company_id import CompanyId
 from tests.conftest import CompanyWithKey
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
@@ -135,16 +136,17 @@ async def test_worker_runs_syncs_queued_on_redis(
     export = tmp_path / "kb.jsonl"
     write_export(export, 5)
     # File connectors are operator-only, so create it the way `helpdesk ingest` does.
-    connector = await state.connectors.create(
-        acme.company_id,
-        platform="file_export",
-        name="kb",
-        settings={"path": str(export)},
-        credentials={},
-        schedule_minutes=None,
-        actor="test",
-        allow_file_platforms=True,
-    )
+    async with state.for_tenant(CompanyId(acme.company_id)) as scope:
+        connector = await state.connectors.create(
+            scope,
+            platform="file_export",
+            name="kb",
+            settings={"path": str(export)},
+            credentials={},
+            schedule_minutes=None,
+            actor="test",
+            allow_file_platforms=True,
+        )
     worker = subprocess.Popen(  # noqa: ASYNC220 - returns at once; polled below
         [sys.executable, "-m", "backend.cli", "worker"],
         env=helpdesk_env(

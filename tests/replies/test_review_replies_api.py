@@ -25,6 +25,7 @@ from backend.egress import StaticResolver
 from backend.ingest.indexer import IndexedReview, KnowledgeIndexer
 from backend.replies.wiring import longest_call
 from backend.stack import Stack
+from backend.tenancy.company_id import CompanyId
 from tests.conftest import CompanyWithKey
 from tests.replies.platform_fakes import PUBLIC_ADDRESSES, PlatformFakes
 
@@ -98,15 +99,16 @@ class Company:
 async def google_company(app: FastAPI, make_company: MakeCompany, prefix: str) -> Company:
     state: Stack = app.state.helpdesk
     who = await make_company(prefix)
-    connector = await state.connectors.create(
-        who.company_id,
-        platform="google_business",
-        name="Google reviews",
-        settings={"account": "1234567890", "location": "9876543210"},
-        credentials={"access_token": "google-token"},
-        schedule_minutes=None,
-        actor="test",
-    )
+    async with state.for_tenant(CompanyId(who.company_id)) as scope:
+        connector = await state.connectors.create(
+            scope,
+            platform="google_business",
+            name="Google reviews",
+            settings={"account": "1234567890", "location": "9876543210"},
+            credentials={"access_token": "google-token"},
+            schedule_minutes=None,
+            actor="test",
+        )
     parts = state.sync.parts
     indexer = KnowledgeIndexer(
         database=state.database,
@@ -361,15 +363,16 @@ async def test_ticket_drafts_as_private_notes_are_off_by_default_and_per_company
 ) -> None:
     state: Stack = app.state.helpdesk
     acme, globex = await make_company("acme"), await make_company("globex")
-    connector = await state.connectors.create(
-        acme.company_id,
-        platform="freshdesk",
-        name="Freshdesk",
-        settings={"domain": "acme.freshdesk.com"},
-        credentials={"api_key": "fd-key"},
-        schedule_minutes=None,
-        actor="test",
-    )
+    async with state.for_tenant(CompanyId(acme.company_id)) as scope:
+        connector = await state.connectors.create(
+            scope,
+            platform="freshdesk",
+            name="Freshdesk",
+            settings={"domain": "acme.freshdesk.com"},
+            credentials={"api_key": "fd-key"},
+            schedule_minutes=None,
+            actor="test",
+        )
     note = {"connector_id": str(connector.id), "ticket_id": "ticket:812", "text": "Try <b>X</b>"}
     response = await client.post("/v1/ticket-notes", headers=acme.headers, json=note)
     assert response.status_code == 409 and response.json()["error"] == "ticket_notes_disabled"
@@ -415,15 +418,16 @@ async def test_a_trustpilot_sync_drafts_and_publishing_posts_the_documented_repl
     state: Stack = app.state.helpdesk
     acme = await make_company("acme")
     unit, user = "507f191e810c19729de860ea", "60a1b2c3d4e5f60718293a4b"
-    connector = await state.connectors.create(
-        acme.company_id,
-        platform="trustpilot",
-        name="Trustpilot",
-        settings={"business_unit_id": unit, "business_user_id": user},
-        credentials={"api_key": "tp-key", "access_token": "tp-business-token"},
-        schedule_minutes=None,
-        actor="test",
-    )
+    async with state.for_tenant(CompanyId(acme.company_id)) as scope:
+        connector = await state.connectors.create(
+            scope,
+            platform="trustpilot",
+            name="Trustpilot",
+            settings={"business_unit_id": unit, "business_user_id": user},
+            credentials={"api_key": "tp-key", "access_token": "tp-business-token"},
+            schedule_minutes=None,
+            actor="test",
+        )
     written = (datetime.now(UTC) - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     page = {
         "links": [],

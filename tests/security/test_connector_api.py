@@ -21,6 +21,7 @@ from backend.config import Settings
 from backend.db.repositories import connectors as connector_repo
 from backend.egress import StaticResolver
 from backend.stack import Stack
+from backend.tenancy.company_id import CompanyId
 from tests.api.test_connectors import sync_to_completion
 from tests.conftest import CompanyWithKey
 
@@ -73,16 +74,17 @@ async def test_file_imports_are_operator_only_at_every_step(
     acme = await make_company("files")
     export = tmp_path / "acme" / "kb.jsonl"
     write_export(export, "acme")
-    connector = await state.connectors.create(
-        acme.company_id,
-        platform="file_export",
-        name="kb",
-        settings={"path": str(export)},
-        credentials={},
-        schedule_minutes=None,
-        actor="operator",
-        allow_file_platforms=True,
-    )
+    async with state.for_tenant(CompanyId(acme.company_id)) as scope:
+        connector = await state.connectors.create(
+            scope,
+            platform="file_export",
+            name="kb",
+            settings={"path": str(export)},
+            credentials={},
+            schedule_minutes=None,
+            actor="operator",
+            allow_file_platforms=True,
+        )
     base = f"/v1/connectors/{connector.id}"
 
     # Listing and reading: the connector is visible, its server path is not.
@@ -135,16 +137,17 @@ async def test_update_then_sync_never_reads_outside_the_import_root(
     write_export(outside, "globex")  # another company's export, outside the root
     link = tmp_path / "acme" / "link.jsonl"
     os.symlink(outside, link)
-    connector = await state.connectors.create(
-        acme.company_id,
-        platform="file_export",
-        name="kb",
-        settings={"path": str(own)},
-        credentials={},
-        schedule_minutes=None,
-        actor="operator",
-        allow_file_platforms=True,
-    )
+    async with state.for_tenant(CompanyId(acme.company_id)) as scope:
+        connector = await state.connectors.create(
+            scope,
+            platform="file_export",
+            name="kb",
+            settings={"path": str(own)},
+            credentials={},
+            schedule_minutes=None,
+            actor="operator",
+            allow_file_platforms=True,
+        )
     escapes = [
         "/etc/passwd",  # absolute
         str(outside),  # absolute, another company's export

@@ -30,6 +30,7 @@ from backend.db.provisioning import DatabaseUrls
 from backend.db.session import Database
 from backend.ingest.jobs import SyncScheduler, run_sync_job
 from backend.stack import Stack
+from backend.tenancy.company_id import CompanyId
 from backend.vectors import namespace_for
 from tests.api.test_assistant_api import sync_file, write_jsonl
 from tests.conftest import CompanyWithKey
@@ -79,7 +80,8 @@ async def setup(
             company.company_id,
             write_jsonl(tmp_path / f"{company.company_id}.jsonl", KNOWLEDGE),
         )
-    connector_id = (await state.connectors.list(acme.company_id))[0].id
+    async with state.for_tenant(CompanyId(acme.company_id)) as scope:
+        connector_id = (await state.connectors.list(scope))[0].id
     minted = await client.post("/v1/widget-tokens", headers=acme.headers, json={})
     widget = {"Authorization": f"Bearer {minted.json()['token']}", "X-Company-ID": acme.company_id}
     for company in (acme, globex):
@@ -222,9 +224,10 @@ async def test_suspended_companies_get_403_everywhere(
     # company and a direct request is refused.
     context: Any = SimpleNamespace(state=SimpleNamespace(sync_service=state.sync))
     assert await run_sync_job(acme, str(queued.id), context) == "dropped"
-    await state.connectors.update(
-        acme, setup.connector_id, actor="test", schedule_minutes=5, by_operator=True
-    )
+    async with state.for_tenant(CompanyId(acme)) as scope:
+        await state.connectors.update(
+            scope, setup.connector_id, actor="test", schedule_minutes=5, by_operator=True
+        )
     # The scheduler runs over every company of the shared test database: what matters is
     # that it queues nothing for this one.
     await SyncScheduler(database, state.jobs, state.clock).tick()

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.api.dependencies import AgentTenant, KeyTenant, PlansDep, TenantSession
+from backend.api.dependencies import AgentTenant, KeyTenant, PlansDep, Scope, TenantSession
 from backend.api.schemas import ERROR_RESPONSES, CompanyOut
 from backend.db.repositories.audit_log import list_audit_entries
 from backend.db.repositories.companies import get_company
@@ -74,8 +74,8 @@ class UsageOut(BaseModel):
 
 
 @router.get("/usage", response_model=UsageOut)
-async def read_usage(tenant: KeyTenant, plans: PlansDep) -> UsageOut:
+async def read_usage(_tenant: KeyTenant, scope: Scope, plans: PlansDep) -> UsageOut:
     """Your plan's limits and what you have used of each: requests this minute, assistant
     calls this month, indexed documents, connectors. Over a rate or quota, calls answer 429
     with `Retry-After`."""
-    return UsageOut.model_validate(await plans.usage(tenant.company_id))
+    return UsageOut.model_validate(await plans.usage(scope))

@@ -14,6 +14,7 @@ from backend.api.dependencies import (
     CurrentTenant,
     IndexerDep,
     JobsDep,
+    Scope,
     TenantSession,
     require_api_key,
 )
@@ -192,13 +193,13 @@ class SyncRunOut(BaseModel):
     },
 )
 async def create_connector(
-    body: ConnectorCreate, tenant: CurrentTenant, connectors: ConnectorsDep
+    body: ConnectorCreate, tenant: CurrentTenant, scope: Scope, connectors: ConnectorsDep
 ) -> ConnectorOut:
     """Connect a source. Settings and credentials are validated for the platform (400 with
     the failing fields otherwise); credentials are stored encrypted and never shown again.
     Your plan may limit how many connectors you have (409 `plan_limit_connectors`)."""
     connector = await connectors.create(
-        tenant.company_id,
+        scope,
         platform=body.platform,
         name=body.name,
         settings=body.settings,
@@ -211,17 +212,17 @@ async def create_connector(
 
 
 @router.get("/connectors", response_model=list[ConnectorOut])
-async def list_connectors(tenant: CurrentTenant, connectors: ConnectorsDep) -> list[ConnectorOut]:
+async def list_connectors(scope: Scope, connectors: ConnectorsDep) -> list[ConnectorOut]:
     """Your connectors (credentials are never included)."""
-    return [ConnectorOut.of(c) for c in await connectors.list(tenant.company_id)]
+    return [ConnectorOut.of(c) for c in await connectors.list(scope)]
 
 
 @router.get("/connectors/{connector_id}", response_model=ConnectorOut, responses=NOT_FOUND)
 async def get_connector(
-    connector_id: uuid.UUID, tenant: CurrentTenant, connectors: ConnectorsDep
+    connector_id: uuid.UUID, scope: Scope, connectors: ConnectorsDep
 ) -> ConnectorOut:
     """One connector."""
-    return ConnectorOut.of(await connectors.get(tenant.company_id, connector_id))
+    return ConnectorOut.of(await connectors.get(scope, connector_id))
 
 
 OPERATOR_MANAGED: dict[int | str, dict[str, Any]] = {
@@ -238,12 +239,13 @@ async def update_connector(
     connector_id: uuid.UUID,
     body: ConnectorUpdate,
     tenant: CurrentTenant,
+    scope: Scope,
     connectors: ConnectorsDep,
 ) -> ConnectorOut:
     """Rename, re-configure, replace credentials, change the schedule, or pause. New settings
     pass the same checks as at creation; an operator's file import cannot be changed here."""
     connector = await connectors.update(
-        tenant.company_id,
+        scope,
         connector_id,
         actor=tenant.actor,
         name=body.name,
@@ -262,6 +264,7 @@ async def update_connector(
 async def delete_connector(
     connector_id: uuid.UUID,
     tenant: CurrentTenant,
+    scope: Scope,
     connectors: ConnectorsDep,
     indexer: IndexerDep,
     keep_documents: Annotated[
@@ -271,10 +274,10 @@ async def delete_connector(
     """Remove a connector and, unless `keep_documents`, everything it indexed — from
     Postgres, the vector index and the object store. An operator's file import is removed by
     the operator."""
-    await connectors.get_tenant_managed(tenant.company_id, connector_id)
+    await connectors.get_tenant_managed(scope, connector_id)
     if not keep_documents:
         await indexer.purge(tenant.company_id, connector_id=connector_id)
-    await connectors.delete(tenant.company_id, connector_id, actor=tenant.actor)
+    await connectors.delete(scope, connector_id, actor=tenant.actor)
     return Response(status_code=204)
 
 
@@ -289,12 +292,16 @@ async def delete_connector(
     },
 )
 async def trigger_sync(
-    connector_id: uuid.UUID, tenant: CurrentTenant, jobs: JobsDep, connectors: ConnectorsDep
+    connector_id: uuid.UUID,
+    tenant: CurrentTenant,
+    scope: Scope,
+    jobs: JobsDep,
+    connectors: ConnectorsDep,
 ) -> SyncRunOut:
     """Queue a sync now. One sync per connector runs at a time (409 otherwise). It resumes
     from the last checkpoint, so an interrupted sync continues where it stopped. An
     operator's file import is synced by the operator (403 here)."""
-    await connectors.get_tenant_managed(tenant.company_id, connector_id)
+    await connectors.get_tenant_managed(scope, connector_id)
     run = await jobs.request_and_enqueue(tenant.company_id, connector_id, trigger="manual")
     return SyncRunOut.model_validate(run)
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from backend.api.dependencies import AgentTenant, KeyTenant, StateDep
+from backend.api.dependencies import AgentTenant, KeyTenant, Scope, StateDep
 from backend.api.schemas import ERROR_RESPONSES, ErrorBody
 from backend.db.models import ReviewReply
 from backend.errors import Forbidden
@@ -196,7 +196,8 @@ def _settings_out(view: ReplySettingsView) -> dict[str, Any]:
 
 @router.get("", response_model=ReviewReplyPage)
 async def list_review_replies(
-    tenant: Reviewer,
+    _tenant: Reviewer,
+    scope: Scope,
     state: StateDep,
     reply_state: Annotated[
         list[ReplyState] | None,
@@ -214,9 +215,7 @@ async def list_review_replies(
     """Your review replies, newest first: each new review gets a draft when it is ingested
     (in the review's language, answering its rating), with the review's sentiment and key
     topics. Filter with `state=draft` for the approval queue."""
-    replies = await state.replies.list(
-        tenant.company_id, states=reply_state, limit=limit, before=before
-    )
+    replies = await state.replies.list(scope, states=reply_state, limit=limit, before=before)
     return {
         "replies": [_out(r) for r in replies],
         "next_before": replies[-1].created_at if len(replies) == limit else None,
@@ -224,54 +223,62 @@ async def list_review_replies(
 
 
 @router.get("/settings", response_model=SettingsOut)
-async def get_reply_settings(tenant: KeyTenant, state: StateDep) -> Any:
+async def get_reply_settings(_tenant: KeyTenant, scope: Scope, state: StateDep) -> Any:
     """Your alert webhook (its host only), alert threshold and whether ticket drafts may be
     posted as private notes."""
-    return _settings_out(await state.replies.settings(tenant.company_id))
+    return _settings_out(await state.replies.settings(scope))
 
 
 @router.put("/settings", response_model=SettingsOut, responses={400: {"model": ErrorBody}})
-async def put_reply_settings(body: SettingsIn, tenant: KeyTenant, state: StateDep) -> Any:
+async def put_reply_settings(
+    body: SettingsIn, tenant: KeyTenant, scope: Scope, state: StateDep
+) -> Any:
     """Change the settings you send (others stay as they are). The alert webhook receives
     `{"text": ...}` (Slack incoming-webhook JSON) once per negative review; its URL must be
     https on hooks.slack.com or on the operator's allow-list, and resolve to public addresses
     (400 `alert_webhook_refused` otherwise). Needs an API key."""
     view = await state.replies.update_settings(
-        tenant.company_id, body.model_dump(include=body.model_fields_set), actor=tenant.actor
+        scope, body.model_dump(include=body.model_fields_set), actor=tenant.actor
     )
     return _settings_out(view)
 
 
 @router.get("/{reply_id}", response_model=ReviewReplyOut, responses=_PLATFORM_ERRORS)
-async def get_review_reply(reply_id: ReplyId, tenant: Reviewer, state: StateDep) -> Any:
+async def get_review_reply(
+    reply_id: ReplyId, _tenant: Reviewer, scope: Scope, state: StateDep
+) -> Any:
     """One reply, with who approved and published it and the platform's answer."""
-    return _out(await state.replies.get(tenant.company_id, reply_id))
+    return _out(await state.replies.get(scope, reply_id))
 
 
 @router.post("/{reply_id}/approve", response_model=ReviewReplyOut, responses=_PLATFORM_ERRORS)
-async def approve_review_reply(reply_id: ReplyId, tenant: Reviewer, state: StateDep) -> Any:
+async def approve_review_reply(
+    reply_id: ReplyId, tenant: Reviewer, scope: Scope, state: StateDep
+) -> Any:
     """Approve the draft as it is (state `approved`); nothing is posted yet."""
-    return _out(await state.replies.approve(tenant.company_id, reply_id, actor=tenant.actor))
+    return _out(await state.replies.approve(scope, reply_id, actor=tenant.actor))
 
 
 @router.patch("/{reply_id}", response_model=ReviewReplyOut, responses=_PLATFORM_ERRORS)
 async def edit_review_reply(
-    reply_id: ReplyId, body: EditIn, tenant: Reviewer, state: StateDep
+    reply_id: ReplyId, body: EditIn, tenant: Reviewer, scope: Scope, state: StateDep
 ) -> Any:
     """Replace the reply text (state `edited`: the edit is your approval of the new text)."""
-    return _out(
-        await state.replies.edit(tenant.company_id, reply_id, actor=tenant.actor, text=body.text)
-    )
+    return _out(await state.replies.edit(scope, reply_id, actor=tenant.actor, text=body.text))
 
 
 @router.post("/{reply_id}/reject", response_model=ReviewReplyOut, responses=_PLATFORM_ERRORS)
 async def reject_review_reply(
-    reply_id: ReplyId, tenant: Reviewer, state: StateDep, body: RejectIn | None = None
+    reply_id: ReplyId,
+    tenant: Reviewer,
+    scope: Scope,
+    state: StateDep,
+    body: RejectIn | None = None,
 ) -> Any:
     """Reject the reply: it will not be published."""
     return _out(
         await state.replies.reject(
-            tenant.company_id,
+            scope,
             reply_id,
             actor=tenant.actor,
             reason=body.reason if body is not None else None,

@@ -13,6 +13,7 @@ from backend.api.dependencies import (
     ClockDep,
     CurrentTenant,
     KeyTenant,
+    Scope,
     StateDep,
     TenantSession,
 )
@@ -118,7 +119,7 @@ def _ticket_scope(tenant: Tenant, ticket_id: str | None) -> None:
 
 
 @router.post("", response_model=TriageOut, responses={404: {"model": ErrorBody}})
-async def triage(body: TriageIn, tenant: AgentTenant, state: StateDep) -> TriageOut:
+async def triage(body: TriageIn, tenant: AgentTenant, scope: Scope, state: StateDep) -> TriageOut:
     """Suggest a ticket's category (type), tags, group, priority, sentiment and language,
     each with a confidence. Category, tags, group and priority are voted by **your own**
     most similar solved tickets (their real field values); sentiment and language are read
@@ -128,7 +129,7 @@ async def triage(body: TriageIn, tenant: AgentTenant, state: StateDep) -> Triage
     _ticket_scope(tenant, body.ticket_id)
     if body.ticket_id is None:
         assert body.text is not None
-        result = await state.triage.suggest(tenant.company_id, body.text)
+        result = await state.triage.suggest(scope, body.text)
         return TriageOut.model_validate(
             {
                 "ticket_id": None,
@@ -136,15 +137,14 @@ async def triage(body: TriageIn, tenant: AgentTenant, state: StateDep) -> Triage
                 "neighbors": result.neighbors_json(),
             }
         )
-    async with state.database.tenant_session(tenant.company_id) as session:
-        document = await document_repo.find_ticket(session, body.ticket_id, source=body.source)
+    document = await document_repo.find_ticket(scope.session, body.ticket_id, source=body.source)
     if document is None:
         raise NotFound("no such ticket", code="ticket_not_found")
     parts = document.metadata_.get("parts", [])
     asked = [p["text"] for p in parts if p.get("label") == "description" and not p.get("internal")]
     text = f"{document.title}\n\n{asked[0] if asked else ''}".strip()
     result = await state.triage.triage_ticket(
-        tenant.company_id,
+        scope,
         document_id=document.id,
         source=document.source,
         external_id=document.external_id,
