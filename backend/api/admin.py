@@ -12,10 +12,18 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api.dependencies import ClockDep, DatabaseDep, PlatformAdmin, StateDep
-from backend.api.schemas import MAX_OFFSET, ApiKeyOut, CompanyOut, ErrorBody, IssuedApiKeyOut
+from backend.api.schemas import (
+    MAX_OFFSET,
+    ApiKeyOut,
+    CompanyOut,
+    ErrorBody,
+    IssuedApiKeyOut,
+    ReindexIn,
+    ReindexPageOut,
+)
 from backend.api.v1.company import AuditEntryOut
 from backend.errors import BadRequest
-from backend.ingest.reindex import MAX_PAGE_DOCUMENTS, build_reindexer
+from backend.ingest.reindex import build_reindexer
 from backend.tenancy import service
 from backend.tenancy.company_id import (
     COMPANY_ID_PATTERN,
@@ -312,33 +320,6 @@ async def set_plan(
     async with open_rows(state.database, company_id) as rows:
         effective = await state.plans.set_plan(rows, stored, actor=actor)
     return PlanOut(company_id=company_id, stored=stored, effective=effective)
-
-
-class ReindexIn(BaseModel):
-    source: str | None = Field(
-        default=None,
-        max_length=64,
-        description="Only documents from this source (e.g. `freshdesk`); all when omitted.",
-    )
-    after: str | None = Field(
-        default=None,
-        max_length=2048,
-        description="`next_cursor` of the previous page; omit it to start from the beginning.",
-    )
-    limit: int = Field(default=200, ge=1, le=MAX_PAGE_DOCUMENTS, description="Documents per page.")
-
-
-class ReindexPageOut(BaseModel):
-    documents: int = Field(description="Documents in this page.")
-    reindexed: int = Field(description="Documents chunked and embedded again.")
-    chunks: int = Field(description="Chunks written.")
-    needs_refetch: list[str] = Field(
-        description="`source:external_id` of documents stored before re-indexing was possible "
-        "(or missing from the object store): the next sync of their connector restores them."
-    )
-    next_cursor: str | None = Field(
-        description="Send it as `after` to continue; `null` when the company is done."
-    )
 
 
 @router.post(

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.ingest.reindex import MAX_PAGE_DOCUMENTS
+
 MAX_OFFSET = 1_000_000
 """Deepest page offset a listing accepts (bigger ones were a 500 past Postgres' bigint)."""
 
@@ -123,4 +125,31 @@ class TicketOut(BaseModel):
     conversation: list[MessageOut]
     truncated: bool = Field(
         default=False, description="Some text or older messages did not fit the limits."
+    )
+
+
+class ReindexIn(BaseModel):
+    source: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Only documents from this source (e.g. `freshdesk`); all when omitted.",
+    )
+    after: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="`next_cursor` of the previous page; omit it to start from the beginning.",
+    )
+    limit: int = Field(default=200, ge=1, le=MAX_PAGE_DOCUMENTS, description="Documents per page.")
+
+
+class ReindexPageOut(BaseModel):
+    documents: int = Field(description="Documents in this page.")
+    reindexed: int = Field(description="Documents chunked and embedded again.")
+    chunks: int = Field(description="Chunks written.")
+    needs_refetch: list[str] = Field(
+        description="`source:external_id` of documents stored before re-indexing was possible "
+        "(or missing from the object store): the next sync of their connector restores them."
+    )
+    next_cursor: str | None = Field(
+        description="Send it as `after` to continue; `null` when every document is done."
     )

@@ -18,11 +18,18 @@ from backend.api.dependencies import (
     TenantSession,
     require_api_key,
 )
-from backend.api.schemas import ERROR_RESPONSES, MAX_OFFSET, NOT_FOUND, ErrorBody
+from backend.api.schemas import (
+    ERROR_RESPONSES,
+    MAX_OFFSET,
+    NOT_FOUND,
+    ErrorBody,
+    ReindexIn,
+    ReindexPageOut,
+)
 from backend.db.models import Document
 from backend.db.repositories import documents as document_repo
 from backend.errors import NotFound
-from backend.ingest.reindex import MAX_PAGE_DOCUMENTS, build_reindexer
+from backend.ingest.reindex import build_reindexer
 
 # Management endpoints: API keys only, never a widget token.
 router = APIRouter(
@@ -159,33 +166,6 @@ class ReindexedDocumentOut(BaseModel):
     chunks: int = Field(description="Chunks written for the document.")
 
 
-class KnowledgeReindexIn(BaseModel):
-    source: str | None = Field(
-        default=None,
-        max_length=64,
-        description="Only documents from this source (e.g. `freshdesk`); all when omitted.",
-    )
-    after: str | None = Field(
-        default=None,
-        max_length=2048,
-        description="`next_cursor` of the previous page; omit it to start from the beginning.",
-    )
-    limit: int = Field(default=200, ge=1, le=MAX_PAGE_DOCUMENTS, description="Documents per page.")
-
-
-class KnowledgeReindexPageOut(BaseModel):
-    documents: int = Field(description="Documents in this page.")
-    reindexed: int = Field(description="Documents chunked and embedded again.")
-    chunks: int = Field(description="Chunks written.")
-    needs_refetch: list[str] = Field(
-        description="`source:external_id` of documents stored before re-indexing was possible "
-        "(or missing from the object store): the next sync of their connector restores them."
-    )
-    next_cursor: str | None = Field(
-        description="Send it as `after` to continue; `null` when every document is done."
-    )
-
-
 @router.post(
     "/documents/{document_id}/reindex",
     response_model=ReindexedDocumentOut,
@@ -207,18 +187,18 @@ async def reindex_document(
 
 @router.post(
     "/knowledge/reindex",
-    response_model=KnowledgeReindexPageOut,
+    response_model=ReindexPageOut,
     responses={400: {"model": ErrorBody}},
 )
 async def reindex_knowledge(
-    tenant: KeyTenant, state: StateDep, body: KnowledgeReindexIn | None = None
-) -> KnowledgeReindexPageOut:
+    tenant: KeyTenant, state: StateDep, body: ReindexIn | None = None
+) -> ReindexPageOut:
     """Chunk and embed one page of your documents again from their stored copies — e.g. after
     a chunking change. Call again with `after` = `next_cursor` until `next_cursor` is `null`;
     each page is complete when it returns, so a stopped re-index resumes from its last cursor.
     Search keeps answering meanwhile. Needs an `ingest`- or `admin`-scoped key or a console
     owner/admin. Audited (`knowledge.reindex`)."""
-    request = body or KnowledgeReindexIn()
+    request = body or ReindexIn()
     page = await build_reindexer(state.database, state.sync.parts).reindex_page(
         tenant.company_id,
         after=request.after,
@@ -226,4 +206,4 @@ async def reindex_knowledge(
         limit=request.limit,
         actor=tenant.actor,
     )
-    return KnowledgeReindexPageOut(**asdict(page))
+    return ReindexPageOut(**asdict(page))
