@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 from backend.adapters.base import SourceDocument
 from backend.blobs import BlobStore, TenantBlobs
@@ -123,24 +124,18 @@ class KnowledgeReindexer:
             page.chunks += counts.chunks
         if len(keys) == limit:
             page.next_cursor = encode_cursor(keys[-1][0], keys[-1][1])
-        async with self._scope_for(company_id) as scope:
-            if page.reindexed:
-                # New vectors: cached answers are voided once the audit entry commits.
-                await scope.knowledge_changed()
-            await append_audit_entry(
-                scope.session,
-                company_id=company_id,
-                actor=actor,
-                action="knowledge.reindex",
-                target=source,
-                details={
-                    "documents": page.documents,
-                    "reindexed": page.reindexed,
-                    "chunks": page.chunks,
-                    "needs_refetch": len(page.needs_refetch),
-                    "resumed": after is not None,
-                },
-            )
+        await self._record(
+            company_id,
+            actor=actor,
+            target=source,
+            details={
+                "documents": page.documents,
+                "reindexed": page.reindexed,
+                "chunks": page.chunks,
+                "needs_refetch": len(page.needs_refetch),
+                "resumed": after is not None,
+            },
+        )
         return page
 
     async def reindex_document(
@@ -171,19 +166,29 @@ class KnowledgeReindexer:
                 code="document_needs_refetch",
             )
         counts = await self._indexer_for(connector_id).index(company_id, [stored], force=True)
+        await self._record(
+            company_id,
+            actor=actor,
+            target=str(document_id),
+            details={"documents": 1, "reindexed": counts.upserted, "chunks": counts.chunks},
+        )
+        return ReindexedDocument(document_id=document_id, chunks=counts.chunks)
+
+    async def _record(
+        self, company_id: CompanyId, *, actor: str, target: str | None, details: dict[str, Any]
+    ) -> None:
+        """Audit a re-index; when it wrote anything, void the cached answers once that commits."""
         async with self._scope_for(company_id) as scope:
-            if counts.upserted:
-                # New vectors: cached answers are voided once the audit entry commits.
+            if details["reindexed"]:
                 await scope.knowledge_changed()
             await append_audit_entry(
                 scope.session,
                 company_id=company_id,
                 actor=actor,
                 action="knowledge.reindex",
-                target=str(document_id),
-                details={"documents": 1, "reindexed": counts.upserted, "chunks": counts.chunks},
+                target=target,
+                details=details,
             )
-        return ReindexedDocument(document_id=document_id, chunks=counts.chunks)
 
 
 @dataclass
