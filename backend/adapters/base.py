@@ -197,9 +197,14 @@ class ItemFetcher(Protocol):
     async def fetch_item(self, item_ref: str) -> FetchedItem: ...
 
 
-def gone(failure: FetchFailure) -> bool:
-    """Whether a failed read of one item means the platform no longer has it."""
-    return failure.status_code in (404, 410)
+def unreadable_item(failure: FetchFailure, *, source: str, external_id: str) -> FetchedItem:
+    """What a failed read of one item means: its deletion when the platform no longer has it
+    (404, 410), else the failure (the scheduled sync tries again)."""
+    if failure.status_code in (404, 410):
+        return FetchedItem(
+            deletions=[Deletion(source=source, external_id=external_id, reason="deleted")]
+        )
+    return FetchedItem(failures=[failure])
 
 
 @runtime_checkable
@@ -266,5 +271,5 @@ __all__ = [
     "SystemClock",
     "UtcDatetime",
     "as_utc",
-    "gone",
+    "unreadable_item",
 ]

@@ -39,7 +39,7 @@ from backend.adapters.base import (
     FetchFailure,
     Page,
     SourceDocument,
-    gone,
+    unreadable_item,
 )
 from backend.adapters.freshdesk.documents import (
     SOURCE,
@@ -296,11 +296,7 @@ class FreshdeskAdapter:
             )
         result = await self._get(f"/tickets/{raw_id}", {"include": "requester"}, item_ref)
         if isinstance(result, FetchFailure):
-            if gone(result):
-                return FetchedItem(
-                    deletions=[Deletion(source=SOURCE, external_id=item_ref, reason="deleted")]
-                )
-            return FetchedItem(failures=[result])
+            return unreadable_item(result, source=SOURCE, external_id=item_ref)
         ticket, _ = result
         if not isinstance(ticket, dict) or "id" not in ticket:
             failure = FetchFailure(where=item_ref, message="unexpected payload", retryable=False)

@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from backend.adapters.base import (
     Checkpoint,
     Clock,
-    Deletion,
     DocumentKind,
     DocumentPart,
     FetchedItem,
@@ -31,7 +30,7 @@ from backend.adapters.base import (
     SourceDocument,
     UtcDatetime,
     as_utc,
-    gone,
+    unreadable_item,
 )
 from backend.adapters.http import RateLimiter, get_json
 from backend.adapters.reviews.ratings import GOOGLE_STAR_RATINGS
@@ -219,12 +218,7 @@ class GoogleBusinessReviewsAdapter:
         url = f"{settings.reviews_base_url.rstrip('/')}/v4/{item_ref}"
         result = await self._get(url, {}, where=f"review:{parts[5]}")
         if isinstance(result, FetchFailure):
-            if gone(result):
-                deletion = Deletion(
-                    source=SOURCE, external_id=f"review:{parts[5]}", reason="deleted"
-                )
-                return FetchedItem(deletions=[deletion])
-            return FetchedItem(failures=[result])
+            return unreadable_item(result, source=SOURCE, external_id=f"review:{parts[5]}")
         review, _ = result
         try:
             document = review_document(review, location=location, summary={})

@@ -29,7 +29,7 @@ from backend.adapters.base import (
     SourceDocument,
     UtcDatetime,
     as_utc,
-    gone,
+    unreadable_item,
 )
 from backend.adapters.http import RateLimiter, get_json
 
@@ -203,10 +203,7 @@ class TrustpilotReviewsAdapter:
             max_attempts=settings.max_attempts,
         )
         if isinstance(result, FetchFailure):
-            if gone(result):
-                deletion = Deletion(source=SOURCE, external_id=item_ref, reason="deleted")
-                return FetchedItem(deletions=[deletion])
-            return FetchedItem(failures=[result])
+            return unreadable_item(result, source=SOURCE, external_id=item_ref)
         review, _ = result
         unit = review.get("businessUnit") if isinstance(review, dict) else None
         if not isinstance(review, dict) or (

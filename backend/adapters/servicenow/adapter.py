@@ -32,7 +32,7 @@ from backend.adapters.base import (
     FetchFailure,
     Page,
     SourceDocument,
-    gone,
+    unreadable_item,
 )
 from backend.adapters.http import RateLimiter, get_json, next_link, normalize_hostname
 from backend.adapters.servicenow.documents import (
@@ -207,10 +207,7 @@ class ServiceNowAdapter:
         }
         result = await self._get(f"{self._base}/incident/{sys_id}", params, item_ref)
         if isinstance(result, FetchFailure):
-            if gone(result):
-                deletion = Deletion(source=SOURCE, external_id=item_ref, reason="deleted")
-                return FetchedItem(deletions=[deletion])
-            return FetchedItem(failures=[result])
+            return unreadable_item(result, source=SOURCE, external_id=item_ref)
         body, _ = result
         record = body.get("result") if isinstance(body, dict) else None
         if not isinstance(record, dict) or str(record.get("sys_id")) != sys_id:

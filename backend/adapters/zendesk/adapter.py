@@ -32,7 +32,7 @@ from backend.adapters.base import (
     FetchFailure,
     Page,
     SourceDocument,
-    gone,
+    unreadable_item,
 )
 from backend.adapters.http import RateLimiter, get_json
 from backend.adapters.zendesk.documents import (
@@ -124,10 +124,7 @@ class ZendeskAdapter:
         url = f"{self.settings.api_root}/api/v2/tickets/{raw_id}.json"
         result = await self._get(url, params=None, where=item_ref)
         if isinstance(result, FetchFailure):
-            if gone(result):
-                deletion = Deletion(source=SOURCE, external_id=item_ref, reason="deleted")
-                return FetchedItem(deletions=[deletion])
-            return FetchedItem(failures=[result])
+            return unreadable_item(result, source=SOURCE, external_id=item_ref)
         body, _ = result
         ticket = body.get("ticket") if isinstance(body, dict) else None
         if not isinstance(ticket, dict) or "id" not in ticket:
