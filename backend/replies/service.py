@@ -300,6 +300,18 @@ class ReviewReplyService:
             scope, "POST", url, json={"text": _escape_slack("\n".join(lines))}, where="alert"
         )
 
+    async def _send_planned(self, call: PlannedCall) -> PlatformAnswer:
+        """One planned platform call (publish, ticket note) through the egress policy."""
+        return await self.caller.send(
+            self.egress.policy.scope(call.platform, call.base_urls),
+            call.method,
+            call.url,
+            json=call.json,
+            headers=call.headers,
+            auth=call.auth,
+            where=call.where,
+        )
+
     # ------------------------------------------------------------------ settings
 
     async def _alert_url(self, company_id: CompanyId) -> str | None:
@@ -524,15 +536,7 @@ class ReviewReplyService:
         except Exception:
             await self._release(company_id, reply_id)
             raise
-        answer = await self.caller.send(
-            self.egress.policy.scope(call.platform, call.base_urls),
-            call.method,
-            call.url,
-            json=call.json,
-            headers=call.headers,
-            auth=call.auth,
-            where=call.where,
-        )
+        answer = await self._send_planned(call)
         async with self.database.tenant_session(company_id) as session:
             reply = await reply_repo.get_reply(session, reply_id, for_update=True)
             if reply is None:  # the review was deleted meanwhile
@@ -599,26 +603,16 @@ class ReviewReplyService:
     ) -> NoteResult:
         """Add ``text`` to a helpdesk ticket as a private note, if the company turned it on."""
         async with open_rows(self.database, company_id) as rows:
-            notes_enabled = (await self.settings(rows)).ticket_notes_enabled
-        if not notes_enabled:
-            raise PublishNotPossible(
-                "posting drafts as private notes is off for this company (reply settings: "
-                "ticket_notes_enabled)",
-                code="ticket_notes_disabled",
-            )
-        async with open_rows(self.database, company_id) as rows:
+            if not (await self.settings(rows)).ticket_notes_enabled:
+                raise PublishNotPossible(
+                    "posting drafts as private notes is off for this company (reply settings: "
+                    "ticket_notes_enabled)",
+                    code="ticket_notes_disabled",
+                )
             connector = await self.connectors.get(rows, connector_id)
         config = self.connectors.open(connector)
         call = ticket_note_call(config, ticket_id=ticket_id, text=text, table=table)
-        answer = await self.caller.send(
-            self.egress.policy.scope(call.platform, call.base_urls),
-            call.method,
-            call.url,
-            json=call.json,
-            headers=call.headers,
-            auth=call.auth,
-            where=call.where,
-        )
+        answer = await self._send_planned(call)
         async with self.database.tenant_session(company_id) as session:
             await audit_repo.append_audit_entry(
                 session,
