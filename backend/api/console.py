@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from backend.api.admin import CompanyIdPath
 from backend.api.dependencies import PlatformAdmin, StateDep
 from backend.api.schemas import ERROR_RESPONSES, ErrorBody
+from backend.config import Settings
 from backend.console.http import authenticate_console_cookie, console_auth
 from backend.console.scopes import Role
 from backend.console.service import COOKIE_NAME, ConsoleAuth, SignedIn, not_signed_in
@@ -132,17 +133,24 @@ def _cookie_secure(request: Request, state: StateDep) -> bool:
     return not _is_loopback(request.url.hostname)
 
 
-def _signed_in_response(
-    signed_in: SignedIn, request: Request, response: Response, state: StateDep
-) -> SessionOut:
+def set_session_cookie(response: Response, token: str, settings: Settings, *, secure: bool) -> None:
+    """The console session cookie: HttpOnly, SameSite=Strict, for the session's lifetime."""
     response.set_cookie(
         COOKIE_NAME,
-        signed_in.token,
-        max_age=int(state.settings.console_session_hours * 3600),
+        token,
+        max_age=int(settings.console_session_hours * 3600),
         path="/",
         httponly=True,
         samesite="strict",
-        secure=_cookie_secure(request, state),
+        secure=secure,
+    )
+
+
+def _signed_in_response(
+    signed_in: SignedIn, request: Request, response: Response, state: StateDep
+) -> SessionOut:
+    set_session_cookie(
+        response, signed_in.token, state.settings, secure=_cookie_secure(request, state)
     )
     response.headers["Cache-Control"] = "no-store"
     return SessionOut(user=UserOut.model_validate(signed_in.user), csrf_token=signed_in.csrf_token)

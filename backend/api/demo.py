@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
+from backend.api.console import set_session_cookie
 from backend.api.dependencies import ClockDep, StateDep
 from backend.console.http import console_auth
-from backend.console.service import COOKIE_NAME
 from backend.demo import SAMPLE_OPEN_TICKET_ID, SAMPLE_OPEN_TICKET_ID_KO, TICKET_SOURCE
 from backend.demo.loader import demo_console_email, demo_console_password_file
 from backend.errors import NotFound
@@ -82,14 +82,8 @@ async def demo_console(request: Request, state: StateDep) -> RedirectResponse:
         user_agent=request.headers.get("user-agent"),
     )
     response = RedirectResponse("/console/", status_code=303)
-    response.set_cookie(
-        COOKIE_NAME,
-        signed_in.token,
-        max_age=int(state.settings.console_session_hours * 3600),
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
+    set_session_cookie(
+        response, signed_in.token, state.settings, secure=request.url.scheme == "https"
     )
     response.headers["Cache-Control"] = "no-store"
     return response
