@@ -310,6 +310,12 @@ class Settings(BaseSettings):
         le=64,
         description="Items of one connector re-fetched at the same time by a drain.",
     )
+    webhook_keywords_first: bool = Field(
+        default=True,
+        description="Index a webhook's item for keyword search first (searchable in about a "
+        "second) and add its dense vectors right after; false writes both at once (an item "
+        "becomes searchable only after the model has encoded it).",
+    )
 
     # --- Egress and file imports (what tenants can make the server reach) ---------------------
     import_root: Path | None = Field(

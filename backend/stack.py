@@ -201,6 +201,7 @@ def build_webhook_service(
             coalesce_seconds=settings.webhook_coalesce_s,
             drain_batch=settings.webhook_drain_batch,
             fetch_concurrency=settings.webhook_fetch_concurrency,
+            keywords_first=settings.webhook_keywords_first,
         ),
         enqueue=register_drain_task(broker),
         limiter_for=sync.limiter_for,

@@ -146,6 +146,9 @@ class Document(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", server_default="{}")
     content_hash: Mapped[str] = mapped_column(Text)
     chunk_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    # True while the document's points carry only their sparse (keyword) vectors: written by
+    # a webhook's fast path, completed moments later (migration 0013).
+    dense_pending: Mapped[bool] = mapped_column(Boolean, server_default="false")
     source_created_at: Mapped[datetime | None]
     source_updated_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created_at()

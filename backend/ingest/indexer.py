@@ -17,6 +17,7 @@ document can never linger in search after its row is gone.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -148,6 +149,15 @@ class PreparedBatch:
     points: list[ChunkPoint]
     counts: IndexCounts
 
+    def points_by_document(self) -> list[list[ChunkPoint]]:
+        """``points`` split per entry of ``changed`` (they come in its order, a point per
+        chunk)."""
+        split, start = [], 0
+        for item in self.changed:
+            split.append(self.points[start : start + len(item.chunks)])
+            start += len(item.chunks)
+        return split
+
 
 class KnowledgeIndexer:
     def __init__(
@@ -198,22 +208,65 @@ class KnowledgeIndexer:
         try:
             prepared = await self.embed(planned)
         except BaseException:
-            self._release(planned)
+            self.release(planned)
             raise
         return await self.write(prepared, deletions)
 
-    def _release(self, batch: PlannedBatch | PreparedBatch) -> None:
+    def release(self, batch: PlannedBatch | PreparedBatch) -> None:
         """The batch's new documents are written (or never will be): no longer in flight."""
         new = sum(1 for item in batch.changed if item.is_new)
         if new:
             left = self._admitted_unwritten[batch.company_id] - new
             self._admitted_unwritten[batch.company_id] = max(0, left)
 
-    async def embed(self, planned: PlannedBatch) -> PreparedBatch:
-        """Encode a planned batch's chunks (dense and sparse)."""
-        points = await self._embed(planned.company_id, planned.changed)
+    async def embed(self, planned: PlannedBatch, *, dense: bool = True) -> PreparedBatch:
+        """Encode a planned batch's chunks: dense and sparse, or (``dense=False``) the sparse
+        side only, for a write that must be searchable by keyword at once and gets its dense
+        vectors from :meth:`write_dense` right after."""
+        points = await self._embed(planned.company_id, planned.changed, dense=dense)
         planned.counts.chunks = len(points)
         return PreparedBatch(planned.company_id, planned.changed, points, planned.counts)
+
+    async def write_dense(self, written: PreparedBatch) -> int:
+        """Add the dense vectors to a batch :meth:`write` stored keyword-only; returns how
+        many documents were completed.
+
+        The model runs first, outside any transaction. Then the rows still waiting are
+        locked and only documents whose stored version is the one encoded here are
+        upserted again, now with both vectors, and marked complete, in that one
+        transaction: a newer version written meanwhile (another webhook, a sync) keeps its
+        own text, and its own write completes it. Whatever this never completes (a crash, a
+        stop) stays ``dense_pending``, and the next sync re-embeds it."""
+        waiting = [
+            (item, points)
+            for item, points in zip(written.changed, written.points_by_document(), strict=True)
+            if points
+        ]
+        texts = [point.payload.text for _, points in waiting for point in points]
+        if not texts:
+            return 0
+        vectors = await self.dense.embed_documents(texts)
+        company_id = written.company_id
+        ids = [document_uuid(company_id, i.source.source, i.source.external_id) for i, _ in waiting]
+        position = 0
+        completed: list[ChunkPoint] = []
+        done: list[uuid.UUID] = []
+        async with self.database.tenant_session(company_id) as session:
+            pending = await document_repo.lock_dense_pending(session, ids)
+            for document_id, (item, points) in zip(ids, waiting, strict=True):
+                encoded = vectors[position : position + len(points)]
+                position += len(points)
+                if pending.get(document_id) != item.normalized.content_hash:
+                    continue  # deleted, completed by a sync, or replaced by a newer version
+                completed.extend(
+                    dataclasses.replace(point, dense=vector)
+                    for point, vector in zip(points, encoded, strict=True)
+                )
+                done.append(document_id)
+            if completed:
+                await self.vectors.upsert(company_id, completed)
+                await document_repo.mark_dense_written(session, done)
+        return len(done)
 
     async def plan(
         self, company_id: CompanyId, documents: Sequence[SourceDocument], *, force: bool = False
@@ -314,15 +367,17 @@ class KnowledgeIndexer:
         return kept
 
     async def _embed(
-        self, company_id: str, changed: Sequence[_ChangedDocument]
+        self, company_id: str, changed: Sequence[_ChangedDocument], *, dense: bool = True
     ) -> list[ChunkPoint]:
         texts = [chunk.text for item in changed for chunk in item.chunks]
         if not texts:
             return []
-        dense_task = asyncio.ensure_future(self.dense.embed_documents(texts))
-        # The sparse side runs on the event loop's thread while the model encodes.
+        dense_task = asyncio.ensure_future(self.dense.embed_documents(texts)) if dense else None
+        # The sparse side runs in a worker thread while the model encodes.
         sparse = await asyncio.to_thread(self.sparse.encode_documents, texts)
-        dense = await dense_task
+        vectors: list[list[float] | None] = (
+            list(await dense_task) if dense_task is not None else [None] * len(texts)
+        )
         points: list[ChunkPoint] = []
         position = 0
         for item in changed:
@@ -351,7 +406,7 @@ class KnowledgeIndexer:
                 points.append(
                     ChunkPoint(
                         id=point_id(company_id, doc.source, doc.external_id, chunk.index),
-                        dense=dense[position],
+                        dense=vectors[position],
                         sparse=sparse[position],
                         payload=payload,
                     )
@@ -365,7 +420,7 @@ class KnowledgeIndexer:
         try:
             return await self._write(prepared, deletions)
         finally:
-            self._release(prepared)
+            self.release(prepared)
 
     async def _write(self, prepared: PreparedBatch, deletions: Sequence[Deletion]) -> IndexCounts:
         company_id, counts = prepared.company_id, prepared.counts
@@ -387,7 +442,12 @@ class KnowledgeIndexer:
             ]
             if stale:
                 await self.vectors.delete_points(company_id, stale)
-            rows = [self._document_row(company_id, item) for item in prepared.changed]
+            rows = [
+                self._document_row(company_id, item, points)
+                for item, points in zip(
+                    prepared.changed, prepared.points_by_document(), strict=True
+                )
+            ]
             async with self.database.tenant_session(company_id) as session:
                 await document_repo.upsert_documents(session, rows)
             counts.upserted += len(prepared.changed)
@@ -460,7 +520,9 @@ class KnowledgeIndexer:
             await scope.knowledge_changed()
         return removed
 
-    def _document_row(self, company_id: str, item: _ChangedDocument) -> dict[str, Any]:
+    def _document_row(
+        self, company_id: str, item: _ChangedDocument, points: Sequence[ChunkPoint]
+    ) -> dict[str, Any]:
         doc, norm = item.source, item.normalized
         metadata = dict(doc.metadata)
         if doc.rating is not None:
@@ -499,6 +561,7 @@ class KnowledgeIndexer:
             "metadata": metadata,
             "content_hash": norm.content_hash,
             "chunk_count": len(item.chunks),
+            "dense_pending": any(point.dense is None for point in points),
             "source_created_at": doc.created_at,
             "source_updated_at": doc.updated_at,
         }

@@ -145,6 +145,13 @@ def _edge_sparse(vector: SparseVector) -> qe.SparseVector:
     return qe.SparseVector(list(vector.indices), list(vector.values))
 
 
+def _edge_vectors(point: ChunkPoint) -> dict[str, Any]:
+    vectors: dict[str, Any] = {SPARSE_VECTOR_NAME: _edge_sparse(point.sparse)}
+    if point.dense is not None:
+        vectors[DENSE_VECTOR_NAME] = list(point.dense)
+    return vectors
+
+
 def _stored_payload(point: ChunkPoint) -> dict[str, Any]:
     stored = point.payload.to_qdrant()
     for key in BOOL_FIELDS:
@@ -468,15 +475,7 @@ class EdgeVectorStore:
         if not points:
             return
         edge_points = [
-            qe.Point(
-                point.id,
-                {
-                    DENSE_VECTOR_NAME: list(point.dense),
-                    SPARSE_VECTOR_NAME: _edge_sparse(point.sparse),
-                },
-                _stored_payload(point),
-            )
-            for point in points
+            qe.Point(point.id, _edge_vectors(point), _stored_payload(point)) for point in points
         ]
         operation = qe.UpdateOperation.upsert_points(edge_points)
         await self._run(

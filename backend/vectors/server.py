@@ -520,10 +520,9 @@ class QdrantServerVectorStore:
         return [
             models.PointStruct(
                 id=str(point.id),
-                vector={
-                    DENSE_VECTOR_NAME: list(point.dense),
-                    SPARSE_VECTOR_NAME: _server_sparse(point.sparse),
-                },
+                # Named vectors are optional per point: a keyword-only point has no dense one.
+                vector={SPARSE_VECTOR_NAME: _server_sparse(point.sparse)}
+                | ({} if point.dense is None else {DENSE_VECTOR_NAME: list(point.dense)}),
                 payload=point.payload.to_qdrant(),
             )
             for point in points

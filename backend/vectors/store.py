@@ -120,7 +120,7 @@ def validate_points(company_id: str, points: Sequence[ChunkPoint], dense_dimensi
                 f"not {company_id!r}",
                 code="tenant_mismatch",
             )
-        if len(point.dense) != dense_dimension:
+        if point.dense is not None and len(point.dense) != dense_dimension:
             raise BadRequest(
                 f"dense vector of point {point.id} has {len(point.dense)} dimensions, "
                 f"the index expects {dense_dimension}",

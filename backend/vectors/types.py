@@ -114,7 +114,9 @@ class ChunkPoint:
     """One chunk ready for the index. Build ``id`` with :func:`backend.vectors.point_id`."""
 
     id: uuid.UUID
-    dense: list[float]
+    dense: list[float] | None
+    """``None`` while only the keyword side is written (a webhook's fast path); the point
+    is then found by sparse search alone until it is upserted again with its dense vector."""
     sparse: SparseVector
     payload: ChunkPayload
 

@@ -6,6 +6,7 @@ sharing one collection never see, count or delete each other's points."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import uuid
 from collections.abc import AsyncIterator
@@ -143,6 +144,30 @@ async def test_sparse_mode_matches_terms(store: VectorStore) -> None:
         "acme", sparse=SPARSE.encode_query("okta single"), limit=5, mode=SearchMode.SPARSE
     )
     assert doc_ids(hits) == ["a1"]
+
+
+async def test_a_point_without_its_dense_vector_is_found_by_its_words_until_it_gets_one(
+    store: VectorStore,
+) -> None:
+    """Keywords first (a webhook's fast path): the point is written with its sparse vector
+    only, hybrid search finds it through the sparse list, dense search does not, and
+    upserting it again with a dense vector completes it."""
+    await seed_acme(store)
+    seeded = await store.count("acme")
+    words = chunk("acme", "t9", "Zephyrine thermostat pairing", dense=axis(7))
+    await store.upsert("acme", [dataclasses.replace(words, dense=None)])
+    query = SPARSE.encode_query("zephyrine pairing")
+    hybrid = await store.query("acme", dense=axis(7), sparse=query, limit=3)
+    assert "t9" in doc_ids(hybrid)
+    assert "t9" not in doc_ids(await store.query("acme", dense=axis(7), mode=SearchMode.DENSE))
+    assert await store.count("acme") == seeded + 1
+
+    await store.upsert("acme", [words])
+    assert doc_ids(await store.query("acme", dense=axis(7), limit=1, mode=SearchMode.DENSE)) == [
+        "t9"
+    ]
+    assert await store.count("acme") == seeded + 1
+    assert await store.query("globex", sparse=query, mode=SearchMode.SPARSE) == []
 
 
 async def test_hybrid_mode_fuses_dense_and_sparse(store: VectorStore) -> None:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, tuple_
+from sqlalchemy import Table, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,15 +15,47 @@ from backend.db.models import Document
 async def get_document_states(
     session: AsyncSession, source: str, external_ids: Sequence[str]
 ) -> dict[str, tuple[str, int]]:
-    """external_id → (content_hash, chunk_count) for the documents that exist."""
+    """external_id → (content_hash, chunk_count) for the documents that exist.
+
+    A document still waiting for its dense vectors (``dense_pending``) reports an empty
+    hash, so whoever plans it next (a sync, another webhook) re-embeds it in full."""
     if not external_ids:
         return {}
     result = await session.execute(
-        select(Document.external_id, Document.content_hash, Document.chunk_count).where(
-            Document.source == source, Document.external_id.in_(list(external_ids))
-        )
+        select(
+            Document.external_id,
+            Document.content_hash,
+            Document.chunk_count,
+            Document.dense_pending,
+        ).where(Document.source == source, Document.external_id.in_(list(external_ids)))
     )
-    return {row.external_id: (row.content_hash, row.chunk_count) for row in result}
+    return {
+        row.external_id: ("" if row.dense_pending else row.content_hash, row.chunk_count)
+        for row in result
+    }
+
+
+async def lock_dense_pending(
+    session: AsyncSession, document_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """id → content_hash of the given documents that still wait for their dense vectors,
+    locked until the transaction ends (so no newer version's row lands in between)."""
+    if not document_ids:
+        return {}
+    result = await session.execute(
+        select(Document.id, Document.content_hash)
+        .where(Document.id.in_(list(document_ids)), Document.dense_pending)
+        .with_for_update()
+    )
+    return {row.id: row.content_hash for row in result}
+
+
+async def mark_dense_written(session: AsyncSession, document_ids: Sequence[uuid.UUID]) -> None:
+    """The documents' points now carry their dense vectors too."""
+    if document_ids:
+        await session.execute(
+            update(Document).where(Document.id.in_(list(document_ids))).values(dense_pending=False)
+        )
 
 
 _DOCUMENTS: Table = Document.__table__  # type: ignore[assignment]
