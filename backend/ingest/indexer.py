@@ -22,7 +22,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from backend.adapters.base import Deletion, SourceDocument
@@ -34,7 +34,7 @@ from backend.embeddings.dense import DenseEncoder
 from backend.embeddings.sparse import SparseEncoder
 from backend.ingest.chunking import Chunk, chunk_document
 from backend.ingest.normalize import NormalizedDocument, normalize_document, without_people
-from backend.ingest.stored_documents import stored_payload
+from backend.ingest.stored_documents import read_stored_document, stored_payload
 from backend.privacy.identifiers import DEFAULT_PHONE_REGION, normalize_requester
 from backend.tenancy.company_id import CompanyId
 from backend.tenancy.scope import open_scope
@@ -44,6 +44,11 @@ KnowledgeChanged = Callable[[str], Awaitable[None]]
 DocumentRoom = Callable[[str], Awaitable[int | None]]
 """``company_id`` → how many more documents its plan admits (``None``: no limit)."""
 """Called with a company id after its knowledge changed (voids its cached answers)."""
+
+# How long a keyword-only document may wait for its dense vectors before the connector's next
+# drain or sync embeds it again from the object store: far longer than a live drain takes
+# even behind a burst, so only what a stopped process left behind is redone.
+LEFT_BEHIND_AFTER = timedelta(minutes=10)
 
 OPEN_TICKET_STATUSES = frozenset({"open", "new", "pending", "on_hold", "hold"})
 
@@ -101,6 +106,8 @@ class IndexCounts:
     deleted: int = 0
     failed: int = 0
     chunks: int = 0
+    reused: int = 0
+    """Chunks whose dense vector was kept from the index (same text): not encoded again."""
     errors: list[dict[str, Any]] = field(default_factory=list)
     by_reason: dict[str, int] = field(default_factory=dict)
     """Skipped items and attachment outcomes by reason (from the adapters' pages)."""
@@ -114,6 +121,7 @@ class IndexCounts:
         self.deleted += other.deleted
         self.failed += other.failed
         self.chunks += other.chunks
+        self.reused += other.reused
         self.errors.extend(other.errors)
 
     @property
@@ -138,6 +146,9 @@ class PlannedBatch:
     company_id: CompanyId
     changed: list[_ChangedDocument]
     counts: IndexCounts
+    reuse_vectors: bool = True
+    """Keep the dense vector of a chunk whose text is unchanged (off for a forced re-embed,
+    which follows a model or chunking change)."""
 
 
 @dataclass
@@ -212,6 +223,27 @@ class KnowledgeIndexer:
             raise
         return await self.write(prepared, deletions)
 
+    async def complete_left_behind(
+        self, company_id: CompanyId, *, older_than: timedelta, limit: int = 200
+    ) -> int:
+        """Embed again, from the object store, this connector's documents left keyword-only
+        for longer than ``older_than`` (the process stopped between a webhook's two writes);
+        returns how many were completed. Build this indexer with ``reindex=True``: these
+        documents are not new, so triage and review drafts must not run for them again. A
+        document whose stored copy is missing stays waiting for its connector's next full
+        sync."""
+        async with self.database.tenant_session(company_id) as session:
+            keys = await document_repo.list_dense_pending(
+                session, connector_id=self.connector_id, older_than=older_than, limit=limit
+            )
+        if not keys:
+            return 0
+        blobs = TenantBlobs(self.blobs, company_id)
+        stored = [read_stored_document(await blobs.get_document(s, e)) for s, e in keys]
+        documents = [document for document in stored if document is not None]
+        counts = await self.index(company_id, documents, force=True)
+        return counts.upserted
+
     def release(self, batch: PlannedBatch | PreparedBatch) -> None:
         """The batch's new documents are written (or never will be): no longer in flight."""
         new = sum(1 for item in batch.changed if item.is_new)
@@ -223,7 +255,13 @@ class KnowledgeIndexer:
         """Encode a planned batch's chunks: dense and sparse, or (``dense=False``) the sparse
         side only, for a write that must be searchable by keyword at once and gets its dense
         vectors from :meth:`write_dense` right after."""
-        points = await self._embed(planned.company_id, planned.changed, dense=dense)
+        points = await self._embed(
+            planned.company_id,
+            planned.changed,
+            dense=dense,
+            reuse=planned.reuse_vectors,
+            counts=planned.counts,
+        )
         planned.counts.chunks = len(points)
         return PreparedBatch(planned.company_id, planned.changed, points, planned.counts)
 
@@ -242,26 +280,31 @@ class KnowledgeIndexer:
             for item, points in zip(written.changed, written.points_by_document(), strict=True)
             if points
         ]
-        texts = [point.payload.text for _, points in waiting for point in points]
+        texts = [p.payload.text for _, points in waiting for p in points if p.dense is None]
         if not texts:
             return 0
-        vectors = await self.dense.embed_documents(texts)
+        encoded = iter(await self.dense.embed_documents(texts))
+        # Points that kept their vector (unchanged text) are written again as they are.
+        whole = [
+            (
+                item,
+                [
+                    p if p.dense is not None else dataclasses.replace(p, dense=next(encoded))
+                    for p in points
+                ],
+            )
+            for item, points in waiting
+        ]
         company_id = written.company_id
-        ids = [document_uuid(company_id, i.source.source, i.source.external_id) for i, _ in waiting]
-        position = 0
+        ids = [document_uuid(company_id, i.source.source, i.source.external_id) for i, _ in whole]
         completed: list[ChunkPoint] = []
         done: list[uuid.UUID] = []
         async with self.database.tenant_session(company_id) as session:
             pending = await document_repo.lock_dense_pending(session, ids)
-            for document_id, (item, points) in zip(ids, waiting, strict=True):
-                encoded = vectors[position : position + len(points)]
-                position += len(points)
+            for document_id, (item, points) in zip(ids, whole, strict=True):
                 if pending.get(document_id) != item.normalized.content_hash:
                     continue  # deleted, completed by a sync, or replaced by a newer version
-                completed.extend(
-                    dataclasses.replace(point, dense=vector)
-                    for point, vector in zip(points, encoded, strict=True)
-                )
+                completed.extend(points)
                 done.append(document_id)
             if completed:
                 await self.vectors.upsert(company_id, completed)
@@ -313,7 +356,7 @@ class KnowledgeIndexer:
                 for doc, norm, previous_chunks in candidates
             ]
         )
-        return PlannedBatch(company_id, changed, counts)
+        return PlannedBatch(company_id, changed, counts, reuse_vectors=not force)
 
     async def _redacts_people(self, company_id: str) -> bool:
         """Whether the company asked for PII redaction (``companies.settings``)."""
@@ -367,17 +410,32 @@ class KnowledgeIndexer:
         return kept
 
     async def _embed(
-        self, company_id: str, changed: Sequence[_ChangedDocument], *, dense: bool = True
+        self,
+        company_id: str,
+        changed: Sequence[_ChangedDocument],
+        *,
+        dense: bool,
+        reuse: bool,
+        counts: IndexCounts,
     ) -> list[ChunkPoint]:
         texts = [chunk.text for item in changed for chunk in item.chunks]
         if not texts:
             return []
-        dense_task = asyncio.ensure_future(self.dense.embed_documents(texts)) if dense else None
+        vectors: list[list[float] | None] = (
+            await self._kept_vectors(company_id, changed) if reuse else [None] * len(texts)
+        )
+        counts.reused += sum(vector is not None for vector in vectors)
+        missing = [position for position, vector in enumerate(vectors) if vector is None]
+        dense_task = (
+            asyncio.ensure_future(self.dense.embed_documents([texts[i] for i in missing]))
+            if dense and missing
+            else None
+        )
         # The sparse side runs in a worker thread while the model encodes.
         sparse = await asyncio.to_thread(self.sparse.encode_documents, texts)
-        vectors: list[list[float] | None] = (
-            list(await dense_task) if dense_task is not None else [None] * len(texts)
-        )
+        if dense_task is not None:
+            for position, vector in zip(missing, await dense_task, strict=True):
+                vectors[position] = vector
         points: list[ChunkPoint] = []
         position = 0
         for item in changed:
@@ -413,6 +471,30 @@ class KnowledgeIndexer:
                 )
                 position += 1
         return points
+
+    async def _kept_vectors(
+        self, company_id: str, changed: Sequence[_ChangedDocument]
+    ) -> list[list[float] | None]:
+        """Per chunk, in order: the dense vector already in the index for the same text at
+        the same place of the same document, else ``None``. A ticket updated by a new reply
+        or a status change keeps its earlier chunks' vectors: the model encodes only the new
+        text (the vector is a function of the chunk's text alone)."""
+        chunks = [
+            (
+                point_id(company_id, item.source.source, item.source.external_id, chunk.index),
+                chunk.text,
+                chunk.index < item.previous_chunk_count,
+            )
+            for item in changed
+            for chunk in item.chunks
+        ]
+        earlier = [pid for pid, _, existed in chunks if existed]
+        stored = await self.vectors.dense_vectors(company_id, earlier) if earlier else {}
+        kept: list[list[float] | None] = []
+        for pid, text, _ in chunks:
+            found = stored.get(pid)
+            kept.append(found[1] if found is not None and found[0].text == text else None)
+        return kept
 
     async def write(
         self, prepared: PreparedBatch, deletions: Sequence[Deletion] = ()

@@ -63,6 +63,7 @@ from backend.vectors.types import (
     VectorFilter,
     VectorHit,
     VectorMatch,
+    own_dense_vectors,
     own_payloads,
 )
 
@@ -611,6 +612,31 @@ class EdgeVectorStore:
         )
         return own_payloads(
             company_id, ((as_uuid(r.id), _read_payload(r.payload)) for r in records)
+        )
+
+    async def dense_vectors(
+        self, company_id: str, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[ChunkPayload, list[float]]]:
+        validate_company_id(company_id)
+        if not ids:
+            return {}
+        wanted: list[int | uuid.UUID | str] = list(ids)
+        no_records: list[qe.Record] = []
+        records = await self._read(
+            company_id,
+            lambda shard: shard.retrieve(wanted, True, [DENSE_VECTOR_NAME]),
+            default=no_records,
+        )
+        return own_dense_vectors(
+            company_id,
+            (
+                (
+                    as_uuid(r.id),
+                    _read_payload(r.payload),
+                    r.vector.get(DENSE_VECTOR_NAME) if isinstance(r.vector, dict) else None,
+                )
+                for r in records
+            ),
         )
 
     async def count(self, company_id: str, filter: VectorFilter | None = None) -> int:

@@ -63,6 +63,7 @@ from backend.vectors.types import (
     VectorFilter,
     VectorHit,
     VectorMatch,
+    own_dense_vectors,
     own_payloads,
 )
 
@@ -666,6 +667,31 @@ class QdrantServerVectorStore:
         return own_payloads(
             company_id,
             ((as_uuid(r.id), ChunkPayload.from_qdrant(dict(r.payload or {}))) for r in records),
+        )
+
+    async def dense_vectors(
+        self, company_id: str, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[ChunkPayload, list[float]]]:
+        validate_company_id(company_id)
+        if not ids or not await self._exists(company_id):
+            return {}
+        records = await self._client.retrieve(
+            self._alias(company_id),
+            ids=[str(i) for i in ids],
+            with_payload=True,
+            with_vectors=[DENSE_VECTOR_NAME],
+            shard_key_selector=self._shard_selector(company_id),
+        )
+        return own_dense_vectors(
+            company_id,
+            (
+                (
+                    as_uuid(r.id),
+                    ChunkPayload.from_qdrant(dict(r.payload or {})),
+                    r.vector.get(DENSE_VECTOR_NAME) if isinstance(r.vector, dict) else None,
+                )
+                for r in records
+            ),
         )
 
     async def count(self, company_id: str, filter: VectorFilter | None = None) -> int:

@@ -96,6 +96,13 @@ class VectorStore(Protocol):
         """The payloads of these points; a point that is gone, or is not this company's, is
         absent from the result."""
 
+    async def dense_vectors(
+        self, company_id: str, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[ChunkPayload, list[float]]]:
+        """The payloads and dense vectors of these points, so an unchanged chunk of an updated
+        document keeps its vector instead of going through the model again; a point that is
+        gone, is not this company's, or has no dense vector yet is absent."""
+
     async def count(self, company_id: str, filter: VectorFilter | None = None) -> int: ...
 
     async def optimize(self, company_id: str) -> None:

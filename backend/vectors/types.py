@@ -172,6 +172,18 @@ class VectorMatch:
         return cls(id, score, str(found.get("document_id", "")), found.get("external_id"))
 
 
+def own_dense_vectors(
+    company_id: str, records: Iterable[tuple[uuid.UUID, ChunkPayload, Any]]
+) -> dict[uuid.UUID, tuple[ChunkPayload, list[float]]]:
+    """Like :func:`own_payloads`, for points read with their dense vector; points without
+    one (written keyword-first) are left out."""
+    return {
+        point: (payload, [float(x) for x in dense])
+        for point, payload, dense in records
+        if payload.company_id == company_id and isinstance(dense, list) and dense
+    }
+
+
 def own_payloads(
     company_id: str, records: Iterable[tuple[uuid.UUID, ChunkPayload]]
 ) -> dict[uuid.UUID, ChunkPayload]:

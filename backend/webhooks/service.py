@@ -41,7 +41,7 @@ from backend.db.session import Database
 from backend.egress import Egress, EgressRefused
 from backend.errors import AppError, NotFound
 from backend.ingest.connectors import ConnectorService
-from backend.ingest.indexer import KnowledgeIndexer
+from backend.ingest.indexer import LEFT_BEHIND_AFTER, KnowledgeIndexer
 from backend.ingest.sync import IndexingParts, LimiterFactory
 from backend.secretbox import SecretBox
 from backend.tenancy.company_id import CompanyId
@@ -345,6 +345,11 @@ class WebhookService:
                 if not batch:
                     break
                 await self._fetch_and_index(company_id, adapter, indexer, batch, result)
+        completed = await self.parts.indexer(
+            self.database, connector_id=connector.id, reindex=True
+        ).complete_left_behind(company_id, older_than=LEFT_BEHIND_AFTER)
+        if completed:
+            await self._knowledge_changed(company_id)
         return result
 
     async def _fetch_and_index(

@@ -170,6 +170,25 @@ async def test_a_point_without_its_dense_vector_is_found_by_its_words_until_it_g
     assert await store.query("globex", sparse=query, mode=SearchMode.SPARSE) == []
 
 
+async def test_dense_vectors_are_read_back_for_own_points_only(store: VectorStore) -> None:
+    """What an update reuses: the dense vector and text of this company's points; keyword-only
+    points, missing ids and another company's points (one shared collection) are absent."""
+    await seed_acme(store)
+    await store.ensure_company("globex")
+    theirs = chunk("globex", "t1", "Password reset link expired", dense=axis(0))
+    await store.upsert("globex", [theirs])
+    words = chunk("acme", "t9", "Zephyrine thermostat pairing", dense=axis(7))
+    await store.upsert("acme", [dataclasses.replace(words, dense=None)])
+    ours = point_id("acme", "freshdesk", "t1", 0)
+    found = await store.dense_vectors("acme", [ours, words.id, theirs.id, uuid.uuid4()])
+    assert list(found) == [ours]
+    payload, vector = found[ours]
+    assert payload.text == "Password reset link expired" and payload.company_id == "acme"
+    assert math.isclose(sum(a * b for a, b in zip(vector, axis(0), strict=True)), 1.0, rel_tol=1e-5)
+    assert await store.dense_vectors("globex", [ours]) == {}
+    assert await store.dense_vectors("nobody", [ours]) == {}
+
+
 async def test_hybrid_mode_fuses_dense_and_sparse(store: VectorStore) -> None:
     await seed_acme(store)
     # Dense points at the invoice ticket, the words at the password ticket: both come back,

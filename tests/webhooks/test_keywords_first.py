@@ -5,6 +5,7 @@ crash (the next plan re-embeds a row still waiting)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -17,6 +18,7 @@ from backend.tenancy.company_id import CompanyId
 from tests.conftest import CompanyWithKey
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
+ZERO = timedelta(0)
 
 ARTICLE_TEXT = (
     "Pair the Zephyrine thermostat: hold the dial for five seconds until the ring blinks "
@@ -160,3 +162,28 @@ async def test_a_row_left_waiting_is_re_embedded_by_the_next_plan(
     assert await _pending(state, acme.company_id) == {"ticket:3": False}
     again = await indexer.index(acme_id, [ticket])
     assert (again.upserted, again.unchanged) == (0, 1)
+
+
+async def test_rows_left_keyword_only_are_completed_from_the_object_store(
+    app: FastAPI, client: httpx.AsyncClient, make_company: MakeCompany
+) -> None:
+    """An incremental sync would never fetch an unchanged document again, so the
+    connector's next drain or sync run embeds rows left waiting from their stored copy."""
+    state: Stack = app.state.helpdesk
+    acme, globex = await make_company("acme"), await make_company("globex")
+    acme_id = CompanyId(acme.company_id)
+    article = _document(DocumentKind.ARTICLE, "article:4", "Pairing the Zephyrine", ARTICLE_TEXT)
+    await _keywords_only(state.indexer(), acme_id, [article])
+
+    sweeper = state.sync.parts.indexer(state.database, reindex=True)
+    # Written moments ago: a live drain is still on it.
+    assert await sweeper.complete_left_behind(acme_id, older_than=timedelta(minutes=10)) == 0
+    assert await sweeper.complete_left_behind(CompanyId(globex.company_id), older_than=ZERO) == 0
+    assert await _pending(state, acme.company_id) == {"article:4": True}
+
+    assert await sweeper.complete_left_behind(acme_id, older_than=ZERO) == 1
+    await _knowledge_changed(state, acme_id)
+    assert await _pending(state, acme.company_id) == {"article:4": False}
+    meaning = await _titles(client, acme.headers, "how do I connect my smart heating dial", "dense")
+    assert meaning == ["Pairing the Zephyrine"]
+    assert await sweeper.complete_left_behind(acme_id, older_than=ZERO) == 0

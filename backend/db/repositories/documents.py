@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, delete, func, select, tuple_, update
@@ -48,6 +48,26 @@ async def lock_dense_pending(
         .with_for_update()
     )
     return {row.id: row.content_hash for row in result}
+
+
+async def list_dense_pending(
+    session: AsyncSession, *, connector_id: uuid.UUID | None, older_than: timedelta, limit: int
+) -> list[tuple[str, str]]:
+    """(source, external_id) of one connector's documents still waiting for their dense
+    vectors, last written longer than ``older_than`` ago (by the database's clock)."""
+    query = (
+        select(Document.source, Document.external_id)
+        .where(
+            Document.dense_pending,
+            Document.connector_id.is_(None)
+            if connector_id is None
+            else Document.connector_id == connector_id,
+            Document.updated_at < func.now() - older_than,
+        )
+        .order_by(Document.updated_at)
+        .limit(limit)
+    )
+    return [(row.source, row.external_id) for row in await session.execute(query)]
 
 
 async def mark_dense_written(session: AsyncSession, document_ids: Sequence[uuid.UUID]) -> None:
