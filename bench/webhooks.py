@@ -13,11 +13,19 @@ Each ticket is new to the index, so every event costs a full re-fetch (ticket +
 conversations over HTTP), embed and write. Tickets are served as resolved by default (the
 case webhooks are for: a solved ticket citable at once); ``--ticket-status open`` keeps the
 export's open status, and then every ticket is also triaged on ingest (one suggestion at a
-time, after its row is committed, but ahead of the next batch).
+time, after its row is committed, but ahead of the next batch). ``--change status`` measures
+the commoner case instead: the tickets are indexed first (unmeasured), then each is closed on
+the platform and its webhook fires; the chunks' texts are unchanged, so their dense vectors
+are kept and the model is not called (the replay's request count includes the first pass).
 
 An item counts as searchable when its ``documents`` row is committed: ingest
-writes the object store and the vectors first, the row last. The watcher polls every
-``--poll-ms`` (that much is added to each latency at most).
+writes the object store and the vectors first, the row last. With keywords first (the
+default, ``HELPDESK_WEBHOOK_KEYWORDS_FIRST``) that row is committed once the item's
+sparse vectors are in the index, and the benchmark reports a second latency: until its
+dense vectors are written too (``dense_pending`` false). To show "searchable" is
+real, every tenth ticket is searched for by its subject (sparse search, top 10) the moment
+its row is seen. The watcher polls every ``--poll-ms`` (that much is added to each latency
+at most). ``--dense-with-keywords`` measures the old way (both vectors in one write).
 
 Target: p95 ≤ 2 s. Results go to ``bench/results/webhooks.{md,json}``, with the command,
 machine and date.
@@ -50,9 +58,11 @@ from backend.config import Settings
 from backend.db.provisioning import drop_database, provision_database, run_migrations
 from backend.egress import StaticResolver
 from backend.embeddings.dense import SentenceTransformerEncoder
+from backend.ingest.indexer import document_uuid
 from backend.stack import Stack, open_stack
 from backend.tenancy import service as tenancy
 from backend.tenancy.company_id import CompanyId
+from backend.vectors import SearchMode
 from backend.webhooks.jobs import register_drain_task
 from backend.webhooks.platforms import InboundWebhook
 from backend.webhooks.service import WebhookService
@@ -104,6 +114,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         scheduler_enabled=False,
         # The replay answers on loopback, reachable only with this test-only setting.
         egress_allow_loopback_for_tests=True,
+        webhook_keywords_first=not args.dense_with_keywords,
     )
     try:
         with running_replay(dataset) as replay:
@@ -128,9 +139,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "seconds": args.seconds,
             "events": events,
             "ticket_status": args.ticket_status,
+            "change": args.change,
             "poll_ms": args.poll_ms,
             "webhook_coalesce_s": settings.webhook_coalesce_s,
             "webhook_drain_batch": settings.webhook_drain_batch,
+            "webhook_keywords_first": settings.webhook_keywords_first,
             "embedding_model": settings.embedding_model,
             "database": "postgres on 127.0.0.1:5432 (fresh database)",
             "vectors": "qdrant-edge (embedded, on disk)",
@@ -176,7 +189,20 @@ async def _measure(
     assert secret is not None
     sent: dict[str, float] = {}
     searchable: dict[str, float] = {}
+    embedded: dict[str, float] = {}
     queued: list[int] = []
+    subjects = {f"ticket:{t['id']}": str(t["subject"]) for t in dataset.tickets[:events]}
+    probes: list[asyncio.Task[bool]] = []
+
+    async def found_by_subject(external_id: str) -> bool:
+        hits = await state.vectors.query(
+            company_id,
+            sparse=state.sync.parts.sparse.encode_query(subjects[external_id]),
+            limit=10,
+            mode=SearchMode.SPARSE,
+        )
+        wanted = str(document_uuid(company_id, "freshdesk", external_id))
+        return any(hit.payload.document_id == wanted for hit in hits)
 
     async def deliver(ticket_id: int) -> None:
         sent[f"ticket:{ticket_id}"] = time.monotonic()
@@ -190,45 +216,77 @@ async def _measure(
         )
         queued.append(received.queued)
 
-    async def watch() -> None:
-        while len(searchable) < events:
+    async def watch(status: str) -> None:
+        while len(embedded) < events:
             async with state.database.tenant_session(company_id) as session:
-                rows = await session.execute(text("SELECT external_id FROM documents"))
+                rows = await session.execute(
+                    text("SELECT external_id, dense_pending FROM documents WHERE status = :s"),
+                    {"s": status},
+                )
             now = time.monotonic()
-            for (external_id,) in rows:
-                searchable.setdefault(external_id, now)
+            for external_id, dense_pending in rows:
+                if external_id not in searchable:
+                    searchable[external_id] = now
+                    if len(searchable) % 10 == 1:
+                        probes.append(asyncio.create_task(found_by_subject(external_id)))
+                if not dense_pending:
+                    embedded.setdefault(external_id, now)
             await asyncio.sleep(args.poll_ms / 1000)
 
-    watcher = asyncio.create_task(watch())
-    interval = 1 / args.rate
-    begin = time.monotonic()
-    deliveries = []
-    for index, ticket in enumerate(dataset.tickets[:events]):
-        # A steady rate: each event at its own slot, however long the previous took.
-        await asyncio.sleep(max(0.0, begin + index * interval - time.monotonic()))
-        deliveries.append(asyncio.create_task(deliver(ticket["id"])))
-    await asyncio.gather(*deliveries)
-    sending_s = time.monotonic() - begin
-    await asyncio.wait_for(watcher, timeout=args.seconds + 300)
+    async def paced_round(status: str, rate: float) -> float:
+        """Deliver one event per ticket at ``rate``; wait until every ticket is stored with
+        ``status`` and its dense vectors; returns the seconds spent sending."""
+        for mark in (sent, searchable, embedded):
+            mark.clear()
+        watcher = asyncio.create_task(watch(status))
+        begin = time.monotonic()
+        deliveries = []
+        for index, ticket in enumerate(dataset.tickets[:events]):
+            # A steady rate: each event at its own slot, however long the previous took.
+            await asyncio.sleep(max(0.0, begin + index / rate - time.monotonic()))
+            deliveries.append(asyncio.create_task(deliver(ticket["id"])))
+        await asyncio.gather(*deliveries)
+        sending_s = time.monotonic() - begin
+        await asyncio.wait_for(watcher, timeout=args.seconds + 600)
+        return sending_s
+
+    status = {"resolved": "resolved", "open": "open"}[args.ticket_status]
+    if args.change == "status":
+        # The tickets are indexed first (not measured); then each is closed on the platform
+        # and its webhook fires: the case most webhooks are, an update of a known ticket.
+        await paced_round(status, rate=1000.0)
+        queued.clear()
+        for ticket in dataset.tickets[:events]:
+            ticket["status"] = 5  # Freshdesk's "Closed"
+        status = "closed"
+    sending_s = await paced_round(status, rate=args.rate)
     await broker.shutdown()
-    latencies = [searchable[key] - sent[key] for key in sent]
+    found = await asyncio.gather(*probes)
     return {
         "accepted": sum(queued),
         "sending_s": round(sending_s, 2),
         "achieved_rate_per_s": round(events / sending_s, 2),
-        "latency_s": {
-            "p50": round(percentile(latencies, 0.50), 3),
-            "p95": round(percentile(latencies, 0.95), 3),
-            "p99": round(percentile(latencies, 0.99), 3),
-            "max": round(max(latencies), 3),
-            "mean": round(statistics.fmean(latencies), 3),
-        },
+        "latency_s": _summary([searchable[key] - sent[key] for key in sent]),
+        "dense_latency_s": _summary([embedded[key] - sent[key] for key in sent]),
+        "searched_when_seen": {"searched": len(found), "found": sum(found)},
+    }
+
+
+def _summary(latencies: list[float]) -> dict[str, float]:
+    return {
+        "p50": round(percentile(latencies, 0.50), 3),
+        "p95": round(percentile(latencies, 0.95), 3),
+        "p99": round(percentile(latencies, 0.99), 3),
+        "max": round(max(latencies), 3),
+        "mean": round(statistics.fmean(latencies), 3),
     }
 
 
 def render_markdown(result: dict[str, Any]) -> str:
     m, s, lat = result["machine"], result["settings"], result["latency_s"]
+    dense, probes = result["dense_latency_s"], result["searched_when_seen"]
     verdict = "meets" if lat["p95"] <= result["target_p95_s"] else "misses"
+    first = "keywords first" if s["webhook_keywords_first"] else "both vectors in one write"
     return "\n".join(
         [
             "# Webhook received → item searchable",
@@ -239,21 +297,33 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"Python {m['python']}, torch {m['torch']}; load average at start "
             f"{m['load_average_at_start']}, at end {result['load_average_at_end']} (shared "
             "machine)",
-            f"- Load: {s['events']} Freshdesk automation webhooks, one per new "
-            f"{s['ticket_status']} ticket, at "
+            f"- Load: {s['events']} Freshdesk automation webhooks, one per "
+            + (
+                f"new {s['ticket_status']} ticket"
+                if s.get("change", "new") == "new"
+                else f"{s['ticket_status']} ticket already indexed and now closed"
+            )
+            + " at "
             f"{s['rate_per_s']}/s (achieved {result['achieved_rate_per_s']}/s); "
             f"{result['accepted']} accepted; {result['replay_requests']} requests to the "
             "replayed Freshdesk API",
             f"- Stack: open_stack, drains on taskiq's in-memory broker, no local rate budget, "
             f"{s['database']}, {s['vectors']}, "
             f"{s['embedding_model']}; coalescing window {s['webhook_coalesce_s']} s, drain batch "
-            f"{s['webhook_drain_batch']}; watcher polls every {s['poll_ms']} ms",
+            f"{s['webhook_drain_batch']}; {first}; watcher polls every {s['poll_ms']} ms",
             "",
-            "| p50 (s) | p95 (s) | p99 (s) | max (s) | mean (s) |",
-            "|---:|---:|---:|---:|---:|",
-            f"| {lat['p50']} | {lat['p95']} | {lat['p99']} | {lat['max']} | {lat['mean']} |",
+            "| received → | p50 (s) | p95 (s) | p99 (s) | max (s) | mean (s) |",
+            "|---|---:|---:|---:|---:|---:|",
+            f"| searchable (row committed) | {lat['p50']} | {lat['p95']} | {lat['p99']} | "
+            f"{lat['max']} | {lat['mean']} |",
+            f"| dense vectors written too | {dense['p50']} | {dense['p95']} | {dense['p99']} | "
+            f"{dense['max']} | {dense['mean']} |",
             "",
-            f"**p95 {lat['p95']} s: {verdict} the {result['target_p95_s']} s target.**",
+            f"Searched for by subject (sparse, top 10) the moment their row was seen: "
+            f"{probes['found']} of {probes['searched']} found.",
+            "",
+            f"**p95 {lat['p95']} s to searchable: {verdict} the {result['target_p95_s']} s "
+            "target.**",
             "",
         ]
     )
@@ -265,6 +335,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--poll-ms", type=float, default=20.0)
     parser.add_argument("--ticket-status", choices=("resolved", "open"), default="resolved")
+    parser.add_argument(
+        "--change",
+        choices=("new", "status"),
+        default="new",
+        help="new: every event is a ticket new to the index; status: the tickets are indexed "
+        "first, then every event is the same ticket closed",
+    )
+    parser.add_argument(
+        "--dense-with-keywords",
+        action="store_true",
+        help="write both vectors at once (HELPDESK_WEBHOOK_KEYWORDS_FIRST=false)",
+    )
     parser.add_argument(
         "--superuser-dsn",
         default=os.environ.get(
