@@ -1,11 +1,13 @@
 """Webhooks in: verify, de-duplicate, coalesce, queue; then re-fetch and index.
 
 A webhook only says "this item changed". :meth:`WebhookService.receive` checks the request
-against the connector's webhook secret (:mod:`backend.webhooks.platforms`), drops event ids
-seen before (replays, platform retries), and adds the named items to the connector's
-waiting set in Postgres (``webhook_pending``): an item already waiting absorbs the event,
-so a burst of 1,000 events for 50 tickets leaves 50 waiting items. The first event that
-finds no drain queued queues one on the job queue (backend.ingest.jobs' broker).
+against the connector's webhook secret (:mod:`backend.webhooks.platforms`) and, for a Google
+Business Profile connector that names its push identity, Google's token on the push
+(:mod:`backend.webhooks.google_push`); it drops event ids seen before (replays, platform
+retries) and adds the named items to the connector's waiting set in Postgres
+(``webhook_pending``): an item already waiting absorbs the event, so a burst of 1,000 events
+for 50 tickets leaves 50 waiting items. The first event that finds no drain queued queues
+one on the job queue (backend.ingest.jobs' broker).
 
 The drain job (:meth:`WebhookService.drain`) waits a short coalescing window, then takes
 the waiting items and re-reads each through the connector's own adapter (``fetch_item``),
