@@ -141,8 +141,6 @@ class GooglePushVerifier:
         self._keys: dict[str, RSAKey] = {}
         self._fresh_until = float("-inf")
         self._last_fetch: float | None = None
-        self.fetches = 0
-        """Fetches started (success or not), for tests and metrics."""
         self._fetching = asyncio.Lock()
 
     async def verify(self, headers: Mapping[str, str], expected: PushIdentity) -> None:
@@ -208,7 +206,6 @@ class GooglePushVerifier:
     async def _fetch(self) -> None:
         started = self.clock.monotonic()
         self._last_fetch = started
-        self.fetches += 1
         try:
             async with asyncio.timeout(FETCH_TIMEOUT_S):
                 body, max_age = await self._download()
