@@ -63,6 +63,7 @@ from backend.tenancy.plans import PlanLimits, PlanService, build_limiter_storage
 from backend.tenancy.scope import TenantScope, TenantStores
 from backend.tenancy.widget_tokens import SIGNING_KEY_PURPOSE, WidgetTokenSigner
 from backend.vectors import VectorStore, build_vector_store
+from backend.webhooks.google_push import GooglePushVerifier
 from backend.webhooks.jobs import register_drain_task
 from backend.webhooks.service import WebhookService, WebhookSettings
 
@@ -205,6 +206,9 @@ def build_webhook_service(
         ),
         enqueue=register_drain_task(broker),
         limiter_for=sync.limiter_for,
+        # Pub/Sub push tokens of Google Business Profile connectors; Google's keys come
+        # through the same egress policy as every platform call.
+        push_verifier=GooglePushVerifier(egress=egress, clock=clock),
     )
     broker.state.webhook_service = service
     return service

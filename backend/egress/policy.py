@@ -5,8 +5,9 @@ the platform hands back) is checked here, and only here, against one set of rule
 
 - ``https`` only, on the default port, with no user info, query or fragment in a base URL;
 - the host must be one of its platform's own (``*.freshdesk.com``, ``*.service-now.com``,
-  ``*.zendesk.com``, the fixed Google and Trustpilot API hosts) or on the operator's
-  allow-list (``HELPDESK_EGRESS_ALLOWED_HOSTS``) for custom helpdesk domains;
+  ``*.zendesk.com``, the fixed Google and Trustpilot API hosts, Google's key host for push
+  tokens) or on the operator's allow-list (``HELPDESK_EGRESS_ALLOWED_HOSTS``) for custom
+  helpdesk domains;
 - no IP literals and no numeric IPv4 spellings (``2130706433``, ``0x7f000001``,
   ``0177.0.0.1``), no cluster-internal or metadata names;
 - every address the name resolves to must be public: loopback, private, link-local,
@@ -166,6 +167,9 @@ PLATFORM_HOSTS: Mapping[str, HostRule] = {
         )
     ),
     "trustpilot": HostRule(exact=frozenset({"api.trustpilot.com"})),
+    # Google's public keys for the OIDC tokens on Pub/Sub pushes (backend/webhooks/
+    # google_push.py); the URL is the operator's, no tenant names it.
+    "google_signing_keys": HostRule(exact=frozenset({"www.googleapis.com"})),
     # Negative-review alerts (backend/replies): Slack incoming webhooks; any other receiver
     # of the same JSON (a chat bridge, an on-call tool) must be on the operator allow-list.
     "alert_webhook": HostRule(exact=frozenset({"hooks.slack.com"})),

@@ -27,10 +27,13 @@ Schemes, per platform's documentation:
 - **Google Business Profile** — notifications go to a Pub/Sub topic
   (https://developers.google.com/my-business/reference/notifications/rest/v1/NotificationSetting);
   a push subscription posts ``{"message": {"data": base64(json), "messageId", "publishTime"},
-  "subscription"}`` (https://cloud.google.com/pubsub/docs/push). We check a shared token in
-  the push endpoint's query (``?token=<secret>``), which Google documents as the simple
-  alternative to verifying the push's OIDC JWT; verifying the JWT would need Google's
-  signing keys fetched at runtime, outside what this service may reach.
+  "subscription"}`` (https://cloud.google.com/pubsub/docs/push). Here we check the shared
+  token in the push endpoint's query (``?token=<secret>``): it binds the request to this
+  connector. A connector that names its push subscription's service account and audience
+  (``push_service_account``, ``push_audience``) also needs the push's OIDC token
+  (``Authorization: Bearer <JWT>``, Google-signed;
+  https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions), checked by
+  :mod:`backend.webhooks.google_push` against Google's keys fetched through the egress policy.
 - **Trustpilot** — service review webhooks (Business app → Integrations → Webhooks;
   https://support.trustpilot.com/hc/en-us/articles/115015822068) post ``{"events":
   [{"eventName": "service-review-created|updated|deleted", "eventData": {"id", …}}]}`` to a

@@ -1,11 +1,13 @@
 """Webhooks in: verify, de-duplicate, coalesce, queue; then re-fetch and index.
 
 A webhook only says "this item changed". :meth:`WebhookService.receive` checks the request
-against the connector's webhook secret (:mod:`backend.webhooks.platforms`), drops event ids
-seen before (replays, platform retries), and adds the named items to the connector's
-waiting set in Postgres (``webhook_pending``): an item already waiting absorbs the event,
-so a burst of 1,000 events for 50 tickets leaves 50 waiting items. The first event that
-finds no drain queued queues one on the job queue (backend.ingest.jobs' broker).
+against the connector's webhook secret (:mod:`backend.webhooks.platforms`) and, for a Google
+Business Profile connector that names its push identity, Google's token on the push
+(:mod:`backend.webhooks.google_push`); it drops event ids seen before (replays, platform
+retries) and adds the named items to the connector's waiting set in Postgres
+(``webhook_pending``): an item already waiting absorbs the event, so a burst of 1,000 events
+for 50 tickets leaves 50 waiting items. The first event that finds no drain queued queues
+one on the job queue (backend.ingest.jobs' broker).
 
 The drain job (:meth:`WebhookService.drain`) waits a short coalescing window, then takes
 the waiting items and re-reads each through the connector's own adapter (``fetch_item``),
@@ -45,6 +47,7 @@ from backend.ingest.indexer import LEFT_BEHIND_AFTER, KnowledgeIndexer
 from backend.ingest.sync import IndexingParts, LimiterFactory
 from backend.secretbox import SecretBox
 from backend.tenancy.company_id import CompanyId
+from backend.webhooks.google_push import GooglePushVerifier, expected_push_identity
 from backend.webhooks.platforms import (
     WEBHOOK_PLATFORMS,
     InboundWebhook,
@@ -131,6 +134,7 @@ class WebhookService:
         settings: WebhookSettings,
         enqueue: EnqueueDrain,
         limiter_for: LimiterFactory | None = None,
+        push_verifier: GooglePushVerifier | None = None,
     ) -> None:
         self.database = database
         self.connectors = connectors
@@ -141,6 +145,8 @@ class WebhookService:
         self.settings = settings
         self.enqueue = enqueue
         self.limiter_for = limiter_for
+        # Google's keys for Pub/Sub push tokens, fetched through this service's egress.
+        self.push_verifier = push_verifier or GooglePushVerifier(egress=egress, clock=clock)
         # One budget per connector for all its drains in this process (a fresh bucket per
         # drain would let a run of drains exceed the platform's per-minute quota).
         self._limiters: dict[uuid.UUID, RateLimiter] = {}
@@ -234,7 +240,8 @@ class WebhookService:
     async def receive(self, connector_ref: str, request: InboundWebhook) -> Received:
         """Verify one delivery and queue what it names. 401 for any connector that does not
         exist, has no webhook secret, or whose secret does not match: the answer is the same
-        so a caller cannot probe for connectors."""
+        so a caller cannot probe for connectors. A Google Business Profile connector with a
+        push identity also needs Google's OIDC token for it (:mod:`.google_push`)."""
         try:
             connector_id = uuid.UUID(connector_ref)
         except ValueError:
@@ -257,10 +264,15 @@ class WebhookService:
                 now=now,
                 replay_window=self.settings.replay_window,
             )
-            if company.status != "active" or not connector.enabled:
-                # Authentic, but nothing of a suspended company or a paused connector runs:
-                # accept (so the platform does not retry forever) and drop.
-                return Received(items=len(items), duplicates=0, queued=0)
+            push_identity = expected_push_identity(connector.platform, connector.settings)
+        if push_identity is not None:
+            # Outside the transaction: this may fetch Google's keys.
+            await self.push_verifier.verify(request.headers, push_identity)
+        if company.status != "active" or not connector.enabled:
+            # Authentic, but nothing of a suspended company or a paused connector runs:
+            # accept (so the platform does not retry forever) and drop.
+            return Received(items=len(items), duplicates=0, queued=0)
+        async with self.database.tenant_session(company_id) as session:
             with_ids = [bounded_id(item.event_id) for item in items if item.event_id is not None]
             new_ids = await webhook_repo.record_new_events(
                 session,

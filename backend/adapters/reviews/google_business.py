@@ -14,10 +14,10 @@ deletion feed: a review its author deleted simply stops appearing.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from backend.adapters.base import (
     Checkpoint,
@@ -56,6 +56,29 @@ class GoogleBusinessSettings(BaseModel):
     account_management_base_url: str = "https://mybusinessaccountmanagement.googleapis.com"
     business_information_base_url: str = "https://mybusinessbusinessinformation.googleapis.com"
     max_attempts: int = Field(default=5, ge=1, le=10)
+    push_service_account: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="Webhooks: the service account of the Pub/Sub push subscription. With "
+        "push_audience, every push must carry Google's OIDC token for it (besides ?token=).",
+    )
+    push_audience: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="Webhooks: the audience set on the push subscription (Google's default "
+        "is the push endpoint URL). Set together with push_service_account.",
+    )
+
+    @model_validator(mode="after")
+    def _push_identity_whole(self) -> Self:
+        # An audience cannot be guessed (it is whatever the subscription was given), and a
+        # service account alone would accept a token minted for any of its subscriptions.
+        if (self.push_service_account is None) != (self.push_audience is None):
+            raise ValueError("set push_service_account and push_audience together, or neither")
+        return self
 
 
 class GoogleBusinessCredentials(BaseModel):

@@ -88,10 +88,14 @@ async def receive_webhook(
     connector's webhook secret in a header, Google Business Profile (Pub/Sub push) and
     Trustpilot in the URL. The named items are re-read from the platform through the
     connector (pushed content is never indexed) and are searchable within seconds;
-    deletions leave the index. Duplicate deliveries are ignored. Errors: 401
-    `invalid_webhook_signature` (unknown connector, no secret set, or wrong signature),
-    401 `stale_webhook` (signed timestamp outside the replay window), 400
-    `invalid_webhook_payload`, 413 over the size limit.
+    deletions leave the index. Duplicate deliveries are ignored. A Google Business Profile
+    connector with `push_service_account` and `push_audience` set also needs the push's
+    Google-signed OIDC token (`Authorization: Bearer …`, Pub/Sub authenticated push).
+    Errors: 401 `invalid_webhook_signature` (unknown connector, no secret set, wrong
+    signature, or a missing or invalid push token), 401 `stale_webhook` (signed timestamp
+    outside the replay window), 400 `invalid_webhook_payload`, 413 over the size limit, 503
+    `webhook_verification_unavailable` (Google's signing keys cannot be fetched now; Pub/Sub
+    retries the push).
     """
     body = await _bounded_body(request, settings.webhook_max_body_bytes)
     received = await _service(state).receive(
