@@ -238,6 +238,7 @@ async def _measure(
         ``status`` and its dense vectors; returns the seconds spent sending."""
         for mark in (sent, searchable, embedded):
             mark.clear()
+        probes.clear()
         watcher = asyncio.create_task(watch(status))
         begin = time.monotonic()
         deliveries = []

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.adapters.base import Deletion, FetchedItem, FetchFailure, ItemFetcher, SourceDocument
 from backend.adapters.http import RateLimiter
@@ -50,6 +51,7 @@ from backend.tenancy.company_id import CompanyId
 from backend.webhooks.google_push import GooglePushVerifier, expected_push_identity
 from backend.webhooks.platforms import (
     WEBHOOK_PLATFORMS,
+    ChangedItem,
     InboundWebhook,
     bad_signature,
     verify_and_parse,
@@ -265,37 +267,24 @@ class WebhookService:
                 replay_window=self.settings.replay_window,
             )
             push_identity = expected_push_identity(connector.platform, connector.settings)
+            # Authentic, but nothing of a suspended company or a paused connector runs: such a
+            # delivery is accepted (so the platform does not retry forever) and dropped.
+            active = company.status == "active" and connector.enabled
+            if push_identity is None and active:
+                # The common case: verified and queued in one transaction.
+                received, must_enqueue = await self._queue_items(
+                    session, company_id, connector_id, items, now
+                )
         if push_identity is not None:
-            # Outside the transaction: this may fetch Google's keys.
+            # Outside any transaction: this may fetch Google's keys.
             await self.push_verifier.verify(request.headers, push_identity)
-        if company.status != "active" or not connector.enabled:
-            # Authentic, but nothing of a suspended company or a paused connector runs:
-            # accept (so the platform does not retry forever) and drop.
+            if active:
+                async with self.database.tenant_session(company_id) as session:
+                    received, must_enqueue = await self._queue_items(
+                        session, company_id, connector_id, items, now
+                    )
+        if not active:
             return Received(items=len(items), duplicates=0, queued=0)
-        async with self.database.tenant_session(company_id) as session:
-            with_ids = [bounded_id(item.event_id) for item in items if item.event_id is not None]
-            new_ids = await webhook_repo.record_new_events(
-                session,
-                company_id=company_id,
-                connector_id=connector_id,
-                event_ids=with_ids,
-                now=now,
-            )
-            wanted = sorted(
-                {
-                    item.item_ref
-                    for item in items
-                    if item.event_id is None or bounded_id(item.event_id) in new_ids
-                }
-            )
-            await webhook_repo.add_pending(
-                session,
-                company_id=company_id,
-                connector_id=connector_id,
-                external_ids=wanted,
-                now=now,
-            )
-            must_enqueue = bool(wanted) and await webhook_repo.claim_drain(session, connector_id)
         if must_enqueue:
             try:
                 await self.enqueue(company_id, connector_id)
@@ -305,9 +294,45 @@ class WebhookService:
                 async with self.database.tenant_session(company_id) as session:
                     await webhook_repo.release_drain(session, connector_id)
                 raise
-        return Received(
+        return received
+
+    async def _queue_items(
+        self,
+        session: AsyncSession,
+        company_id: str,
+        connector_id: uuid.UUID,
+        items: list[ChangedItem],
+        now: datetime,
+    ) -> tuple[Received, bool]:
+        """Record a verified delivery's new event ids and add its items to the waiting set;
+        also says whether this delivery must queue the drain (no drain was queued yet)."""
+        with_ids = [bounded_id(item.event_id) for item in items if item.event_id is not None]
+        new_ids = await webhook_repo.record_new_events(
+            session,
+            company_id=company_id,
+            connector_id=connector_id,
+            event_ids=with_ids,
+            now=now,
+        )
+        wanted = sorted(
+            {
+                item.item_ref
+                for item in items
+                if item.event_id is None or bounded_id(item.event_id) in new_ids
+            }
+        )
+        await webhook_repo.add_pending(
+            session,
+            company_id=company_id,
+            connector_id=connector_id,
+            external_ids=wanted,
+            now=now,
+        )
+        must_enqueue = bool(wanted) and await webhook_repo.claim_drain(session, connector_id)
+        received = Received(
             items=len(items), duplicates=len(with_ids) - len(new_ids), queued=len(wanted)
         )
+        return received, must_enqueue
 
     # -- draining ---------------------------------------------------------------------------
 
