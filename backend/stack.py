@@ -274,6 +274,7 @@ async def open_stack(
             batch_size=settings.embedding_batch_size,
             torch_threads=settings.torch_threads,
             query_runtime=settings.embedding_query_runtime,
+            document_runtime=settings.embedding_document_runtime,
             int8_weights=settings.embedding_int8_weights,
             model_cache_dir=settings.model_cache_dir or data_dir / "models",
             http_client=http,

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 import structlog
@@ -29,14 +29,19 @@ from backend.embeddings.query_model import (
     Int8Choice,
     OnnxQueryModel,
     QueryModelChoice,
+    QueryModelUnavailable,
     QueryRuntime,
     choose_query_model,
+    load_query_model,
     read_cpu_flags,
 )
 from backend.errors import AppError, BadRequest
 from backend.retry_after import parse_retry_after
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
+
+DocumentRuntime = Literal["onnx", "torch"]
+DOCUMENT_RUNTIMES: tuple[DocumentRuntime, ...] = ("onnx", "torch")
 
 _log = structlog.get_logger("helpdesk.embeddings")
 
@@ -134,11 +139,15 @@ def _dimension_from_files(path: Path) -> int | None:
 class SentenceTransformerEncoder:
     """The offline local model; heavy imports happen on first use, not at import time.
 
-    Documents are encoded by sentence-transformers on PyTorch (fp32, batched). Queries,
-    which sit on the request path, go through ``query_runtime``: ``onnx-int8`` (the
-    default) or ``onnx`` run the same weights exported to ONNX Runtime, which is several
-    times cheaper per query and leaves the GIL to the event loop (see
-    :mod:`backend.embeddings.query_model`); ``torch`` uses the document path for queries too.
+    Documents go through ``document_runtime``: ``onnx`` (the default) runs the weights
+    exported to ONNX Runtime in fp32, one passage per run (no padding), which gives
+    PyTorch's vectors (cosine ≥ 0.9999, checked on this CPU at every start) at about 1.5×
+    its speed on one core and needs no torch import once the file is exported; ``torch`` is
+    sentence-transformers on PyTorch (fp32, batched), also the fallback when the export is
+    refused. Queries, which sit on the request path, go through ``query_runtime``:
+    ``onnx-int8`` (the default) or ``onnx`` are several times cheaper per query and leave the
+    GIL to the event loop (see :mod:`backend.embeddings.query_model`); ``torch`` uses the
+    PyTorch document path for queries too.
     """
 
     def __init__(
@@ -150,6 +159,7 @@ class SentenceTransformerEncoder:
         torch_threads: int = 1,
         query_cache_size: int = 2048,
         query_runtime: QueryRuntime = "onnx-int8",
+        document_runtime: DocumentRuntime = "onnx",
         model_cache_dir: Path | None = None,
         cpu_flags: CpuFlagsReader = read_cpu_flags,
         int8_weights: Int8Choice = "auto",
@@ -173,6 +183,15 @@ class SentenceTransformerEncoder:
                 code="embedding_misconfigured",
             )
         self._query_runtime: QueryRuntime = query_runtime
+        if document_runtime not in DOCUMENT_RUNTIMES:
+            raise BadRequest(
+                f"unknown document runtime {document_runtime!r}; use onnx or torch",
+                code="embedding_misconfigured",
+            )
+        self._document_runtime: DocumentRuntime = document_runtime
+        self._document_model: OnnxQueryModel | None = None
+        self._document_model_checked = False
+        self._document_model_lock = threading.Lock()
         self._model_cache_dir = model_cache_dir
         self._cpu_flags = cpu_flags
         self._int8_weights: Int8Choice = int8_weights
@@ -216,8 +235,44 @@ class SentenceTransformerEncoder:
             self._dimension = int(getter())
         return self._dimension
 
+    @property
+    def document_runtime(self) -> DocumentRuntime:
+        """The runtime documents really use (``torch`` after ``onnx`` was refused)."""
+        return self._document_runtime
+
     def encode_batch(self, texts: Sequence[str]) -> list[list[float]]:
-        """Encode synchronously in the calling thread (benchmarks, scripts)."""
+        """Encode documents synchronously in the calling thread (benchmarks, scripts)."""
+        if not texts:
+            return []
+        onnx_model = self._onnx_document_model()
+        if onnx_model is not None:
+            return onnx_model.encode(texts)
+        return self.encode_with_torch(texts)
+
+    def _onnx_document_model(self) -> OnnxQueryModel | None:
+        if self._document_model_checked:
+            return self._document_model
+        with self._document_model_lock:
+            if not self._document_model_checked:
+                if self._document_runtime == "onnx":
+                    try:
+                        self._document_model = load_query_model(
+                            self._model_path,
+                            "onnx",
+                            cache_dir=self._model_cache_dir,
+                            threads=self._torch_threads,
+                        )
+                        _log.info("document runtime chosen", runtime="onnx")
+                    except QueryModelUnavailable as exc:
+                        # Ingest still works, only slower: say so once, loudly, and go on.
+                        _log.warning("document runtime fell back to torch", reason=str(exc))
+                        self._document_runtime = "torch"
+                self._document_model_checked = True
+            return self._document_model
+
+    def encode_with_torch(self, texts: Sequence[str]) -> list[list[float]]:
+        """sentence-transformers on PyTorch, batched: the reference vectors, and the
+        document path when ONNX Runtime is not used."""
         if not texts:
             return []
         import torch
@@ -244,7 +299,7 @@ class SentenceTransformerEncoder:
         """Encode queries synchronously with the query runtime, in the calling thread."""
         model = self._onnx_query_model()
         if model is None:
-            return self.encode_batch(texts)
+            return self.encode_with_torch(texts)
         return model.encode(texts)
 
     def _onnx_query_model(self) -> OnnxQueryModel | None:
@@ -499,6 +554,7 @@ def build_dense_encoder(
     http_client: httpx.AsyncClient | None = None,
     model_path: Path | None = None,
     query_runtime: QueryRuntime = "onnx-int8",
+    document_runtime: DocumentRuntime = "onnx",
     model_cache_dir: Path | None = None,
     int8_weights: Int8Choice = "auto",
 ) -> DenseEncoder:
@@ -511,6 +567,7 @@ def build_dense_encoder(
             batch_size=batch_size,
             torch_threads=torch_threads,
             query_runtime=query_runtime,
+            document_runtime=document_runtime,
             model_cache_dir=model_cache_dir,
             int8_weights=int8_weights,
         )

@@ -5,8 +5,10 @@ PyTorch costs about 8 ms of CPU per short query on this project's machines, and 
 Python layers hold the GIL that the event loop and the embedded vector engine need too.
 The same weights exported to ONNX cost about 4 ms (fp32, identical vectors) or, with the
 matrix multiplications quantized to int8 (per-channel weights, dynamic activations),
-1.2–1.7 ms, and ONNX Runtime releases the GIL for the whole run. Documents stay on PyTorch
-fp32: ingest is batch work, and the index keeps the model's exact vectors.
+1.2–1.7 ms, and ONNX Runtime releases the GIL for the whole run. Documents use the fp32
+export only (``SentenceTransformerEncoder``'s ``document_runtime``): the index keeps the
+model's exact vectors, and one passage per run, without a batch's padding, is still about
+1.5× faster than batched PyTorch on one core.
 
 Which int8 weights depend on the CPU, because ONNX Runtime's int8 kernels do. Activations
 are u8. With s8 weights, CPUs with VNNI or AMX multiply-accumulate u8×s8 straight into 32
