@@ -274,7 +274,8 @@ class KnowledgeIndexer:
         upserted again, now with both vectors, and marked complete, in that one
         transaction: a newer version written meanwhile (another webhook, a sync) keeps its
         own text, and its own write completes it. Whatever this never completes (a crash, a
-        stop) stays ``dense_pending``, and the next sync re-embeds it."""
+        stop) stays ``dense_pending``: the next plan of that document re-embeds it, and
+        :meth:`complete_left_behind` finds it if no plan comes."""
         waiting = [
             (item, points)
             for item, points in zip(written.changed, written.points_by_document(), strict=True)
