@@ -52,6 +52,7 @@ from backend.llm.ledger import PostgresBudgetLedger
 from backend.llm.router import LLMRouter
 from backend.outbox import FileOutbox
 from backend.privacy.requesters import RequesterPrivacy
+from backend.replies.jobs import register_review_drafts_task
 from backend.replies.service import ReviewReplyService
 from backend.replies.wiring import build_reply_service
 from backend.retrieval import HybridRetriever
@@ -355,8 +356,20 @@ async def open_stack(
             fusion=settings.search_fusion,
         )
         triage = TriageService(database, retriever)
-        assistant = Assistant(
-            retriever, router, company_settings=company_settings_from_database(database)
+        assistant = AssistantService(
+            assistant=Assistant(
+                retriever, router, company_settings=company_settings_from_database(database)
+            ),
+            router=router,
+            database=database,
+            cache=cache,
+            cache_ttl_seconds=settings.answer_cache_ttl_s,
+            recorder=recorder,
+        )
+        broker = (
+            build_broker(None, None)  # in-process (see Settings.in_process_jobs)
+            if settings.in_process_jobs
+            else build_broker(settings.redis_url, settings.redis_cluster_nodes)
         )
         replies = build_reply_service(
             settings,
@@ -366,7 +379,9 @@ async def open_stack(
             secrets=secret_box,
             clock=clock,
             assistant=assistant,
+            enqueue_drafts=register_review_drafts_task(broker),
         )
+        broker.state.review_reply_service = replies
         sync = SyncService(
             database=database,
             connectors=connectors,
@@ -386,11 +401,6 @@ async def open_stack(
             clock=clock,
             takeover_after=timedelta(seconds=settings.sync_takeover_s),
             heartbeat_every=settings.sync_heartbeat_s,
-        )
-        broker = (
-            build_broker(None, None)  # in-process (see Settings.in_process_jobs)
-            if settings.in_process_jobs
-            else build_broker(settings.redis_url, settings.redis_cluster_nodes)
         )
         jobs = JobQueue(broker, sync)
         webhooks = build_webhook_service(
@@ -412,14 +422,7 @@ async def open_stack(
             jobs=jobs,
             router=router,
             llm_choices=llm_choices,
-            assistant=AssistantService(
-                assistant=assistant,
-                router=router,
-                database=database,
-                cache=cache,
-                cache_ttl_seconds=settings.answer_cache_ttl_s,
-                recorder=recorder,
-            ),
+            assistant=assistant,
             triage=triage,
             replies=replies,
             credentials=CredentialCache(settings.auth_cache_seconds),

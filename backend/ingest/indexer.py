@@ -88,7 +88,8 @@ class IndexedReview:
 
 ReviewsIndexed = Callable[[CompanyId, list[IndexedReview]], Awaitable[None]]
 """Called with a company id and the unreplied reviews a write created or changed, after the
-write committed (backend.replies drafts a reply for the new ones)."""
+write committed (backend.replies queues a draft job for the new ones: the hook must stay
+quick, since a sync page or a webhook drain waits for it)."""
 
 _DOCUMENT_NAMESPACE = uuid.UUID("6f1c7a52-2b8e-4f43-9d55-0b7c0e3f4a11")
 

@@ -109,6 +109,13 @@ class JobQueue:
                 raise StoreUnavailable("redis", _QUEUE_DOWN) from exc
             self._started = True
 
+    async def finish_in_process(self) -> None:
+        """Wait for the jobs running on this process's in-memory broker (with Redis, workers
+        run them and there is nothing to wait for). A command that ingests and then exits
+        calls it, so the review drafts its sync queued are not lost with the process."""
+        if isinstance(self.broker, InMemoryBroker):
+            await self.broker.wait_all()
+
     async def stop(self) -> None:
         if self._started:
             await self.broker.shutdown()

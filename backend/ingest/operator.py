@@ -162,6 +162,8 @@ async def run_sync_with_progress(
         finished = await state.sync.run(validate_company_id(company_id), run.id, progress=on_page)
         if total is None:
             progress.update(task, total=progress.tasks[0].completed)
+    # Review drafts are queued jobs; in-process ones must finish before the command exits.
+    await state.jobs.finish_in_process()
     if chunks:
         # A foreground import is the moment to build the embedded engine's search index.
         await state.vectors.optimize(company_id)

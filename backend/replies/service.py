@@ -1,6 +1,14 @@
-"""Review replies with approval: drafted on ingest, approved or edited by an agent, published
-to the platform; negative reviews raise an alert; ticket drafts go to the helpdesk as private
-notes when the company turned that on.
+"""Review replies with approval: drafted after ingest, approved or edited by an agent,
+published to the platform; negative reviews raise an alert; ticket drafts go to the helpdesk
+as private notes when the company turned that on.
+
+Drafting is off the ingest path: the ingest hook (:meth:`ReviewReplyService.on_reviews_indexed`)
+only enqueues the new reviews' ids, and a queued job (backend.replies.jobs) runs
+:meth:`ReviewReplyService.draft_reviews` — one model call and maybe one alert per review — so
+a slow or failing model provider or alert endpoint never slows a sync or a webhook drain.
+Each automatic draft's model call is recorded as an interaction of the company (task
+``review_reply``, no API key), like an agent's ``POST /v1/review-reply``, so analytics count
+its tokens and cost.
 
 States (``review_replies.state``)::
 
@@ -32,7 +40,7 @@ import structlog
 
 from backend.assistant.types import ReviewContext
 from backend.clock import Clock
-from backend.db.models import ReviewReply
+from backend.db.models import Document, ReviewReply
 from backend.db.repositories import audit_log as audit_repo
 from backend.db.repositories import review_replies as reply_repo
 from backend.db.session import Database
@@ -55,8 +63,13 @@ from backend.tenancy.scope import TenantRows, open_rows
 
 _log = structlog.get_logger("helpdesk.replies")
 
-ReviewDrafter = Callable[[CompanyId, ReviewContext], Awaitable[str]]
-"""(company id, review) → the reply text (the assistant's ``review_reply`` task)."""
+ReviewDrafter = Callable[[CompanyId, ReviewContext, str], Awaitable[str]]
+"""(company id, review, the review's external id) → the reply text (the assistant's
+``review_reply`` task, recorded as the company's interaction about that review)."""
+
+EnqueueReviewDrafts = Callable[[CompanyId, Sequence[uuid.UUID]], Awaitable[None]]
+"""(company id, review document ids) → queued for :meth:`ReviewReplyService.draft_reviews`;
+raises :class:`~backend.errors.StoreUnavailable` when the job queue is down."""
 
 SYSTEM_ACTOR: Final = "system:ingest"
 ALERT_PLATFORM: Final = "alert_webhook"
@@ -65,6 +78,7 @@ PUBLISHABLE: Final = frozenset({"approved", "edited"})
 _MAX_TOPICS: Final = 8
 _ALERT_QUOTE_CHARS: Final = 300
 _STARS_SCALE: Final = Decimal(5)
+_MAX_REVIEW_CHARS: Final = 4000  # as much of a review as ingest hands the hook
 
 
 def _alert_associated_data(company_id: CompanyId) -> bytes:
@@ -120,6 +134,29 @@ def _topics(text: str, language: str | None) -> list[dict[str, str]]:
     return [{"topic": topic, "sentiment": mood} for topic, mood in found.items()]
 
 
+def _review_from_row(document: Document) -> IndexedReview | None:
+    """The review as its stored row says it is now; ``None`` once the owner has replied."""
+    metadata = document.metadata_ or {}
+    if metadata.get("has_reply"):
+        return None
+    rating, scale = metadata.get("rating"), metadata.get("rating_scale")
+    return IndexedReview(
+        document_id=document.id,
+        connector_id=document.connector_id,
+        source=document.source,
+        external_id=document.external_id,
+        title=document.title,
+        # The review's own text: without an owner reply it is the row's whole body.
+        text=document.body[:_MAX_REVIEW_CHARS],
+        rating=float(rating) if isinstance(rating, int | float) else None,
+        rating_scale=float(scale) if isinstance(scale, int | float) and scale > 0 else 5.0,
+        language=document.language,
+        author=document.requester,
+        url=document.url,
+        created_at=document.source_created_at,
+    )
+
+
 def _sentiment(review: IndexedReview, topics: Sequence[dict[str, str]]) -> str:
     if review.rating is not None:
         return rating_sentiment(review.rating, review.rating_scale)
@@ -139,6 +176,7 @@ class ReviewReplyService:
         secrets: SecretBox,
         clock: Clock,
         drafter: ReviewDrafter,
+        enqueue_drafts: EnqueueReviewDrafts,
         caller: OutboundCaller,
         limits: ReplyLimits,
     ) -> None:
@@ -148,6 +186,7 @@ class ReviewReplyService:
         self.secrets = secrets
         self.clock = clock
         self.drafter = drafter
+        self.enqueue_drafts = enqueue_drafts
         self.caller = caller
         self.limits = limits
 
@@ -156,24 +195,67 @@ class ReviewReplyService:
     async def on_reviews_indexed(
         self, company_id: CompanyId, reviews: Sequence[IndexedReview]
     ) -> None:
-        """Ingest hook: a draft for every recent review new to the company, and an alert for
-        the negative ones. Reviews older than ``max_review_age`` are left alone, so a first
-        sync's years of backlog neither spend a model call each nor flood the alert channel.
-        A failure is logged, never allowed to fail the sync."""
+        """Ingest hook: queue a draft for every recent review new to the company (and an alert
+        for the negative ones) — only their ids, for :meth:`draft_reviews`. Reviews older
+        than ``max_review_age`` are left alone, so a first sync's years of backlog neither
+        spend a model call each nor flood the alert channel. A failure to enqueue is logged,
+        never allowed to fail the sync."""
         oldest = self.clock.now() - self.limits.max_review_age
-        for review in reviews:
-            if review.created_at is not None and review.created_at < oldest:
+        recent = [
+            review.document_id
+            for review in reviews
+            if review.created_at is None or review.created_at >= oldest
+        ]
+        if not recent:
+            return
+        try:
+            await self.enqueue_drafts(company_id, recent)
+        except Exception:
+            # The reviews are indexed; only their drafts are missing. A re-sync does not
+            # bring them back (unchanged reviews do not reach this hook): an agent can
+            # still draft with POST /v1/review-reply. See the README's review replies.
+            _log.exception(
+                "review drafts could not be queued", company_id=company_id, reviews=len(recent)
+            )
+
+    async def draft_reviews(self, company_id: CompanyId, document_ids: Sequence[uuid.UUID]) -> int:
+        """The queued job: re-read each review under the company's session (gone, or answered
+        by its owner meanwhile: skipped), draft a reply for it and alert if it is negative.
+        Safe to repeat: a review that has its draft already costs no model call, and its
+        alert is sent at most once (still sent if an earlier run stopped between the two).
+        Returns how many drafts this run wrote; a failure is logged per review."""
+        async with self.database.tenant_session(company_id) as session:
+            rows = await reply_repo.get_review_documents(session, document_ids)
+        drafted = 0
+        for row in rows:
+            review = _review_from_row(row)
+            if review is None:
                 continue
             try:
                 reply = await self.draft_for(company_id, review)
                 if reply is not None:
+                    drafted += 1
+                else:
+                    reply = await self._unalerted_draft(company_id, review.document_id)
+                if reply is not None:
                     await self.alert_if_negative(company_id, reply, review.text)
             except Exception:
                 _log.exception(
-                    "review reply on ingest failed",
-                    company_id=company_id,
-                    review=review.external_id,
+                    "review reply job failed", company_id=company_id, review=review.external_id
                 )
+        return drafted
+
+    async def _unalerted_draft(
+        self, company_id: CompanyId, document_id: uuid.UUID
+    ) -> ReviewReply | None:
+        """The review's reply if it is still an untouched draft whose alert was never
+        claimed: a run that stopped after drafting left it (an agent's later work, or a
+        re-sync of a review someone already handled, raises nothing)."""
+        async with self.database.tenant_session(company_id) as session:
+            reply = await reply_repo.get_reply_for_document(session, document_id)
+        if reply is None or reply.state != "draft" or reply.alerted_at is not None:
+            return None
+        return reply
 
     async def draft_for(self, company_id: CompanyId, review: IndexedReview) -> ReviewReply | None:
         """Draft a reply for a review that has none yet (``None`` when it already had one)."""
@@ -193,7 +275,9 @@ class ReviewReplyService:
             platform=review.source,
         )
         try:
-            draft = (await self.drafter(company_id, context))[: self.limits.max_reply_chars]
+            draft = (await self.drafter(company_id, context, review.external_id))[
+                : self.limits.max_reply_chars
+            ]
         except Exception:
             # No draft (the model route failed): the reply still enters the queue, empty,
             # for an agent to write, and a negative review still raises its alert.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from backend.assistant import Assistant
+from backend.assistant.service import AssistantService, ReviewReplyWork, TaskCall
 from backend.assistant.types import ReviewContext
 from backend.clock import Clock
 from backend.config import Settings
@@ -13,9 +13,14 @@ from backend.egress import Egress
 from backend.egress.transport import DEFAULT_TIMEOUT
 from backend.ingest.connectors import ConnectorService
 from backend.replies.outbound import MAX_BACKOFF_S, OutboundCaller, RetryRule
-from backend.replies.service import ReplyLimits, ReviewReplyService
+from backend.replies.service import EnqueueReviewDrafts, ReplyLimits, ReviewReplyService
+from backend.retrieval.access import AGENT_SCOPE
 from backend.secretbox import SecretBox
 from backend.tenancy.company_id import CompanyId
+from backend.tenancy.service import Tenant
+
+SYSTEM_VIA = "system"
+"""The ``Tenant.via`` of work the service does for a company on its own (no API key)."""
 
 
 def longest_call(settings: Settings) -> timedelta:
@@ -34,13 +39,25 @@ def build_reply_service(
     egress: Egress,
     secrets: SecretBox,
     clock: Clock,
-    assistant: Assistant,
+    assistant: AssistantService,
+    enqueue_drafts: EnqueueReviewDrafts,
 ) -> ReviewReplyService:
-    async def draft(company_id: CompanyId, review: ReviewContext) -> str:
+    async def draft(company_id: CompanyId, review: ReviewContext, review_ref: str) -> str:
         # The assistant's review_reply task: rating-aware, in the review's language, in the
-        # company's tone, citing only public knowledge. The id was checked where the sync or
-        # webhook job that indexed the review entered.
-        return (await assistant.review_reply(company_id, review)).text
+        # company's tone, citing only public knowledge. The id was checked where the reply
+        # job entered. It goes through the same call as POST /v1/review-reply, so the model
+        # call is recorded as the company's interaction (its analytics count the tokens and
+        # cost) — with no API key, which marks it as the service's own. The review's id as
+        # its reference lets a requester's erasure find it with the review.
+        tenant = Tenant(company_id=company_id, api_key_id=None, key_prefix=None, via=SYSTEM_VIA)
+        call = TaskCall(
+            task="review_reply",
+            inputs=review.model_dump(mode="json"),
+            question=review.text[:500],
+            ticket_ref=review_ref,
+            work=ReviewReplyWork(review, scope=AGENT_SCOPE),
+        )
+        return (await assistant.complete(tenant, call)).answer
 
     return ReviewReplyService(
         database=database,
@@ -49,6 +66,7 @@ def build_reply_service(
         secrets=secrets,
         clock=clock,
         drafter=draft,
+        enqueue_drafts=enqueue_drafts,
         caller=OutboundCaller(
             egress,
             clock,

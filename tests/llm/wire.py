@@ -30,6 +30,8 @@ class Reply:
     pause_s: float = 0.0  # between streamed chunks
     hang_s: float = 0.0  # before answering at all
     cut_after: int | None = None  # drop the connection after this many chunks
+    # Held until the test sets it (a model that answers only when the test says so).
+    gate: threading.Event | None = None
 
 
 def json_reply(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
@@ -120,6 +122,8 @@ class ScriptedServer:
             def _answer(self, reply: Reply) -> None:
                 if reply.hang_s:
                     time.sleep(reply.hang_s)
+                if reply.gate is not None:
+                    reply.gate.wait(timeout=60)
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)

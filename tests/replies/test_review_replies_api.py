@@ -177,6 +177,7 @@ async def test_review_reply_workflow_publish_alert_and_isolation(
     backlog = review("AbC-old-3", "Terrible, years ago.", 1.0, days_ago=400)
     await acme.indexer.index(acme.who.company_id, [angry, happy, backlog])
     await globex.indexer.index(globex.who.company_id, [review("GlX-1", "Bad service.", 2.0)])
+    await state.jobs.finish_in_process()  # the queued draft jobs
 
     drafts = {r["review_id"]: r for r in await replies_of(client, acme, state="draft")}
     assert set(drafts) == {"review:AbC-angry-1", "review:AbC-happy-2"}
@@ -197,6 +198,7 @@ async def test_review_reply_workflow_publish_alert_and_isolation(
         update={"parts": [DocumentPart(text="Still waiting. Awful delivery.", label="review")]}
     )
     await acme.indexer.index(acme.who.company_id, [edited, happy])
+    await state.jobs.finish_in_process()
     assert len(fakes.to("hooks.slack.com")) == 1
     assert len(await replies_of(client, acme)) == 2
 
@@ -331,7 +333,8 @@ async def test_review_reply_workflow_publish_alert_and_isolation(
     assert ("review_reply.rejected", positive_id) in actions
     assert all(e.company_id == acme.who.company_id for e in entries)
 
-    # Two syncs racing over the same new negative review: one draft, one alert.
+    # Two syncs racing over the same new negative review (three jobs queued for it, as a
+    # redelivery would): one draft, one alert.
     racing = review("AbC-race-4", "Broken on arrival, nobody answers.", 1.0)
     parts = state.sync.parts
     plain = KnowledgeIndexer(
@@ -353,6 +356,7 @@ async def test_review_reply_workflow_publish_alert_and_isolation(
     await asyncio.gather(
         *(state.replies.on_reviews_indexed(acme.who.company_id, seen) for _ in range(3))
     )
+    await state.jobs.finish_in_process()
     assert len(fakes.to("hooks.slack.com")) == before + 1
     raced = [r for r in await replies_of(client, acme) if r["review_id"] == "review:AbC-race-4"]
     assert len(raced) == 1 and raced[0]["alert_status"] == "sent"
@@ -453,6 +457,7 @@ async def test_a_trustpilot_sync_drafts_and_publishing_posts_the_documented_repl
     run = await state.sync.request_sync(acme.company_id, connector.id, trigger="manual")
     finished = await state.sync.run(acme.company_id, run.id)
     assert finished.status == "succeeded", finished.errors
+    await state.jobs.finish_in_process()  # the review's queued draft job
 
     response = await client.get("/v1/review-replies", headers=acme.headers)
     (draft,) = response.json()["replies"]

@@ -47,6 +47,16 @@ async def get_reply(
     return result.scalars().first()
 
 
+async def get_reply_for_document(
+    session: AsyncSession, document_id: uuid.UUID
+) -> ReviewReply | None:
+    """The reply to one review (a review has at most one)."""
+    result = await session.execute(
+        select(ReviewReply).where(ReviewReply.document_id == document_id).limit(1)
+    )
+    return result.scalars().first()
+
+
 async def list_replies(
     session: AsyncSession,
     *,
