@@ -263,7 +263,7 @@ async def test_zendesk_fetch_item_reads_ticket_and_comments() -> None:
     async with client:
         found = await adapter.fetch_item("ticket:102")
         gone = await adapter.fetch_item("ticket:104")
-        foreign = await adapter.fetch_item("article:1")
+        foreign = await adapter.fetch_item("user:1")
     assert [d.external_id for d in found.documents] == ["ticket:102"]
     assert "password reset" in found.documents[0].parts[0].text.lower()
     assert [(d.external_id, d.reason) for d in gone.deletions] == [("ticket:104", "deleted")]
