@@ -1,10 +1,10 @@
 """Each platform's webhook: how a request proves it came from the platform, and which items
 it says changed.
 
-Nothing in a pushed body is indexed: a webhook only names items (``ticket:123``), which are
-then re-read through the connector's adapter (see :mod:`backend.webhooks.service`). So a
-body is parsed only for those names and for an event id (replays), and is refused when it
-is not the documented shape.
+Nothing in a pushed body is indexed: a webhook only names items (``ticket:123``,
+``article:45``), which are then re-read through the connector's adapter (see
+:mod:`backend.webhooks.service`). So a body is parsed only for those names and for an event
+id (replays), and is refused when it is not the documented shape.
 
 Schemes, per platform's documentation:
 
@@ -13,17 +13,23 @@ Schemes, per platform's documentation:
   ``X-Zendesk-Webhook-Signature-Timestamp`` + raw body)). The signing secret is Zendesk's
   (``GET /api/v2/webhooks/{id}/signing_secret``); the admin gives it to us once. The signed
   timestamp must lie within the replay window. Bodies: event-subscription webhooks
-  (``{"id", "type": "zen:event-type:ticket.…", "subject": "zen:ticket:123", "detail": {"id"}}``)
-  or a trigger webhook whose JSON body carries ``"ticket_id": "{{ticket.id}}"``.
+  (``{"id", "type": "zen:event-type:ticket.…", "subject": "zen:ticket:123", "detail": {"id"}}``),
+  Help Center article events
+  (https://developer.zendesk.com/api-reference/webhooks/event-types/article-events/:
+  ``{"id", "type": "zen:event-type:article.published|unpublished|…", "subject":
+  "zen:article:<id>", "detail": {"id", "brand_id"}}``; only ``published`` and ``unpublished``
+  change what is indexed, the others are accepted and name nothing), or a trigger webhook
+  whose JSON body carries ``"ticket_id": "{{ticket.id}}"``.
 - **Freshdesk** — automation-rule "Trigger webhook" action
   (https://support.freshdesk.com/support/solutions/articles/132589-using-webhooks-in-automation-rules):
   no signature of its own. The admin puts our secret in a custom header
   ``X-Helpdesk-Webhook-Secret`` (or as the password of the rule's basic authentication) and
-  the body ``{"ticket_id": "{{ticket.id}}"}``.
+  the body ``{"ticket_id": "{{ticket.id}}"}``. Automation rules act on tickets only: there is
+  no article webhook, so solution articles change at the next scheduled sync.
 - **ServiceNow** — outbound REST (``sn_ws.RESTMessageV2``) from an after business rule on
-  ``incident`` (https://docs.servicenow.com/ outbound REST web service): ``Authorization:
-  Bearer <secret>`` (or basic authentication with the secret as password), body
-  ``{"table": "incident", "sys_id": …, "sys_mod_count": …}``.
+  ``incident`` or ``kb_knowledge`` (https://docs.servicenow.com/ outbound REST web service):
+  ``Authorization: Bearer <secret>`` (or basic authentication with the secret as password),
+  body ``{"table": "incident" | "kb_knowledge", "sys_id": …, "sys_mod_count": …}``.
 - **Google Business Profile** — notifications go to a Pub/Sub topic
   (https://developers.google.com/my-business/reference/notifications/rest/v1/NotificationSetting);
   a push subscription posts ``{"message": {"data": base64(json), "messageId", "publishTime"},
@@ -54,6 +60,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from backend.adapters.servicenow import documents as servicenow_documents
+from backend.adapters.zendesk import documents as zendesk_documents
 from backend.errors import AppError, Unauthorized
 
 SECRET_HEADER = "x-helpdesk-webhook-secret"  # noqa: S105 - a header name, not a secret
@@ -69,6 +77,13 @@ _SYS_ID = re.compile(r"^[0-9a-f]{32}$")
 _REVIEW_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _GOOGLE_REVIEW = re.compile(
     r"^accounts/[A-Za-z0-9_-]{1,64}/locations/[A-Za-z0-9_-]{1,64}/reviews/[A-Za-z0-9_-]{1,256}$"
+)
+_ZENDESK_ARTICLE_EVENT = "zen:event-type:article."
+# The article events after which what the sync would index may differ: the article went
+# live, or left the help center. Votes, comments, subscriptions and author changes leave the
+# indexed article as it was.
+_ZENDESK_ARTICLE_CHANGES = frozenset(
+    {"zen:event-type:article.published", "zen:event-type:article.unpublished"}
 )
 _MAX_ITEMS = 100
 """Items one request may name (Trustpilot batches events); more is refused, not truncated."""
@@ -208,6 +223,8 @@ def _zendesk(
     body = _json(request.body)
     if not isinstance(body, dict):
         raise bad_payload("expected a JSON object")
+    if str(body.get("type", "")).startswith(_ZENDESK_ARTICLE_EVENT):
+        return _zendesk_article(body)
     subject = body.get("subject")
     detail = body.get("detail")
     if isinstance(subject, str) and subject.startswith("zen:ticket:"):
@@ -232,6 +249,25 @@ def _zendesk(
     ]
 
 
+def _zendesk_article(body: dict[str, Any]) -> list[ChangedItem]:
+    """A Help Center article event: ``subject`` ``zen:article:<id>``, ``detail.id`` the same
+    id as text, ``id`` the event's id."""
+    subject = body.get("subject")
+    detail = body.get("detail")
+    if isinstance(subject, str) and subject.startswith("zen:article:"):
+        article_id = subject.removeprefix("zen:article:")
+    elif isinstance(detail, dict):
+        article_id = str(detail.get("id", ""))
+    else:
+        article_id = ""
+    event_id = body.get("id")
+    if not _DIGITS.match(article_id) or not isinstance(event_id, str) or not event_id:
+        raise bad_payload("an article event needs an id and subject zen:article:<id>")
+    if body["type"] not in _ZENDESK_ARTICLE_CHANGES:
+        return []  # accepted (an admin may subscribe to every article event), nothing to fetch
+    return [ChangedItem(zendesk_documents.article_external_id(article_id), event_id)]
+
+
 def _freshdesk(body: Any) -> list[ChangedItem]:
     ticket_id = str(body.get("ticket_id", "")) if isinstance(body, dict) else ""
     if not _DIGITS.match(ticket_id):
@@ -240,16 +276,28 @@ def _freshdesk(body: Any) -> list[ChangedItem]:
     return [ChangedItem(f"ticket:{ticket_id}", None)]
 
 
+_SERVICENOW_TABLES = {
+    "incident": servicenow_documents.incident_external_id,
+    "kb_knowledge": servicenow_documents.article_external_id,
+}
+
+
 def _servicenow(body: Any) -> list[ChangedItem]:
-    if not isinstance(body, dict) or body.get("table", "incident") != "incident":
-        raise bad_payload('expected {"table": "incident", "sys_id": …, "sys_mod_count": …}')
+    # A body without "table" is taken for an incident, as before kb_knowledge was accepted.
+    table = body.get("table", "incident") if isinstance(body, dict) else None
+    external_id = _SERVICENOW_TABLES.get(table) if isinstance(table, str) else None
+    if external_id is None:
+        raise bad_payload(
+            'expected {"table": "incident" or "kb_knowledge", "sys_id": …, "sys_mod_count": …}'
+        )
     sys_id = str(body.get("sys_id", ""))
     if not _SYS_ID.match(sys_id):
         raise bad_payload("sys_id must be a 32-character ServiceNow sys_id")
     mod_count = body.get("sys_mod_count")
-    # sys_mod_count grows with every update of the record: (sys_id, count) names one change.
+    # sys_mod_count grows with every update of the record: (sys_id, count) names one change
+    # (sys_ids are unique across tables, so incidents' and articles' ids never collide).
     event_id = f"{sys_id}:{mod_count}" if _DIGITS.match(str(mod_count)) else None
-    return [ChangedItem(f"incident:{sys_id}", event_id)]
+    return [ChangedItem(external_id(sys_id), event_id)]
 
 
 def _google(body: Any) -> list[ChangedItem]:

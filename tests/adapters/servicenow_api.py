@@ -1,9 +1,11 @@
 """An in-memory ServiceNow Table API, served through ``httpx.MockTransport``.
 
 Implements what the adapter relies on: ``GET /api/now/table/{table}`` answering
-``{"result": [...]}``, a subset of the encoded query language (``field>=value``, ``field=value``,
-``fieldINa,b``, ``ORDERBYfield``, joined with ``^``), ``sysparm_fields`` (dot-walked reference
-fields included), ``sysparm_limit``/``sysparm_offset``, and — the quirk that matters — rows are
+``{"result": [...]}``, ``GET /api/now/table/{table}/{sys_id}`` answering ``{"result": {...}}``
+(404 "No Record found" for a missing or unreadable record), a subset of the encoded query
+language (``field>=value``, ``field=value``, ``fieldINa,b``, ``ORDERBYfield``, joined with
+``^``), ``sysparm_fields`` (dot-walked reference fields included),
+``sysparm_limit``/``sysparm_offset``, and — the quirk that matters — rows are
 cut to the limit *before* ACLs drop the ones the user may not read, so pages come back short
 (or empty) while ``Link: <...>; rel="next"`` still points on. Basic and bearer auth.
 """
@@ -151,12 +153,36 @@ class FakeServiceNow:
         prefix = "/api/now/table/"
         if not request.url.path.startswith(prefix):
             return httpx.Response(400)
-        table = request.url.path[len(prefix) :]
+        table, _, record_id = request.url.path[len(prefix) :].partition("/")
         if table not in self.tables:
             return httpx.Response(
                 400, json={"error": {"message": "Invalid table"}, "status": "failure"}
             )
+        if record_id:
+            return self._record(request, table, record_id)
         return self._query(request, table)
+
+    def _record(self, request: httpx.Request, table: str, record_id: str) -> httpx.Response:
+        row = next((r for r in self.tables[table] if r["sys_id"] == record_id), None)
+        if row is None or not row.get("_readable", True):
+            # The Table API answers the same for a record that is gone and one ACLs hide.
+            return httpx.Response(
+                404,
+                json={
+                    "error": {
+                        "message": "No Record found",
+                        "detail": "Record doesn't exist or ACL restricts the record retrieval",
+                    },
+                    "status": "failure",
+                },
+            )
+        fields = [f for f in request.url.params.get("sysparm_fields", "").split(",") if f]
+        result = (
+            {f: row.get(f, "") for f in fields}
+            if fields
+            else {k: v for k, v in row.items() if not k.startswith("_")}
+        )
+        return httpx.Response(200, json={"result": result})
 
     def _query(self, request: httpx.Request, table: str) -> httpx.Response:
         params = request.url.params

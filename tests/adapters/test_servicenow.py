@@ -21,7 +21,7 @@ from servicenow_api import (
     sys_id,
 )
 
-from backend.adapters.base import DocumentKind, ManualClock, Page, SourceDocument
+from backend.adapters.base import DocumentKind, FetchedItem, ManualClock, Page, SourceDocument
 from backend.adapters.http import RateLimiter
 from backend.adapters.registry import build_adapter
 from backend.adapters.servicenow import (
@@ -342,6 +342,47 @@ async def test_finished_checkpoint_starts_the_next_incremental_round() -> None:
         fourth, _ = await drain(adapter, finished_quiet)
     assert incident_ids(fourth) == [f"incident:{sys_id(12)}"]
     assert all(not p.failures for p in first + second + third + fourth)
+
+
+async def test_fetch_item_reads_one_article_as_the_sync_builds_it() -> None:
+    """A webhook's ``article:<sys_id>``: ``GET /api/now/table/kb_knowledge/<sys_id>`` with the
+    sync's fields; published → the sync's document, another workflow state or a 404 → a
+    deletion, a server error → a failure (the scheduled sync tries again)."""
+    api, clock = dataset(), ManualClock(NOW)
+    published, retired, draft = (f"article:{sys_id(30000 + n)}" for n in (1, 2, 3))
+    missing = f"article:{sys_id(39999)}"
+    async with api.client() as client:
+        adapter = adapter_for(api, clock, client)
+        synced, _ = await drain(adapter, adapter.initial_checkpoint())
+        sent_before = len(api.requests)
+        found = await adapter.fetch_item(published)
+        single_reads = [r for r in api.requests[sent_before:] if "/kb_knowledge/" in r.url.path]
+        gone = [await adapter.fetch_item(ref) for ref in (retired, draft, missing)]
+        api.fail(f"kb_knowledge/{sys_id(30001)}", httpx.Response(503), httpx.Response(503))
+        failing = await adapter_for(api, clock, client, max_attempts=2).fetch_item(published)
+        sent_before = len(api.requests)
+        excluded = await adapter_for(api, clock, client, include_articles=False).fetch_item(
+            published
+        )
+        assert len(api.requests) == sent_before  # articles are not synced: nothing is asked
+
+    [document] = found.documents
+    assert not found.failures and not found.deletions
+    assert document == next(d for d in documents(synced) if d.external_id == published)
+    [read] = single_reads
+    assert read.url.path == f"/api/now/table/kb_knowledge/{sys_id(30001)}"
+    listing = next(r for r in api.requests if r.url.path == "/api/now/table/kb_knowledge")
+    for param in ("sysparm_fields", "sysparm_display_value", "sysparm_exclude_reference_link"):
+        assert read.url.params[param] == listing.url.params[param]
+    assert [[(d.external_id, d.reason) for d in item.deletions] for item in gone] == [
+        [(retired, "retired")],
+        [(draft, "draft")],
+        [(missing, "deleted")],
+    ]
+    assert all(not item.documents and not item.failures for item in gone)
+    assert not failing.documents and not failing.deletions
+    assert [(f.status_code, f.retryable) for f in failing.failures] == [(503, True)]
+    assert excluded == FetchedItem(counts={"skipped.article_not_included": 1})
 
 
 async def test_bearer_token_auth() -> None:

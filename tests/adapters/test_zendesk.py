@@ -408,6 +408,55 @@ async def test_articles_sharing_one_second_do_not_loop_forever() -> None:
     assert page.has_more
 
 
+def article_path(article_id: int, locale: str | None = None) -> str:
+    where = f"/{locale}" if locale else ""
+    return f"/api/v2/help_center{where}/articles/{article_id}.json"
+
+
+async def test_fetch_item_reads_one_article_as_the_export_builds_it() -> None:
+    """A webhook's ``article:<id>``: ``GET /api/v2/help_center/articles/<id>.json``, then the
+    export's own rules (files, translations, drafts); a 404 is a deletion."""
+    published, edited = fixture_json("zendesk/articles_incremental_page1.json")["articles"]
+    [draft] = fixture_json("zendesk/articles_incremental_page2.json")["articles"]
+    replay = standard_replay()
+    replay.on(article_path(360050001), json_response({"article": published}))
+    # Without a locale Zendesk may answer with another translation than the source locale's.
+    korean_view = {**edited, "locale": "ko", "title": "비밀번호 재설정", "body": "<p>재설정</p>"}
+    replay.on(article_path(360050002), json_response({"article": korean_view}))
+    replay.on(article_path(360050002, "en-us"), json_response({"article": edited}))
+    replay.on(article_path(360050003), json_response({"article": draft}), repeat_last=True)
+    replay.on(article_path(360050099), json_response({"error": "RecordNotFound"}, 404))
+    adapter, client = build(replay, ManualClock(), include_tickets=False)
+    async with client:
+        exported = {
+            d.external_id: d
+            for page in await drain(adapter, adapter.initial_checkpoint())
+            for d in page.documents
+        }
+        found = await adapter.fetch_item("article:360050001")
+        localized = await adapter.fetch_item("article:360050002")
+        unpublished = await adapter.fetch_item("article:360050003")
+        gone = await adapter.fetch_item("article:360050099")
+        drafts_indexed, _ = build(replay, ManualClock(), include_draft_articles=True)
+        kept_draft = await drafts_indexed.fetch_item("article:360050003")
+        sent = len(replay.requests)
+        no_articles, _ = build(replay, ManualClock(), include_articles=False)
+        excluded = await no_articles.fetch_item("article:360050001")
+        assert len(replay.requests) == sent
+
+    assert found.documents == [exported["article:360050001"]] and not found.failures
+    assert localized.documents == [exported["article:360050002"]]
+    assert localized.documents[0].title == "Resetting your password"
+    assert len(replay.sent(article_path(360050002, "en-us"))) == 1
+    assert [(d.external_id, d.reason) for d in unpublished.deletions] == [
+        ("article:360050003", "draft")
+    ]
+    assert not unpublished.documents and unpublished.counts == {"skipped.draft_article": 1}
+    assert [(d.external_id, d.reason) for d in gone.deletions] == [("article:360050099", "deleted")]
+    assert [d.status for d in kept_draft.documents] == ["draft"]
+    assert excluded.counts == {"skipped.article_not_included": 1} and not excluded.documents
+
+
 def test_credentials_need_exactly_one_method() -> None:
     with pytest.raises(ValidationError):
         ZendeskCredentials(email="agent@acme.example")

@@ -111,6 +111,62 @@ def test_zendesk_signature_timestamp_and_event_id() -> None:
     )
 
 
+ZENDESK_ARTICLE_EVENT = {
+    # A Help Center article event as Zendesk documents it (event-subscription webhook,
+    # developer.zendesk.com/api-reference/webhooks/event-types/article-events/).
+    "account_id": 10168721,
+    "detail": {"brand_id": "224348602", "id": "360050001"},
+    "event": {
+        "author_id": "225859532",
+        "category_id": "7005437869694",
+        "locale": "ko",
+        "section_id": "360010001",
+        "title": "환불 정책",
+    },
+    "id": "01GX4P86AC7T0AFF86QGAHTEFR",
+    "subject": "zen:article:360050001",
+    "time": "2026-12-05T03:59:58.571545199Z",
+    "type": "zen:event-type:article.published",
+    "zendesk_event_version": "2022-11-06",
+}
+
+
+def zendesk_verify(event: dict[str, Any]) -> list[tuple[str, str | None]]:
+    body = json.dumps(event).encode()
+    return verify("zendesk", body, headers=zendesk_headers(body))
+
+
+def zendesk_refused(event: dict[str, Any]) -> str:
+    body = json.dumps(event).encode()
+    return refused("zendesk", body, headers=zendesk_headers(body))
+
+
+def test_zendesk_article_events_name_the_article() -> None:
+    named = [("article:360050001", "01GX4P86AC7T0AFF86QGAHTEFR")]
+    assert zendesk_verify(ZENDESK_ARTICLE_EVENT) == named
+    unpublished = {
+        **ZENDESK_ARTICLE_EVENT,
+        "type": "zen:event-type:article.unpublished",
+        "event": {},
+    }
+    assert zendesk_verify(unpublished) == named
+    # Votes, comments and subscriptions leave the article's text as it was: accepted, nothing
+    # to fetch (an admin may subscribe the webhook to every article event).
+    vote = {**ZENDESK_ARTICLE_EVENT, "type": "zen:event-type:article.vote_created"}
+    assert zendesk_verify(vote) == []
+    # Signed with another secret: refused before the body is read.
+    body = json.dumps(ZENDESK_ARTICLE_EVENT).encode()
+    other = zendesk_headers(body, "other-secret-0000000")
+    assert refused("zendesk", body, headers=other) == "401 invalid_webhook_signature"
+    # Signed, but not the documented shape.
+    for malformed in (
+        {**ZENDESK_ARTICLE_EVENT, "subject": "zen:article:../tickets/1"},
+        {**ZENDESK_ARTICLE_EVENT, "subject": None, "detail": None},
+        {key: value for key, value in ZENDESK_ARTICLE_EVENT.items() if key != "id"},
+    ):
+        assert zendesk_refused(malformed) == "400 invalid_webhook_payload"
+
+
 def test_freshdesk_secret_header_or_basic_auth() -> None:
     body = {"ticket_id": "1"}
     assert verify("freshdesk", body, headers={"x-helpdesk-webhook-secret": SECRET}) == [
@@ -142,6 +198,12 @@ def test_servicenow_bearer_and_mod_count() -> None:
         "401 invalid_webhook_signature"
     )
     assert refused("servicenow", {**body, "table": "sys_user"}, headers=bearer) == (
+        "400 invalid_webhook_payload"
+    )
+    # The same business rule on kb_knowledge names the knowledge article.
+    article = {**body, "table": "kb_knowledge", "sys_mod_count": "3"}
+    assert verify("servicenow", article, headers=bearer) == [(f"article:{SYS_ID}", f"{SYS_ID}:3")]
+    assert refused("servicenow", {**article, "sys_id": "KB0010001"}, headers=bearer) == (
         "400 invalid_webhook_payload"
     )
 
@@ -263,11 +325,40 @@ async def test_zendesk_fetch_item_reads_ticket_and_comments() -> None:
     async with client:
         found = await adapter.fetch_item("ticket:102")
         gone = await adapter.fetch_item("ticket:104")
-        foreign = await adapter.fetch_item("article:1")
+        foreign = await adapter.fetch_item("user:1")
     assert [d.external_id for d in found.documents] == ["ticket:102"]
     assert "password reset" in found.documents[0].parts[0].text.lower()
     assert [(d.external_id, d.reason) for d in gone.deletions] == [("ticket:104", "deleted")]
     assert foreign.failures and not foreign.documents
+
+
+async def test_zendesk_article_event_fetches_that_article() -> None:
+    [(item_ref, _)] = zendesk_verify(ZENDESK_ARTICLE_EVENT)
+    article = fixture_json("zendesk/articles_incremental_page1.json")["articles"][0]
+    replay = Replay()
+    replay.on("/api/v2/help_center/articles/360050001.json", json_response({"article": article}))
+    replay.on(
+        "/api/v2/help_center/articles/360050001/attachments.json",
+        json_response({"article_attachments": []}),
+    )
+    replay.on(
+        "/api/v2/help_center/articles/360050001/translations.json",
+        json_response(fixture_json("zendesk/translations_article_360050001.json")),
+    )
+    adapter, client = adapter_for(
+        "zendesk", {"subdomain": "acme"}, {"email": "a@acme.example", "api_token": "t"}, replay
+    )
+    async with client:
+        found = await adapter.fetch_item(item_ref)
+    assert [d.external_id for d in found.documents] == [
+        "article:360050001",
+        "article:360050001:en-us",
+    ]
+    assert [(d.external_id, d.reason) for d in found.deletions] == [
+        ("article:360050001:ja", "draft")
+    ]
+    assert "14일 이내" in found.documents[0].parts[0].text
+    assert len(replay.sent("/api/v2/help_center/articles/360050001.json")) == 1
 
 
 async def test_servicenow_fetch_item_reads_incident_and_journal() -> None:
@@ -314,6 +405,49 @@ async def test_servicenow_fetch_item_reads_incident_and_journal() -> None:
     assert [d.external_id for d in found.documents] == [f"incident:{SYS_ID}"], found.failures
     assert any("Reinstalled" in part.text for part in found.documents[0].parts)
     assert [d.external_id for d in gone.deletions] == [f"incident:{missing}"]
+
+
+async def test_servicenow_kb_knowledge_event_fetches_that_article() -> None:
+    [(item_ref, _)] = verify(
+        "servicenow",
+        {"table": "kb_knowledge", "sys_id": SYS_ID, "sys_mod_count": "3"},
+        headers={"authorization": f"Bearer {SECRET}"},
+    )
+    record = {
+        "sys_id": SYS_ID,
+        "number": "KB0010001",
+        "short_description": "Configure the VPN client",
+        "text": "<p>Import the profile from the portal, then sign in.</p>",
+        "workflow_state": "published",
+        "language": "en",
+        "sys_created_on": "2026-11-01 08:00:00",
+        "sys_updated_on": "2026-12-05 03:59:58",
+    }
+    retired = "0" * 31 + "1"
+    replay = Replay()
+    replay.on(f"/api/now/table/kb_knowledge/{SYS_ID}", json_response({"result": record}))
+    replay.on("/api/now/table/sys_attachment", json_response({"result": []}))
+    replay.on(
+        f"/api/now/table/kb_knowledge/{retired}",
+        json_response({"result": {**record, "sys_id": retired, "workflow_state": "retired"}}),
+    )
+    adapter, client = adapter_for(
+        "servicenow",
+        {"instance": "acme.service-now.com"},
+        {"username": "bot", "password": "pw"},
+        replay,
+    )
+    async with client:
+        found = await adapter.fetch_item(item_ref)
+        gone = await adapter.fetch_item(f"article:{retired}")
+    assert [d.external_id for d in found.documents] == [f"article:{SYS_ID}"], found.failures
+    assert (
+        found.documents[0].url
+        == "https://acme.service-now.com/kb_view.do?sysparm_article=KB0010001"
+    )
+    assert [(d.external_id, d.reason) for d in gone.deletions] == [
+        (f"article:{retired}", "retired")
+    ]
 
 
 async def test_google_fetch_item_reads_only_this_connectors_reviews() -> None:

@@ -50,6 +50,20 @@ ZENDESK = {
     "credentials": {"email": "agent@acme.example", "api_token": "zd-token"},
 }
 ZENDESK_SIGNING_SECRET = "dGhpcyBpcyBhIHNpZ25pbmcgc2VjcmV0"
+GLOBEX_SIGNING_SECRET = "Z2xvYmV4IHNpZ25pbmcgc2VjcmV0IDEyMzQ="
+SERVICENOW_HOST = "acme.service-now.com"
+SERVICENOW = {
+    "platform": "servicenow",
+    "name": "ServiceNow",
+    "settings": {"instance": SERVICENOW_HOST},
+    "credentials": {"username": "integration.bot", "password": "sn-password"},
+}
+# fixture article 360050002, "Resetting your password" (en-us), as the single-article
+# endpoint serves it.
+ARTICLE_ID = 360050002
+ARTICLE_PATH = f"/api/v2/help_center/articles/{ARTICLE_ID}.json"
+KB_SYS_ID = "46d44a23a9fe19810012d100cca80666"
+KB_PATH = f"/api/now/table/kb_knowledge/{KB_SYS_ID}"
 BURST_TICKETS = 50
 BURST_EVENTS = 1000
 EVENTS = 20
@@ -79,36 +93,129 @@ def zendesk() -> Replay:
         json_response(fixture_json("zendesk/comments_ticket_102.json")),
         repeat_last=True,
     )
+    # The article's files and translations (its source locale only); the article itself is
+    # served by each test, version by version.
+    replay.on(
+        f"/api/v2/help_center/articles/{ARTICLE_ID}/attachments.json",
+        json_response({"article_attachments": []}),
+        repeat_last=True,
+    )
+    replay.on(
+        f"/api/v2/help_center/articles/{ARTICLE_ID}/translations.json",
+        lambda _request: json_response(
+            {"translations": [{**zendesk_article(), "id": 1, "source_id": ARTICLE_ID}]}
+        ),
+        repeat_last=True,
+    )
+    return replay
+
+
+@pytest.fixture
+def servicenow() -> Replay:
+    replay = Replay()
+    replay.on("/api/now/table/sys_attachment", json_response({"result": []}), repeat_last=True)
     return replay
 
 
 @pytest.fixture
 async def app(
-    settings: Settings, freshdesk: FakeFreshdesk, zendesk: Replay
+    settings: Settings, freshdesk: FakeFreshdesk, zendesk: Replay, servicenow: Replay
 ) -> AsyncIterator[FastAPI]:
     def platforms(request: httpx.Request) -> httpx.Response:
         if request.url.host == ZENDESK_HOST:
             return zendesk(request)
+        if request.url.host == SERVICENOW_HOST:
+            return servicenow(request)
         return freshdesk.handle(request)
 
     application = create_app(
         settings.model_copy(update={"webhook_coalesce_s": 0.05}),
         http_transport=httpx.MockTransport(platforms),
         egress_resolver=StaticResolver(
-            {"acme.freshdesk.com": "127.0.0.1", ZENDESK_HOST: "127.0.0.1"}
+            {
+                "acme.freshdesk.com": "127.0.0.1",
+                ZENDESK_HOST: "127.0.0.1",
+                SERVICENOW_HOST: "127.0.0.1",
+            }
         ),
     )
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         yield application
 
 
+def zendesk_article(**changes: Any) -> dict[str, Any]:
+    articles = fixture_json("zendesk/articles_incremental_page1.json")["articles"]
+    article = next(a for a in articles if a["id"] == ARTICLE_ID)
+    return {**article, **changes}
+
+
+def zendesk_article_event(
+    event_type: str, event_id: str, *, secret: str = ZENDESK_SIGNING_SECRET, **changes: Any
+) -> dict[str, Any]:
+    """A signed Help Center article event (developer.zendesk.com/api-reference/webhooks/
+    event-types/article-events/), as keyword arguments of ``client.post``."""
+    event = {
+        "account_id": 10168721,
+        "detail": {"brand_id": "224348602", "id": str(ARTICLE_ID)},
+        "event": {},
+        "id": event_id,
+        "subject": f"zen:article:{ARTICLE_ID}",
+        "time": datetime.now(UTC).isoformat(),
+        "type": f"zen:event-type:article.{event_type}",
+        "zendesk_event_version": "2022-11-06",
+        **changes,
+    }
+    body = json.dumps(event).encode()
+    timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "headers": {
+            "Content-Type": "application/json",
+            "X-Zendesk-Webhook-Signature": zendesk_signature(secret, timestamp, body),
+            "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+        },
+        "content": body,
+    }
+
+
+async def customer_headers(client: httpx.AsyncClient, company: CompanyWithKey) -> dict[str, str]:
+    minted = await client.post(
+        "/v1/widget-tokens", headers=company.headers, json={"audience": "customer"}
+    )
+    assert minted.status_code == 201, minted.text
+    return {"Authorization": f"Bearer {minted.json()['token']}", "X-Company-ID": company.company_id}
+
+
+async def search_titles(
+    client: httpx.AsyncClient, headers: dict[str, str], query: str
+) -> list[str]:
+    found = await client.post("/v1/search", headers=headers, json={"query": query, "limit": 5})
+    assert found.status_code == 200, found.text
+    return [hit["title"] for hit in found.json()["results"]]
+
+
+async def knowledge_generation(client: httpx.AsyncClient, company: CompanyWithKey) -> int:
+    answer = await client.get("/v1/company", headers=company.headers)
+    return int(answer.json()["company"]["knowledge_generation"])
+
+
+async def dense_written(state: Stack, company_id: str) -> bool:
+    """Whether the drain's second write (dense vectors, after keywords first) is done, so
+    that the next change of the knowledge generation is the next event's."""
+    async with state.database.tenant_session(company_id) as session:
+        waiting = await session.execute(text("SELECT count(*) FROM documents WHERE dense_pending"))
+        return waiting.scalar() == 0
+
+
 async def connector_with_secret(
-    client: httpx.AsyncClient, company: CompanyWithKey, body: dict[str, Any] = FRESHDESK
+    client: httpx.AsyncClient,
+    company: CompanyWithKey,
+    body: dict[str, Any] = FRESHDESK,
+    signing_secret: str = ZENDESK_SIGNING_SECRET,
 ) -> tuple[str, str | None]:
     created = await client.post("/v1/connectors", headers=company.headers, json=body)
     assert created.status_code == 201, created.text
     connector_id = created.json()["id"]
-    payload = {"signing_secret": ZENDESK_SIGNING_SECRET} if body["platform"] == "zendesk" else None
+    payload = {"signing_secret": signing_secret} if body["platform"] == "zendesk" else None
     issued = await client.post(
         f"/v1/connectors/{connector_id}/webhook-secret", headers=company.headers, json=payload
     )
@@ -277,6 +384,142 @@ async def test_webhook_refetches_the_item_and_refuses_forgeries(
     assert [k async for k in blobs.list_documents("freshdesk")] == []
     company = (await client.get("/v1/company", headers=acme.headers)).json()["company"]
     assert company["knowledge_generation"] > generation  # cached answers voided
+
+
+async def test_zendesk_article_events_publish_and_unpublish_the_article(
+    client: httpx.AsyncClient, app: FastAPI, zendesk: Replay, make_company: MakeCompany
+) -> None:
+    """article.published → one fetch of that article → searchable, by a customer token of
+    this company too (published articles are public knowledge) and by no one of another;
+    article.unpublished → the article, now a draft, leaves every store and cached answers."""
+    state: Stack = app.state.helpdesk
+    acme, globex = await make_company("acme"), await make_company("globex")
+    connector_id, _ = await connector_with_secret(client, acme, ZENDESK)
+    globex_zendesk = {**ZENDESK, "settings": {"subdomain": "globex"}}
+    await connector_with_secret(client, globex, globex_zendesk, GLOBEX_SIGNING_SECRET)
+    hook = f"/v1/webhooks/{connector_id}"
+    acme_customer = await customer_headers(client, acme)
+    globex_customer = await customer_headers(client, globex)
+    query = "forgot password link"
+
+    # Another company's signing secret, or a signed body that is not an article event's
+    # documented shape: nothing is fetched.
+    forged = await client.post(
+        hook, **zendesk_article_event("published", "01J0FORGED", secret=GLOBEX_SIGNING_SECRET)
+    )
+    assert (forged.status_code, forged.json()["error"]) == (401, "invalid_webhook_signature")
+    malformed = await client.post(
+        hook, **zendesk_article_event("published", "01J0BAD", subject="zen:article:x")
+    )
+    assert (malformed.status_code, malformed.json()["error"]) == (400, "invalid_webhook_payload")
+    assert zendesk.sent(ARTICLE_PATH) == []
+
+    zendesk.on(ARTICLE_PATH, json_response({"article": zendesk_article()}))
+    published = await client.post(hook, **zendesk_article_event("published", "01J0PUBLISHED"))
+    assert published.json() == {"items": 1, "duplicates": 0, "queued": 1}, published.text
+
+    async def indexed() -> bool:
+        docs = (await client.get("/v1/documents", headers=acme.headers)).json()
+        return [d["external_id"] for d in docs] == [f"article:{ARTICLE_ID}"]
+
+    await wait_for(indexed)
+    assert len(zendesk.sent(ARTICLE_PATH)) == 1
+    assert await search_titles(client, acme_customer, query) == ["Resetting your password"]
+    assert await search_titles(client, globex_customer, query) == []
+    assert (await client.get("/v1/documents", headers=globex.headers)).json() == []
+    document_id = str(document_uuid(acme.company_id, "zendesk", f"article:{ARTICLE_ID}"))
+    only_article = VectorFilter(document_ids=(document_id,))
+    assert await state.vectors.count(acme.company_id, only_article) > 0
+    assert await state.vectors.count(globex.company_id) == 0
+    blobs = TenantBlobs(state.blobs, acme.company_id)
+    assert [k async for k in blobs.list_documents("zendesk")]
+    await wait_for(lambda: dense_written(state, acme.company_id))
+    generation = await knowledge_generation(client, acme)
+
+    # Unpublished: the re-read finds a draft, which the sync would not index either.
+    zendesk.on(ARTICLE_PATH, json_response({"article": zendesk_article(draft=True)}))
+    unpublished = await client.post(hook, **zendesk_article_event("unpublished", "01J0UNPUB"))
+    assert unpublished.status_code == 202, unpublished.text
+
+    async def removed() -> bool:
+        # The drain commits the removal, then voids the company's cached answers.
+        documents = (await client.get("/v1/documents", headers=acme.headers)).json()
+        return documents == [] and await knowledge_generation(client, acme) > generation
+
+    await wait_for(removed)
+    assert len(zendesk.sent(ARTICLE_PATH)) == 2
+    assert await state.vectors.count(acme.company_id, only_article) == 0
+    assert [k async for k in blobs.list_documents("zendesk")] == []
+    # The customer's earlier search was cached; it is not answered from that cache.
+    assert await search_titles(client, acme_customer, query) == []
+
+
+async def test_servicenow_kb_knowledge_rule_publishes_and_retires_the_article(
+    client: httpx.AsyncClient, app: FastAPI, servicenow: Replay, make_company: MakeCompany
+) -> None:
+    state: Stack = app.state.helpdesk
+    acme, globex = await make_company("acme"), await make_company("globex")
+    connector_id, secret = await connector_with_secret(client, acme, SERVICENOW)
+    _, globex_secret = await connector_with_secret(client, globex, SERVICENOW)
+    hook = f"/v1/webhooks/{connector_id}"
+    record = {
+        "sys_id": KB_SYS_ID,
+        "number": "KB0010001",
+        "short_description": "Configure the Quillfeather VPN client",
+        "text": "<p>Import the Quillfeather profile from the portal, then sign in.</p>",
+        "workflow_state": "published",
+        "language": "en",
+        "sys_created_on": "2026-11-01 08:00:00",
+        "sys_updated_on": "2026-12-05 03:59:58",
+    }
+
+    def rule_body(mod_count: int, table: str = "kb_knowledge") -> dict[str, Any]:
+        return {"table": table, "sys_id": KB_SYS_ID, "sys_mod_count": str(mod_count)}
+
+    foreign = await client.post(
+        hook, headers={"Authorization": f"Bearer {globex_secret}"}, json=rule_body(1)
+    )
+    assert (foreign.status_code, foreign.json()["error"]) == (401, "invalid_webhook_signature")
+    bearer = {"Authorization": f"Bearer {secret}"}
+    other_table = await client.post(hook, headers=bearer, json=rule_body(1, "sys_user"))
+    assert (other_table.status_code, other_table.json()["error"]) == (
+        400,
+        "invalid_webhook_payload",
+    )
+    assert servicenow.sent(KB_PATH) == []
+
+    servicenow.on(KB_PATH, json_response({"result": record}))
+    accepted = await client.post(hook, headers=bearer, json=rule_body(1))
+    assert accepted.json() == {"items": 1, "duplicates": 0, "queued": 1}, accepted.text
+
+    async def indexed() -> bool:
+        docs = (await client.get("/v1/documents", headers=acme.headers)).json()
+        return [d["external_id"] for d in docs] == [f"article:{KB_SYS_ID}"]
+
+    await wait_for(indexed)
+    [read] = servicenow.sent(KB_PATH)
+    assert read.url.params["sysparm_fields"].startswith("sys_id,number,short_description,text")
+    customer = await customer_headers(client, acme)
+    titles = ["Configure the Quillfeather VPN client"]
+    assert await search_titles(client, customer, "Quillfeather profile") == titles
+
+    await wait_for(lambda: dense_written(state, acme.company_id))
+    generation = await knowledge_generation(client, acme)
+    servicenow.on(KB_PATH, json_response({"result": {**record, "workflow_state": "retired"}}))
+    assert (await client.post(hook, headers=bearer, json=rule_body(2))).status_code == 202
+
+    async def removed() -> bool:
+        documents = (await client.get("/v1/documents", headers=acme.headers)).json()
+        return documents == [] and await knowledge_generation(client, acme) > generation
+
+    await wait_for(removed)
+    document_id = str(document_uuid(acme.company_id, "servicenow", f"article:{KB_SYS_ID}"))
+    assert (
+        await state.vectors.count(acme.company_id, VectorFilter(document_ids=(document_id,))) == 0
+    )
+    blobs = TenantBlobs(state.blobs, acme.company_id)
+    assert [k async for k in blobs.list_documents("servicenow")] == []
+    assert await search_titles(client, customer, "Quillfeather profile") == []
 
 
 async def test_zendesk_replayed_delivery_is_not_fetched_again(

@@ -194,11 +194,16 @@ class ServiceNowAdapter:
 
     async def fetch_item(self, item_ref: str) -> FetchedItem:
         """One incident with its journal (``incident:<sys_id>``): ``GET
-        /api/now/table/incident/<sys_id>``. A 404 (deleted, or no longer readable by the
-        integration user) comes back as a deletion."""
+        /api/now/table/incident/<sys_id>``; or one knowledge article (``article:<sys_id>``,
+        :meth:`_fetch_article`). A 404 (deleted, or no longer readable by the integration
+        user) comes back as a deletion."""
         kind, _, sys_id = item_ref.partition(":")
+        if kind == "article" and sys_id.isalnum():
+            return await self._fetch_article(item_ref, sys_id)
         if kind != "incident" or not sys_id.isalnum():
-            failure = FetchFailure(where=item_ref, message="not an incident", retryable=False)
+            failure = FetchFailure(
+                where=item_ref, message="not an incident or an article", retryable=False
+            )
             return FetchedItem(failures=[failure])
         params = {
             "sysparm_display_value": "false",
@@ -231,6 +236,39 @@ class ServiceNowAdapter:
             attachments=files[sys_id],
         )
         return FetchedItem(documents=[document], failures=failures, counts=dict(counts))
+
+    async def _fetch_article(self, item_ref: str, sys_id: str) -> FetchedItem:
+        """``GET /api/now/table/kb_knowledge/<sys_id>`` with the fields the sync lists; a
+        published article becomes its document (with its files), any other workflow state
+        (draft, review, retired, outdated) a deletion, as in the sync's article pages."""
+        if not self.settings.include_articles:
+            # The sync indexes no articles for this connector; a webhook adds none either.
+            return FetchedItem(counts={"skipped.article_not_included": 1})
+        params = {
+            "sysparm_display_value": "false",
+            "sysparm_exclude_reference_link": "true",
+            "sysparm_fields": ",".join(KB_FIELDS),
+        }
+        result = await self._get(f"{self._base}/kb_knowledge/{sys_id}", params, item_ref)
+        if isinstance(result, FetchFailure):
+            return unreadable_item(result, source=SOURCE, external_id=item_ref)
+        body, _ = result
+        record = body.get("result") if isinstance(body, dict) else None
+        if not isinstance(record, dict) or str(record.get("sys_id")) != sys_id:
+            failure = FetchFailure(where=item_ref, message="unexpected payload", retryable=False)
+            return FetchedItem(failures=[failure])
+        if record.get("workflow_state") not in PUBLISHED_KB_STATES:
+            counts = {"skipped.unpublished_article": 1}
+            return FetchedItem(deletions=[article_deletion(record)], counts=counts)
+        failures: list[FetchFailure] = []
+        file_counts: Counter[str] = Counter()
+        files = await self._files("kb_knowledge", [record], file_counts, failures)
+        if files is None:
+            return FetchedItem(failures=failures)
+        document = article_document(
+            record, instance=self.settings.instance, attachments=files[sys_id]
+        )
+        return FetchedItem(documents=[document], failures=failures, counts=dict(file_counts))
 
     # -- HTTP -------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@
 - Comments of each ticket: ``GET /api/v2/tickets/{id}/comments?page[size]=100`` with cursor
   pagination (``meta.has_more``, ``links.next``).
 - Articles: ``GET /api/v2/help_center/incremental/articles?start_time=…``; each page names the
-  next ``start_time`` in ``next_page`` and ``end_time``.
+  next ``start_time`` in ``next_page`` and ``end_time``. One article on demand (a webhook):
+  ``GET /api/v2/help_center/articles/{id}.json``.
 
 One :meth:`ZendeskAdapter.fetch_page` call is one export page (with the comments of its
 tickets); the checkpoint after it is the export's own cursor, so a resumed sync neither repeats
@@ -116,11 +117,15 @@ class ZendeskAdapter:
         return Page(checkpoint=self._after(checkpoint, checkpoint.phase))
 
     async def fetch_item(self, item_ref: str) -> FetchedItem:
-        """One ticket with its comments (``ticket:<id>``): ``GET /api/v2/tickets/<id>.json``.
-        A 404 and a ticket with status ``deleted`` come back as deletions."""
+        """One ticket with its comments (``ticket:<id>``): ``GET /api/v2/tickets/<id>.json``;
+        or one Help Center article (``article:<id>``), built as the incremental article export
+        builds it (:meth:`_fetch_article`). A 404 (or 410), a ticket with status ``deleted``
+        and an article the sync would not index come back as deletions."""
         kind, _, raw_id = item_ref.partition(":")
+        if kind == "article" and raw_id.isdigit():
+            return await self._fetch_article(item_ref, raw_id)
         if kind != "ticket" or not raw_id.isdigit():
-            return FetchedItem(failures=[_shape_failure(item_ref, "not a ticket")])
+            return FetchedItem(failures=[_shape_failure(item_ref, "not a ticket or an article")])
         url = f"{self.settings.api_root}/api/v2/tickets/{raw_id}.json"
         result = await self._get(url, params=None, where=item_ref)
         if isinstance(result, FetchFailure):
@@ -154,6 +159,36 @@ class ZendeskAdapter:
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             return FetchedItem(failures=[_shape_failure(item_ref, str(exc)), *files.failures])
         return FetchedItem(documents=[document], failures=files.failures, counts=dict(files.counts))
+
+    async def _fetch_article(self, item_ref: str, article_id: str) -> FetchedItem:
+        """``GET /api/v2/help_center/articles/<id>.json``, then the same document, files,
+        translations and draft rule as the export (:meth:`_article_documents`)."""
+        if not self.settings.include_articles:
+            # The sync indexes none of this account's articles; a webhook adds none either.
+            return FetchedItem(counts={"skipped.article_not_included": 1})
+        path = f"/api/v2/help_center/articles/{article_id}.json"
+        article = await self._read_article(item_ref, path)
+        if isinstance(article, dict):
+            source_locale = str(article.get("source_locale") or "").lower()
+            if source_locale and str(article.get("locale") or "").lower() != source_locale:
+                # Without a locale in the path Zendesk may answer in another translation (the
+                # help center's default locale); the export's article is the source-locale one.
+                path = f"/api/v2/help_center/{source_locale}/articles/{article_id}.json"
+                article = await self._read_article(item_ref, path)
+        if isinstance(article, FetchFailure):
+            # 404/410: deleted or archived; the article's own document leaves the index.
+            return unreadable_item(article, source=SOURCE, external_id=item_ref)
+        return await self._article_documents(article)
+
+    async def _read_article(self, item_ref: str, path: str) -> dict[str, Any] | FetchFailure:
+        result = await self._get(self.settings.api_root + path, params=None, where=item_ref)
+        if isinstance(result, FetchFailure):
+            return result
+        body, _ = result
+        article = body.get("article") if isinstance(body, dict) else None
+        if not isinstance(article, dict) or str(article.get("id")) != item_ref.partition(":")[2]:
+            return _shape_failure(item_ref, "no 'article' in response")
+        return article
 
     # -- phases ---------------------------------------------------------------------------
 
@@ -323,30 +358,11 @@ class ZendeskAdapter:
             if not isinstance(article, dict) or "id" not in article:
                 failures.append(_shape_failure("articles:incremental", "article without an id"))
                 continue
-            if article.get("draft") and not self.settings.include_draft_articles:
-                # A draft is not published knowledge; if it was published before, it leaves.
-                deletions.append(
-                    Deletion(
-                        source=SOURCE,
-                        external_id=article_external_id(article["id"]),
-                        reason="draft",
-                    )
-                )
-                counts["skipped.draft_article"] += 1
-            else:
-                files = await self._article_files(article)
-                counts.update(files.counts)
-                failures.extend(files.failures)
-                try:
-                    documents.append(article_document(article, attachments=files))
-                except (KeyError, TypeError, ValueError, ValidationError) as exc:
-                    failures.append(_shape_failure(article_external_id(article["id"]), str(exc)))
-            if self.settings.include_translations:
-                translated = await self._translations(article)
-                documents.extend(translated.documents)
-                deletions.extend(translated.deletions)
-                failures.extend(translated.failures)
-                counts.update(translated.counts)
+            built = await self._article_documents(article)
+            documents.extend(built.documents)
+            deletions.extend(built.deletions)
+            failures.extend(built.failures)
+            counts.update(built.counts)
 
         next_page = body.get("next_page")
         next_start = _start_time_of(next_page) if next_page else None
@@ -376,6 +392,37 @@ class ZendeskAdapter:
             counts=dict(counts),
             checkpoint=advanced,
         )
+
+    async def _article_documents(self, article: dict[str, Any]) -> FetchedItem:
+        """What one article becomes, for the export and for a webhook's re-read alike: its
+        document with its attached files, or its deletion when it is a draft and drafts are
+        not indexed; then, when translations are read, each translation's."""
+        counts: Counter[str] = Counter()
+        built = FetchedItem()
+        if article.get("draft") and not self.settings.include_draft_articles:
+            # A draft is not published knowledge; if it was published before, it leaves.
+            built.deletions.append(
+                Deletion(
+                    source=SOURCE, external_id=article_external_id(article["id"]), reason="draft"
+                )
+            )
+            counts["skipped.draft_article"] += 1
+        else:
+            files = await self._article_files(article)
+            counts.update(files.counts)
+            built.failures.extend(files.failures)
+            try:
+                built.documents.append(article_document(article, attachments=files))
+            except (KeyError, TypeError, ValueError, ValidationError) as exc:
+                built.failures.append(_shape_failure(article_external_id(article["id"]), str(exc)))
+        if self.settings.include_translations:
+            translated = await self._translations(article)
+            built.documents.extend(translated.documents)
+            built.deletions.extend(translated.deletions)
+            built.failures.extend(translated.failures)
+            counts.update(translated.counts)
+        built.counts = dict(counts)
+        return built
 
     async def _article_files(self, article: dict[str, Any]) -> AttachmentResults:
         """A published article's attached files (``/help_center/articles/{id}/attachments``).

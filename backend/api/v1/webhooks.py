@@ -83,6 +83,10 @@ async def receive_webhook(
 ) -> WebhookAccepted:
     """Receive a platform's "this item changed" notification for one connector.
 
+    Accepted: Zendesk ticket events or trigger bodies and Help Center article events
+    (`article.published`, `article.unpublished`), Freshdesk ticket automation rules (tickets
+    only), ServiceNow business rules on `incident` and `kb_knowledge`, Google Business
+    Profile and Trustpilot review events.
     Point the platform's webhook here (see the README, "Webhooks in", for each platform's
     setup): Zendesk signs with its signing secret, Freshdesk and ServiceNow send the
     connector's webhook secret in a header, Google Business Profile (Pub/Sub push) and
