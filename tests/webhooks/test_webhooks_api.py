@@ -357,6 +357,8 @@ async def test_webhook_refetches_the_item_and_refuses_forgeries(
         return [d["external_id"] for d in docs] == ["ticket:1"]
 
     await wait_for(indexed)
+    # Keywords first: the drain's second write bumps the generation too; read it after that.
+    await wait_for(lambda: dense_written(state, acme.company_id))
     doc = (await client.get("/v1/documents", headers=acme.headers)).json()[0]
     detail = (await client.get(f"/v1/documents/{doc['id']}", headers=acme.headers)).json()
     assert "IGNORE ME" not in json.dumps(detail)
