@@ -602,42 +602,36 @@ class EdgeVectorStore:
     async def payloads(
         self, company_id: str, ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, ChunkPayload]:
-        validate_company_id(company_id)
-        if not ids:
-            return {}
-        wanted: list[int | uuid.UUID | str] = list(ids)
-        no_records: list[qe.Record] = []
-        records = await self._read(
-            company_id, lambda shard: shard.retrieve(wanted, True, False), default=no_records
-        )
-        return own_payloads(
-            company_id, ((as_uuid(r.id), _read_payload(r.payload)) for r in records)
-        )
+        found = await self._retrieve(company_id, ids, dense=False)
+        return own_payloads(company_id, ((point, payload) for point, payload, _ in found))
 
     async def dense_vectors(
         self, company_id: str, ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, tuple[ChunkPayload, list[float]]]:
+        return own_dense_vectors(company_id, await self._retrieve(company_id, ids, dense=True))
+
+    async def _retrieve(
+        self, company_id: str, ids: Sequence[uuid.UUID], *, dense: bool
+    ) -> list[tuple[uuid.UUID, ChunkPayload, Any]]:
+        """Points by id with their payloads (and dense vectors): not yet filtered by company,
+        which the callers do (reads by id bypass the tenant filter)."""
         validate_company_id(company_id)
         if not ids:
-            return {}
+            return []
         wanted: list[int | uuid.UUID | str] = list(ids)
+        vectors: bool | list[str] = [DENSE_VECTOR_NAME] if dense else False
         no_records: list[qe.Record] = []
         records = await self._read(
-            company_id,
-            lambda shard: shard.retrieve(wanted, True, [DENSE_VECTOR_NAME]),
-            default=no_records,
+            company_id, lambda shard: shard.retrieve(wanted, True, vectors), default=no_records
         )
-        return own_dense_vectors(
-            company_id,
+        return [
             (
-                (
-                    as_uuid(r.id),
-                    _read_payload(r.payload),
-                    r.vector.get(DENSE_VECTOR_NAME) if isinstance(r.vector, dict) else None,
-                )
-                for r in records
-            ),
-        )
+                as_uuid(r.id),
+                _read_payload(r.payload),
+                r.vector.get(DENSE_VECTOR_NAME) if isinstance(r.vector, dict) else None,
+            )
+            for r in records
+        ]
 
     async def count(self, company_id: str, filter: VectorFilter | None = None) -> int:
         request = qe.CountRequest(exact=True, filter=_edge_filter(company_id, filter))

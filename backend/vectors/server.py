@@ -653,46 +653,38 @@ class QdrantServerVectorStore:
     async def payloads(
         self, company_id: str, ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, ChunkPayload]:
-        validate_company_id(company_id)
-        if not ids or not await self._exists(company_id):
-            return {}
-        records = await self._client.retrieve(
-            self._alias(company_id),
-            ids=[str(i) for i in ids],
-            with_payload=True,
-            shard_key_selector=self._shard_selector(company_id),
-        )
-        # Reads by id bypass the tenant filter, and the shared collection holds every
-        # company's points: own_payloads drops what is not this company's.
-        return own_payloads(
-            company_id,
-            ((as_uuid(r.id), ChunkPayload.from_qdrant(dict(r.payload or {}))) for r in records),
-        )
+        found = await self._retrieve(company_id, ids, dense=False)
+        return own_payloads(company_id, ((point, payload) for point, payload, _ in found))
 
     async def dense_vectors(
         self, company_id: str, ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, tuple[ChunkPayload, list[float]]]:
+        return own_dense_vectors(company_id, await self._retrieve(company_id, ids, dense=True))
+
+    async def _retrieve(
+        self, company_id: str, ids: Sequence[uuid.UUID], *, dense: bool
+    ) -> list[tuple[uuid.UUID, ChunkPayload, Any]]:
+        """Points by id with their payloads (and dense vectors). Reads by id bypass the
+        tenant filter, and the shared collection holds every company's points: the callers
+        keep only this company's (``own_payloads``, ``own_dense_vectors``)."""
         validate_company_id(company_id)
         if not ids or not await self._exists(company_id):
-            return {}
+            return []
         records = await self._client.retrieve(
             self._alias(company_id),
             ids=[str(i) for i in ids],
             with_payload=True,
-            with_vectors=[DENSE_VECTOR_NAME],
+            with_vectors=[DENSE_VECTOR_NAME] if dense else False,
             shard_key_selector=self._shard_selector(company_id),
         )
-        return own_dense_vectors(
-            company_id,
+        return [
             (
-                (
-                    as_uuid(r.id),
-                    ChunkPayload.from_qdrant(dict(r.payload or {})),
-                    r.vector.get(DENSE_VECTOR_NAME) if isinstance(r.vector, dict) else None,
-                )
-                for r in records
-            ),
-        )
+                as_uuid(r.id),
+                ChunkPayload.from_qdrant(dict(r.payload or {})),
+                r.vector.get(DENSE_VECTOR_NAME) if isinstance(r.vector, dict) else None,
+            )
+            for r in records
+        ]
 
     async def count(self, company_id: str, filter: VectorFilter | None = None) -> int:
         validate_company_id(company_id)
