@@ -16,6 +16,7 @@ Platform rules this follows (Table API, ``GET /api/now/table/{table}``):
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Self
@@ -205,19 +206,9 @@ class ServiceNowAdapter:
                 where=item_ref, message="not an incident or an article", retryable=False
             )
             return FetchedItem(failures=[failure])
-        params = {
-            "sysparm_display_value": "false",
-            "sysparm_exclude_reference_link": "true",
-            "sysparm_fields": ",".join(INCIDENT_FIELDS),
-        }
-        result = await self._get(f"{self._base}/incident/{sys_id}", params, item_ref)
-        if isinstance(result, FetchFailure):
-            return unreadable_item(result, source=SOURCE, external_id=item_ref)
-        body, _ = result
-        record = body.get("result") if isinstance(body, dict) else None
-        if not isinstance(record, dict) or str(record.get("sys_id")) != sys_id:
-            failure = FetchFailure(where=item_ref, message="unexpected payload", retryable=False)
-            return FetchedItem(failures=[failure])
+        record = await self._read_record("incident", sys_id, INCIDENT_FIELDS, item_ref)
+        if isinstance(record, FetchedItem):
+            return record
         failures: list[FetchFailure] = []
         journal = await self._journal([sys_id])
         if isinstance(journal, FetchFailure):
@@ -237,19 +228,17 @@ class ServiceNowAdapter:
         )
         return FetchedItem(documents=[document], failures=failures, counts=dict(counts))
 
-    async def _fetch_article(self, item_ref: str, sys_id: str) -> FetchedItem:
-        """``GET /api/now/table/kb_knowledge/<sys_id>`` with the fields the sync lists; a
-        published article becomes its document (with its files), any other workflow state
-        (draft, review, retired, outdated) a deletion, as in the sync's article pages."""
-        if not self.settings.include_articles:
-            # The sync indexes no articles for this connector; a webhook adds none either.
-            return FetchedItem(counts={"skipped.article_not_included": 1})
+    async def _read_record(
+        self, table: str, sys_id: str, fields: Sequence[str], item_ref: str
+    ) -> dict[str, Any] | FetchedItem:
+        """``GET /api/now/table/<table>/<sys_id>`` with ``fields``: the record, or what to
+        return instead (a 404 as the item's deletion, another failure, a foreign payload)."""
         params = {
             "sysparm_display_value": "false",
             "sysparm_exclude_reference_link": "true",
-            "sysparm_fields": ",".join(KB_FIELDS),
+            "sysparm_fields": ",".join(fields),
         }
-        result = await self._get(f"{self._base}/kb_knowledge/{sys_id}", params, item_ref)
+        result = await self._get(f"{self._base}/{table}/{sys_id}", params, item_ref)
         if isinstance(result, FetchFailure):
             return unreadable_item(result, source=SOURCE, external_id=item_ref)
         body, _ = result
@@ -257,6 +246,18 @@ class ServiceNowAdapter:
         if not isinstance(record, dict) or str(record.get("sys_id")) != sys_id:
             failure = FetchFailure(where=item_ref, message="unexpected payload", retryable=False)
             return FetchedItem(failures=[failure])
+        return record
+
+    async def _fetch_article(self, item_ref: str, sys_id: str) -> FetchedItem:
+        """``GET /api/now/table/kb_knowledge/<sys_id>`` with the fields the sync lists; a
+        published article becomes its document (with its files), any other workflow state
+        (draft, review, retired, outdated) a deletion, as in the sync's article pages."""
+        if not self.settings.include_articles:
+            # The sync indexes no articles for this connector; a webhook adds none either.
+            return FetchedItem(counts={"skipped.article_not_included": 1})
+        record = await self._read_record("kb_knowledge", sys_id, KB_FIELDS, item_ref)
+        if isinstance(record, FetchedItem):
+            return record
         if record.get("workflow_state") not in PUBLISHED_KB_STATES:
             counts = {"skipped.unpublished_article": 1}
             return FetchedItem(deletions=[article_deletion(record)], counts=counts)
