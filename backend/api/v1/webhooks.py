@@ -91,8 +91,9 @@ async def receive_webhook(
     setup): Zendesk signs with its signing secret, Freshdesk and ServiceNow send the
     connector's webhook secret in a header, Google Business Profile (Pub/Sub push) and
     Trustpilot in the URL. The named items are re-read from the platform through the
-    connector (pushed content is never indexed) and are searchable within seconds;
-    deletions leave the index. Duplicate deliveries are ignored. A Google Business Profile
+    connector (pushed content is never indexed) and are searchable by keyword within about
+    a second, by meaning as soon as the embedding model has encoded them; deletions leave
+    the index. Duplicate deliveries are ignored. A Google Business Profile
     connector with `push_service_account` and `push_audience` set also needs the push's
     Google-signed OIDC token (`Authorization: Bearer …`, Pub/Sub authenticated push).
     Errors: 401 `invalid_webhook_signature` (unknown connector, no secret set, wrong
