@@ -17,10 +17,11 @@ import asyncio
 import contextlib
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
-from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
+from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, Context, InMemoryBroker, TaskiqDepends
 from taskiq.exceptions import SendTaskError
 
 from backend.clock import Clock
@@ -37,6 +38,16 @@ _log = structlog.get_logger("helpdesk.jobs")
 SYNC_TASK_NAME = "helpdesk.sync_connector"
 QUEUE_NAME = "helpdesk:jobs"
 _QUEUE_DOWN = "the job queue (Redis) is unavailable; try again shortly"
+
+
+async def send_task(task: AsyncTaskiqDecoratedTask[..., Any], *args: Any) -> None:
+    """Queue one call of ``task``; a broker that cannot take it is :class:`StoreUnavailable`
+    (503), whichever job it was: syncs, webhook drains, review drafts."""
+    try:
+        await task.kiq(*args)
+    except (ConnectionError, OSError, RedisError, SendTaskError) as exc:
+        # taskiq wraps the broker's connection error in SendTaskError.
+        raise StoreUnavailable("redis", _QUEUE_DOWN) from exc
 
 
 def build_broker(redis_url: str | None, cluster_nodes: str | None) -> AsyncBroker:
@@ -122,11 +133,7 @@ class JobQueue:
 
     async def enqueue_sync(self, run: SyncRun) -> None:
         await self._ensure_started()
-        try:
-            await self._sync_task.kiq(run.company_id, str(run.id))
-        except (ConnectionError, OSError, RedisError, SendTaskError) as exc:
-            # taskiq wraps the broker's connection error in SendTaskError.
-            raise StoreUnavailable("redis", _QUEUE_DOWN) from exc
+        await send_task(self._sync_task, run.company_id, str(run.id))
 
     async def request_and_enqueue(
         self, company_id: str, connector_id: uuid.UUID, *, trigger: str

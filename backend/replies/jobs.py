@@ -14,11 +14,9 @@ import uuid
 from collections.abc import Sequence
 
 import structlog
-from redis.exceptions import RedisError
 from taskiq import AsyncBroker, Context, TaskiqDepends
-from taskiq.exceptions import SendTaskError
 
-from backend.errors import StoreUnavailable
+from backend.ingest.jobs import send_task
 from backend.replies.service import EnqueueReviewDrafts, ReviewReplyService
 from backend.tenancy.company_id import CompanyId, validate_company_id
 
@@ -50,9 +48,6 @@ def register_review_drafts_task(broker: AsyncBroker) -> EnqueueReviewDrafts:
     task = broker.register_task(run_review_drafts, task_name=REVIEW_DRAFTS_TASK_NAME)
 
     async def enqueue(company_id: CompanyId, document_ids: Sequence[uuid.UUID]) -> None:
-        try:
-            await task.kiq(company_id, [str(value) for value in document_ids])
-        except (ConnectionError, OSError, RedisError, SendTaskError) as exc:
-            raise StoreUnavailable("redis", "the job queue is unavailable") from exc
+        await send_task(task, company_id, [str(value) for value in document_ids])
 
     return enqueue

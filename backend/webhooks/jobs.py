@@ -5,11 +5,9 @@ from __future__ import annotations
 import uuid
 
 import structlog
-from redis.exceptions import RedisError
 from taskiq import AsyncBroker, Context, TaskiqDepends
-from taskiq.exceptions import SendTaskError
 
-from backend.errors import StoreUnavailable
+from backend.ingest.jobs import send_task
 from backend.tenancy.company_id import validate_company_id
 from backend.webhooks.service import EnqueueDrain, WebhookService
 
@@ -42,9 +40,6 @@ def register_drain_task(broker: AsyncBroker) -> EnqueueDrain:
     task = broker.register_task(run_webhook_drain, task_name=DRAIN_TASK_NAME)
 
     async def enqueue(company_id: str, connector_id: uuid.UUID) -> None:
-        try:
-            await task.kiq(company_id, str(connector_id))
-        except (ConnectionError, OSError, RedisError, SendTaskError) as exc:
-            raise StoreUnavailable("redis", "the job queue is unavailable") from exc
+        await send_task(task, company_id, str(connector_id))
 
     return enqueue
