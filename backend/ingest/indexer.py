@@ -216,16 +216,31 @@ class KnowledgeIndexer:
         """Plan, embed and write one batch (callers that don't overlap the steps).
         ``force`` re-embeds unchanged documents too (a re-index after a model or chunking
         change)."""
+        return await self.write(await self.prepare(company_id, documents, force=force), deletions)
+
+    async def prepare(
+        self,
+        company_id: CompanyId,
+        documents: Sequence[SourceDocument],
+        *,
+        force: bool = False,
+        dense: bool = True,
+    ) -> PreparedBatch:
+        """Plan and embed one batch for :meth:`write` (``dense``: see :meth:`embed`); a
+        batch that fails here frees the plan room it was given."""
         planned = await self.plan(company_id, documents, force=force)
         try:
-            prepared = await self.embed(planned)
+            return await self.embed(planned, dense=dense)
         except BaseException:
-            self.release(planned)
+            self._release(planned)
             raise
-        return await self.write(prepared, deletions)
 
     async def complete_left_behind(
-        self, company_id: CompanyId, *, older_than: timedelta, limit: int = 200
+        self,
+        company_id: CompanyId,
+        *,
+        older_than: timedelta = LEFT_BEHIND_AFTER,
+        limit: int = 200,
     ) -> int:
         """Embed again, from the object store, this connector's documents left keyword-only
         for longer than ``older_than`` (the process stopped between a webhook's two writes);
@@ -245,7 +260,7 @@ class KnowledgeIndexer:
         counts = await self.index(company_id, documents, force=True)
         return counts.upserted
 
-    def release(self, batch: PlannedBatch | PreparedBatch) -> None:
+    def _release(self, batch: PlannedBatch | PreparedBatch) -> None:
         """The batch's new documents are written (or never will be): no longer in flight."""
         new = sum(1 for item in batch.changed if item.is_new)
         if new:
@@ -504,7 +519,7 @@ class KnowledgeIndexer:
         try:
             return await self._write(prepared, deletions)
         finally:
-            self.release(prepared)
+            self._release(prepared)
 
     async def _write(self, prepared: PreparedBatch, deletions: Sequence[Deletion]) -> IndexCounts:
         company_id, counts = prepared.company_id, prepared.counts

@@ -47,7 +47,6 @@ from backend.errors import AppError, Conflict, NotFound
 from backend.ingest.connectors import ConnectorConfig, ConnectorService
 from backend.ingest.file_imports import FILE_PLATFORMS, FileImportPolicy
 from backend.ingest.indexer import (
-    LEFT_BEHIND_AFTER,
     DocumentRoom,
     IndexCounts,
     KnowledgeChanged,
@@ -338,7 +337,7 @@ class SyncService:
                 # incremental sync would not fetch those documents again).
                 totals.upserted += await self.parts.indexer(
                     self.database, connector_id=connector.id, reindex=True
-                ).complete_left_behind(company_id, older_than=LEFT_BEHIND_AFTER)
+                ).complete_left_behind(company_id)
                 status = "failed" if blocked else "succeeded"
         except RunTakenOver:
             status = "abandoned"  # its successor carries on; nothing of ours to finish

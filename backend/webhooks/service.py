@@ -44,7 +44,7 @@ from backend.db.session import Database
 from backend.egress import Egress, EgressRefused
 from backend.errors import AppError, NotFound
 from backend.ingest.connectors import ConnectorService
-from backend.ingest.indexer import LEFT_BEHIND_AFTER, KnowledgeIndexer
+from backend.ingest.indexer import KnowledgeIndexer
 from backend.ingest.sync import IndexingParts, LimiterFactory
 from backend.secretbox import SecretBox
 from backend.tenancy.company_id import CompanyId
@@ -384,7 +384,7 @@ class WebhookService:
                 await self._fetch_and_index(company_id, adapter, indexer, batch, result)
         completed = await self.parts.indexer(
             self.database, connector_id=connector.id, reindex=True
-        ).complete_left_behind(company_id, older_than=LEFT_BEHIND_AFTER)
+        ).complete_left_behind(company_id)
         if completed:
             await self._knowledge_changed(company_id)
         return result
@@ -412,12 +412,9 @@ class WebhookService:
             deletions.extend(item.deletions)
             failures.extend(item.failures)
         result.fetched += len(batch)
-        planned = await indexer.plan(company_id, documents)
-        try:
-            prepared = await indexer.embed(planned, dense=not self.settings.keywords_first)
-        except BaseException:
-            indexer.release(planned)
-            raise
+        prepared = await indexer.prepare(
+            company_id, documents, dense=not self.settings.keywords_first
+        )
         counts = await indexer.write(prepared, deletions)
         if counts.changed:
             await self._knowledge_changed(company_id)

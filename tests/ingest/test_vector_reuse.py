@@ -135,8 +135,7 @@ async def test_a_status_change_through_the_keywords_first_path_is_complete_at_on
     await indexer.index(acme_id, [_ticket("open", ANSWER)])
 
     model.encoded.clear()
-    planned = await indexer.plan(acme_id, [_ticket("pending", ANSWER)])
-    prepared = await indexer.embed(planned, dense=False)
+    prepared = await indexer.prepare(acme_id, [_ticket("pending", ANSWER)], dense=False)
     assert all(point.dense is not None for point in prepared.points)
     await indexer.write(prepared)
     async with state.database.tenant_session(acme_id) as session:

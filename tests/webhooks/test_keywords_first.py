@@ -44,8 +44,7 @@ def _document(kind: DocumentKind, external_id: str, title: str, body: str) -> So
 async def _keywords_only(
     indexer: KnowledgeIndexer, company_id: CompanyId, documents: list[SourceDocument]
 ) -> PreparedBatch:
-    planned = await indexer.plan(company_id, documents)
-    prepared = await indexer.embed(planned, dense=False)
+    prepared = await indexer.prepare(company_id, documents, dense=False)
     counts = await indexer.write(prepared)
     assert counts.upserted == len(documents)
     assert prepared.points and all(point.dense is None for point in prepared.points)
@@ -177,7 +176,7 @@ async def test_rows_left_keyword_only_are_completed_from_the_object_store(
 
     sweeper = state.sync.parts.indexer(state.database, reindex=True)
     # Written moments ago: a live drain is still on it.
-    assert await sweeper.complete_left_behind(acme_id, older_than=timedelta(minutes=10)) == 0
+    assert await sweeper.complete_left_behind(acme_id) == 0
     assert await sweeper.complete_left_behind(CompanyId(globex.company_id), older_than=ZERO) == 0
     assert await _pending(state, acme.company_id) == {"article:4": True}
 
