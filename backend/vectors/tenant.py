@@ -87,11 +87,6 @@ class TenantVectors:
     async def payloads(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ChunkPayload]:
         return await self._store.payloads(self.company_id, ids)
 
-    async def dense_vectors(
-        self, ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, tuple[ChunkPayload, list[float]]]:
-        return await self._store.dense_vectors(self.company_id, ids)
-
     async def count(self, filter: VectorFilter | None = None) -> int:
         return await self._store.count(self.company_id, filter)
 
