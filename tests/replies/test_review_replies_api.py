@@ -6,28 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
 from backend.adapters.base import DocumentKind, DocumentPart, SourceDocument
-from backend.app import create_app
 from backend.config import Settings
 from backend.db.models import AuditLogEntry
-from backend.egress import StaticResolver
 from backend.ingest.indexer import IndexedReview, KnowledgeIndexer
 from backend.replies.wiring import longest_call
 from backend.stack import Stack
 from backend.tenancy.company_id import CompanyId
 from tests.conftest import CompanyWithKey
-from tests.replies.platform_fakes import PUBLIC_ADDRESSES, PlatformFakes
+from tests.replies.platform_fakes import PlatformFakes
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
 SLACK_URL = "https://hooks.slack.com/services/T0001/B0001/abcdefghijklmnop"
@@ -44,22 +41,6 @@ def settings(settings: Settings) -> Settings:
             "egress_allowed_hosts": "alerts.internal-relay.example",
         }
     )
-
-
-@pytest.fixture
-def fakes() -> PlatformFakes:
-    return PlatformFakes()
-
-
-@pytest.fixture
-async def app(settings: Settings, fakes: PlatformFakes) -> AsyncIterator[FastAPI]:
-    application = create_app(
-        settings,
-        http_transport=fakes.transport(),
-        egress_resolver=StaticResolver(PUBLIC_ADDRESSES),
-    )
-    async with LifespanManager(application, startup_timeout=120, shutdown_timeout=30):
-        yield application
 
 
 def review(

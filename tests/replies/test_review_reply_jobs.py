@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from backend.app import create_app
 from backend.config import Settings
 from backend.db.models import Interaction
-from backend.egress import StaticResolver
 from backend.ingest.indexer import IndexedReview, KnowledgeIndexer, document_uuid
 from backend.ingest.jobs import build_broker
 from backend.replies.jobs import register_review_drafts_task
@@ -29,7 +26,7 @@ from tests.conftest import CompanyWithKey
 from tests.fault_servers import free_port
 from tests.llm.payloads import OPENAI_MODEL_SNAPSHOT, openai_completion
 from tests.llm.wire import ScriptedServer, json_reply
-from tests.replies.platform_fakes import PUBLIC_ADDRESSES, PlatformFakes
+from tests.replies.platform_fakes import PlatformFakes
 from tests.replies.test_review_replies_api import SLACK_URL, google_company, replies_of, review
 
 MakeCompany = Callable[..., Awaitable[CompanyWithKey]]
@@ -56,22 +53,6 @@ def settings(settings: Settings, llm_server: ScriptedServer) -> Settings:
             "llm_max_attempts": 1,
         }
     )
-
-
-@pytest.fixture
-def fakes() -> PlatformFakes:
-    return PlatformFakes()
-
-
-@pytest.fixture
-async def app(settings: Settings, fakes: PlatformFakes) -> AsyncIterator[FastAPI]:
-    application = create_app(
-        settings,
-        http_transport=fakes.transport(),
-        egress_resolver=StaticResolver(PUBLIC_ADDRESSES),
-    )
-    async with LifespanManager(application, startup_timeout=120, shutdown_timeout=30):
-        yield application
 
 
 async def interactions_of(state: Stack, company_id: str) -> list[Interaction]:
