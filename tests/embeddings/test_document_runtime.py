@@ -4,16 +4,13 @@ model is exported."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from backend.embeddings.dense import SentenceTransformerEncoder
+from tests.embeddings.fresh_process import json_from_fresh_process
 
 PASSAGES = [
     "How do I reset my password?",
@@ -61,16 +58,8 @@ def test_a_later_start_encodes_documents_without_torch(tmp_path: Path) -> None:
         "print(json.dumps({'torch': 'torch' in sys.modules, 'sizes': [len(v) for v in vectors],\n"
         "                  'runtime': encoder.document_runtime}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )
     # The probe vectors were checked again in the new process, on its CPU, without PyTorch.
-    assert json.loads(done.stdout.splitlines()[-1]) == {
+    assert json_from_fresh_process(probe) == {
         "torch": False,
         "sizes": [384, 384],
         "runtime": "onnx",

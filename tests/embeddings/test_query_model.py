@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import onnx
@@ -33,6 +30,7 @@ from backend.embeddings.query_model import (
     read_cpu_flags,
 )
 from tests.embeddings import int8_kernels
+from tests.embeddings.fresh_process import json_from_fresh_process
 
 QUESTIONS = [
     "How do I reset my password?",
@@ -271,16 +269,8 @@ def test_a_later_start_loads_the_exported_file_without_torch(tmp_path: Path) -> 
         "print(json.dumps({'torch': 'torch' in sys.modules, 'size': len(vector),\n"
         "                  'variant': choice.variant, 'refused': list(choice.refused)}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )
     # The probes were checked again in the new process, on its CPU, without PyTorch.
-    assert json.loads(done.stdout.splitlines()[-1]) == {
+    assert json_from_fresh_process(probe) == {
         "torch": False,
         "size": 384,
         "variant": first.variant,
